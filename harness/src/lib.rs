@@ -1,0 +1,1 @@
+pub use idprop_mocks as mocks;

@@ -1,0 +1,271 @@
+//! The gateway: "the Internet" as an implementation under test sees it.
+//!
+//! One HTTP forward proxy (absolute-form requests and `CONNECT` tunnels) that
+//! routes virtual host names under `.test` to the mocks, in-process,
+//! terminating TLS with certificates of the test CA. It never opens a
+//! connection anywhere: an unknown host gets a 502 that names it. Requests in
+//! origin form (`GET /__idprop/journal`) are the gateway's own admin API.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Response, StatusCode};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::http::{
+    error_response, serve_connection, strip_port, tls_conn_info, CloseConnection, ClosedOnPurpose,
+    ConnInfo, ServerHandle,
+};
+use crate::journal::{now_ms, Journal, JournalEntry};
+use crate::pki::TestPki;
+
+/// Where a virtual host goes.
+#[derive(Clone)]
+pub struct Route {
+    pub component: String,
+    pub router: Router,
+    /// Delay before a `CONNECT` to this host is confirmed (milliseconds).
+    pub connect_delay_ms: Arc<AtomicU64>,
+}
+
+impl Route {
+    pub fn new(component: &str, router: Router) -> Self {
+        Self {
+            component: component.into(),
+            router,
+            connect_delay_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The routing table: exact host names, or a host and all its subdomains.
+#[derive(Clone, Default)]
+pub struct Routes {
+    inner: Arc<RwLock<HashMap<String, Route>>>,
+}
+
+impl Routes {
+    /// Routes `host` and every subdomain of it.
+    pub fn add(&self, host: &str, route: Route) {
+        self.inner
+            .write()
+            .expect("routes lock")
+            .insert(host.to_ascii_lowercase(), route);
+    }
+
+    pub fn remove(&self, host: &str) {
+        self.inner
+            .write()
+            .expect("routes lock")
+            .remove(&host.to_ascii_lowercase());
+    }
+
+    /// The route of `host`: exact match, else the longest routed parent domain.
+    pub fn lookup(&self, host: &str) -> Option<Route> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let table = self.inner.read().expect("routes lock");
+        let mut candidate = host.as_str();
+        loop {
+            if let Some(r) = table.get(candidate) {
+                return Some(r.clone());
+            }
+            candidate = candidate.split_once('.')?.1;
+        }
+    }
+
+    pub fn hosts(&self) -> Vec<String> {
+        let mut h: Vec<String> = self
+            .inner
+            .read()
+            .expect("routes lock")
+            .keys()
+            .cloned()
+            .collect();
+        h.sort();
+        h
+    }
+}
+
+/// The gateway server.
+#[derive(Clone)]
+pub struct Gateway {
+    pub routes: Routes,
+    pki: Arc<TestPki>,
+    journal: Journal,
+    admin: Router,
+}
+
+impl Gateway {
+    pub fn new(pki: Arc<TestPki>, journal: Journal, admin: Router) -> Self {
+        Self {
+            routes: Routes::default(),
+            pki,
+            journal,
+            admin,
+        }
+    }
+
+    /// Serves on `listener` until the handle is dropped.
+    pub fn spawn(self, listener: TcpListener) -> ServerHandle {
+        let addr = listener.local_addr().expect("bound listener");
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                while conns.try_join_next().is_some() {}
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let gw = self.clone();
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| gw.clone().handle(req, peer));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        ServerHandle::new(addr, task)
+    }
+
+    async fn handle(
+        self,
+        req: hyper::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> Result<Response<Body>, ClosedOnPurpose> {
+        if req.method() == Method::CONNECT {
+            return Ok(self.connect(req).await);
+        }
+        let Some(host) = req.uri().host().map(str::to_ascii_lowercase) else {
+            // Origin form: the gateway's own admin API.
+            let resp = self
+                .admin
+                .clone()
+                .oneshot(req.map(Body::new))
+                .await
+                .unwrap_or_else(|e: Infallible| match e {});
+            return Ok(resp);
+        };
+        let Some(route) = self.routes.lookup(&host) else {
+            return Ok(self.unknown_host(&host, req.method().as_str(), req.uri().path()));
+        };
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnInfo {
+            peer: Some(peer),
+            ..Default::default()
+        });
+        let resp = route
+            .router
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e: Infallible| match e {});
+        if resp.extensions().get::<CloseConnection>().is_some() {
+            return Err(ClosedOnPurpose);
+        }
+        Ok(resp)
+    }
+
+    async fn connect(self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        let host = strip_port(&authority).to_ascii_lowercase();
+        let Some(route) = self.routes.lookup(&host) else {
+            return self.unknown_host(&host, "CONNECT", &authority);
+        };
+        let delay = route.connect_delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let tls = match self.pki.server_config(&host) {
+            Ok(c) => c,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("idprop gateway: no certificate for {host}: {e}"),
+                )
+            }
+        };
+        tokio::spawn(async move {
+            let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            let Ok(stream) = acceptor.accept(TokioIo::new(upgraded)).await else {
+                return;
+            };
+            let mut info = tls_conn_info(stream.get_ref().1, None);
+            info.tunnel_host = Some(host);
+            serve_connection(stream, route.router, info).await;
+        });
+        Response::new(Body::empty())
+    }
+
+    /// 502 naming the host, recorded in the journal as a finding.
+    fn unknown_host(&self, host: &str, method: &str, path: &str) -> Response<Body> {
+        let reason = format!(
+            "idprop gateway: unknown host {host:?}; routed hosts: {}",
+            self.routes.hosts().join(", ")
+        );
+        self.journal.record(JournalEntry {
+            seq: 0,
+            time_ms: now_ms(),
+            component: "gateway".into(),
+            host: host.to_string(),
+            tls: false,
+            method: method.to_string(),
+            path: path.to_string(),
+            query: vec![],
+            headers: vec![],
+            form: vec![],
+            body: None,
+            client_cert: None,
+            status: 502,
+            latency_ms: 0,
+            note: Some(format!("unknown host {host}")),
+        });
+        error_response(StatusCode::BAD_GATEWAY, &reason)
+    }
+}
+
+/// The gateway's admin API (`/__idprop/…`).
+pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>) -> Router {
+    use axum::routing::get;
+    let j1 = journal.clone();
+    let j2 = journal;
+    Router::new()
+        .route(
+            "/__idprop/journal",
+            get(move || {
+                let j = j1.clone();
+                async move { axum::Json(j.entries()) }
+            })
+            .delete(move || {
+                let j = j2.clone();
+                async move {
+                    j.clear();
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        )
+        .route(
+            "/__idprop/info",
+            get(move || {
+                let i = info.clone();
+                async move { axum::Json(i.read().expect("info lock").clone()) }
+            }),
+        )
+        .route("/__idprop/health", get(|| async { "ok\n" }))
+}

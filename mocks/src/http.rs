@@ -1,0 +1,485 @@
+//! Serving plumbing shared by every mock: listeners on loopback, connections
+//! served by hyper (plain or TLS), the journal layer, and small HTTP helpers.
+//!
+//! Every mock is an axum `Router`. The same router is served on its own
+//! loopback port and, in-process, behind the gateway's virtual host names, so
+//! a request is journalled once whichever way it came.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, Response, StatusCode};
+use axum::middleware::Next;
+use axum::Router;
+use base64::Engine;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::journal::{now_ms, ClientCertInfo, Journal, JournalEntry};
+
+/// What the connection a request came on knows: TLS or not, the client
+/// certificate, the peer.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub tls: bool,
+    pub client_cert: Option<ClientCertInfo>,
+    /// DER of the client's leaf certificate.
+    pub client_cert_der: Option<Vec<u8>>,
+    pub peer: Option<SocketAddr>,
+    /// The virtual host of a `CONNECT` tunnel this request came through.
+    pub tunnel_host: Option<String>,
+}
+
+/// Put in a response's extensions: the connection is closed without sending
+/// it (a token server scripted to "hang up").
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
+
+/// Put in a response's extensions: a note for the journal (why a mock refused).
+#[derive(Debug, Clone)]
+pub struct Note(pub String);
+
+/// The error a service returns to make hyper drop the connection unanswered.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed on purpose")]
+pub(crate) struct ClosedOnPurpose;
+
+/// A running listener; stops accepting and drops its connections on drop.
+#[derive(Debug)]
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub(crate) fn new(addr: SocketAddr, task: tokio::task::JoinHandle<()>) -> Self {
+        Self { addr, task }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `addr` (loopback unless the caller decided otherwise).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr).await?;
+    Ok(l)
+}
+
+/// Serves `router` on `listener`, TLS-terminated when `tls` is given.
+pub fn spawn_server(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> ServerHandle {
+    let addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        loop {
+            while conns.try_join_next().is_some() {}
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let router = router.clone();
+            let acceptor = acceptor.clone();
+            conns.spawn(async move {
+                match acceptor {
+                    None => {
+                        let info = ConnInfo {
+                            peer: Some(peer),
+                            ..Default::default()
+                        };
+                        serve_connection(stream, router, info).await;
+                    }
+                    Some(acc) => {
+                        let Ok(tls) = acc.accept(stream).await else {
+                            return;
+                        };
+                        let info = tls_conn_info(tls.get_ref().1, Some(peer));
+                        serve_connection(tls, router, info).await;
+                    }
+                }
+            });
+        }
+    });
+    ServerHandle { addr, task }
+}
+
+/// Builds the `ConnInfo` of a finished TLS handshake.
+pub fn tls_conn_info(conn: &rustls::ServerConnection, peer: Option<SocketAddr>) -> ConnInfo {
+    let der = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    ConnInfo {
+        tls: true,
+        client_cert: der.as_deref().and_then(cert_info),
+        client_cert_der: der,
+        peer,
+        tunnel_host: None,
+    }
+}
+
+/// Subject, issuer and validity of a DER certificate.
+pub fn cert_info(der: &[u8]) -> Option<ClientCertInfo> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_string);
+    let rfc3339 = |t: x509_parser::time::ASN1Time| {
+        t.to_datetime()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    Some(ClientCertInfo {
+        subject: rfc4514(cert.subject()),
+        cn,
+        issuer: rfc4514(cert.issuer()),
+        not_before: rfc3339(cert.validity().not_before),
+        not_after: rfc3339(cert.validity().not_after),
+    })
+}
+
+/// RFC 4514 string of a DN: most specific RDN first, values escaped.
+pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    use x509_parser::oid_registry as oids;
+    let mut parts = Vec::new();
+    for rdn in name.iter() {
+        for atv in rdn.iter() {
+            let oid = atv.attr_type();
+            let key = if *oid == oids::OID_X509_COMMON_NAME {
+                "CN".to_string()
+            } else if *oid == oids::OID_X509_ORGANIZATION_NAME {
+                "O".to_string()
+            } else if *oid == oids::OID_X509_ORGANIZATIONAL_UNIT {
+                "OU".to_string()
+            } else if *oid == oids::OID_X509_LOCALITY_NAME {
+                "L".to_string()
+            } else if *oid == oids::OID_X509_STATE_OR_PROVINCE_NAME {
+                "ST".to_string()
+            } else if *oid == oids::OID_X509_COUNTRY_NAME {
+                "C".to_string()
+            } else if *oid == oids::OID_PKCS9_EMAIL_ADDRESS {
+                "EMAIL".to_string()
+            } else {
+                oid.to_id_string()
+            };
+            let value = atv.as_str().map(str::to_string).unwrap_or_else(|_| {
+                format!(
+                    "#{}",
+                    atv.as_slice()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )
+            });
+            parts.push(format!("{key}={}", escape_dn_value(&value)));
+        }
+    }
+    parts.reverse();
+    parts.join(",")
+}
+
+/// Escapes an attribute value per RFC 4514 section 2.4.
+pub fn escape_dn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0' => out.push_str("\\00"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serves one connection with `router`; returns when it closes.
+pub async fn serve_connection<I>(io: I, router: Router, info: ConnInfo)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(info.clone());
+        let router = router.clone();
+        async move {
+            let resp = router
+                .oneshot(req.map(Body::new))
+                .await
+                .unwrap_or_else(|e: Infallible| match e {});
+            if resp.extensions().get::<CloseConnection>().is_some() {
+                return Err(ClosedOnPurpose);
+            }
+            Ok::<_, ClosedOnPurpose>(resp)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
+}
+
+/// A hyper executor for client connections.
+pub fn executor() -> TokioExecutor {
+    TokioExecutor::new()
+}
+
+/// Upper bound on a recorded or parsed body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Middleware state: which component the layer journals for.
+#[derive(Clone)]
+pub struct JournalLayer {
+    pub journal: Journal,
+    pub component: &'static str,
+}
+
+/// The request body read by the journal layer, for handlers that want it.
+#[derive(Debug, Clone)]
+pub struct BufferedBody(pub bytes::Bytes);
+
+/// Wraps `router` so that every request is journalled as `component`.
+pub fn journalled(router: Router, journal: Journal, component: &'static str) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        JournalLayer { journal, component },
+        journal_mw,
+    ))
+}
+
+async fn journal_mw(
+    axum::extract::State(layer): axum::extract::State<JournalLayer>,
+    req: Request,
+    next: Next,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB");
+        }
+    };
+    let info = parts
+        .extensions
+        .get::<ConnInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let form = if is_form {
+        decode_pairs(&bytes)
+    } else {
+        Vec::new()
+    };
+    let body_text = (!is_form && !bytes.is_empty())
+        .then(|| String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]).into_owned());
+    let entry = JournalEntry {
+        seq: 0,
+        time_ms: now_ms(),
+        component: layer.component.to_string(),
+        host,
+        tls: info.tls,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts
+            .uri
+            .query()
+            .map(|q| decode_pairs(q.as_bytes()))
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        form,
+        body: body_text,
+        client_cert: info.client_cert.clone(),
+        status: 0,
+        latency_ms: 0,
+        note: None,
+    };
+    // Journalled on arrival, completed on answer: a client that gives up
+    // (timeout) still leaves its request in the journal.
+    let mut guard = PendingEntry {
+        journal: layer.journal.clone(),
+        entry: Some(entry),
+        started,
+    };
+    parts.extensions.insert(BufferedBody(bytes.clone()));
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = if resp.extensions().get::<CloseConnection>().is_some() {
+        0
+    } else {
+        resp.status().as_u16()
+    };
+    let note = resp.extensions().get::<Note>().map(|n| n.0.clone());
+    guard.finish(status, note);
+    resp
+}
+
+struct PendingEntry {
+    journal: Journal,
+    entry: Option<JournalEntry>,
+    started: Instant,
+}
+
+impl PendingEntry {
+    fn finish(&mut self, status: u16, note: Option<String>) {
+        if let Some(mut e) = self.entry.take() {
+            e.status = status;
+            e.note = note;
+            e.latency_ms = self.started.elapsed().as_millis() as u64;
+            self.journal.record(e);
+        }
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        self.finish(0, Some("client went away before the answer".into()));
+    }
+}
+
+/// Host of a request without port: from an absolute URI, else `Host`.
+pub fn request_host(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
+    let raw = uri.host().map(str::to_string).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    })?;
+    Some(strip_port(&raw).to_ascii_lowercase())
+}
+
+/// `host:port` → `host` (IPv6 literals keep their brackets off).
+pub fn strip_port(hostport: &str) -> &str {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => hostport,
+    }
+}
+
+/// Decodes `a=b&c=d` (form or query), keeping order and duplicates.
+pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Decodes an `Authorization: Basic …` value to `(user, password)`.
+pub fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// `Basic base64(user:password)`.
+pub fn basic_header(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// The token of an `Authorization: Bearer …` style value.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+/// A plain-text error whose body names the reason; the reason also goes to
+/// the journal.
+pub fn error_response(status: StatusCode, reason: &str) -> Response<Body> {
+    let mut r = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(format!("{reason}\n")))
+        .expect("static response parts are valid");
+    r.extensions_mut().insert(Note(reason.to_string()));
+    r
+}
+
+/// An OAuth2 error (RFC 6749 section 5.2) with the reason in the journal.
+pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Body> {
+    let mut r = json_response(
+        status,
+        &serde_json::json!({"error": error, "error_description": description}),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(
+                "Basic realm=\"idprop\", error=\"invalid_client\"",
+            ),
+        );
+    }
+    r.extensions_mut()
+        .insert(Note(format!("{error}: {description}")));
+    r
+}

@@ -1,0 +1,201 @@
+//! The journal: what every mock observed.
+//!
+//! The harness judges implementations by what reached the mocks, not by what
+//! the implementation says it did, so every mock records every request here,
+//! before it answers. One journal per stack; cheap to clone.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// The subject of a client certificate presented over TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCertInfo {
+    /// RFC 4514 string of the subject DN.
+    pub subject: String,
+    /// The subject's common name, when it has one.
+    pub cn: Option<String>,
+    /// RFC 4514 string of the issuer DN.
+    pub issuer: String,
+    /// RFC 3339.
+    pub not_before: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+/// One request a mock received, and how it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Order of arrival within the stack, from 1.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Which mock: `uaa`, `token-server`, `destination`, `gateway`, …
+    pub component: String,
+    /// Virtual host the request was addressed to (no port).
+    pub host: String,
+    /// Whether the request arrived over TLS.
+    pub tls: bool,
+    pub method: String,
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// Header names lower-case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Decoded `application/x-www-form-urlencoded` body fields, in order.
+    pub form: Vec<(String, String)>,
+    /// The body when it is not a form (lossy UTF-8, capped at 64 KiB).
+    pub body: Option<String>,
+    pub client_cert: Option<ClientCertInfo>,
+    /// Status sent; 0 when the connection was closed without an answer.
+    pub status: u16,
+    pub latency_ms: u64,
+    /// A short note from the mock (why it refused, which rule it applied).
+    pub note: Option<String>,
+}
+
+impl JournalEntry {
+    /// First value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// First value of form field `name`.
+    pub fn form_field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// First value of query parameter `name`.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `(user, password)` of an `Authorization: Basic` header.
+    pub fn basic_credentials(&self) -> Option<(String, String)> {
+        crate::http::parse_basic(self.header("authorization")?)
+    }
+
+    /// One line for logs: `200 POST mytenant.authentication…/oauth/token (uaa, 3 ms)`.
+    pub fn one_line(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let mut s = format!(
+            "{:>3} {} {}://{}{} ({}, {} ms)",
+            self.status, self.method, scheme, self.host, self.path, self.component, self.latency_ms
+        );
+        if let Some(c) = &self.client_cert {
+            s.push_str(&format!(" cert[{}]", c.subject));
+        }
+        if let Some(n) = &self.note {
+            s.push_str(&format!(" — {n}"));
+        }
+        s
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    entries: Mutex<Vec<JournalEntry>>,
+    next_seq: std::sync::atomic::AtomicU64,
+    live: broadcast::Sender<JournalEntry>,
+}
+
+/// Shared, append-only record of requests; cleared between scenarios.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Journal {
+    pub fn new() -> Self {
+        let (live, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(Inner {
+                entries: Mutex::new(Vec::new()),
+                next_seq: std::sync::atomic::AtomicU64::new(1),
+                live,
+            }),
+        }
+    }
+
+    /// Appends an entry, assigning its sequence number.
+    pub fn record(&self, mut entry: JournalEntry) {
+        entry.seq = self
+            .inner
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.inner.live.send(entry.clone());
+        self.inner
+            .entries
+            .lock()
+            .expect("journal poisoned")
+            .push(entry);
+    }
+
+    /// Everything so far, in order of arrival.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        self.inner.entries.lock().expect("journal poisoned").clone()
+    }
+
+    /// Entries of one component.
+    pub fn of(&self, component: &str) -> Vec<JournalEntry> {
+        self.filter(|e| e.component == component)
+    }
+
+    /// Entries addressed to one virtual host.
+    pub fn for_host(&self, host: &str) -> Vec<JournalEntry> {
+        self.filter(|e| e.host.eq_ignore_ascii_case(host))
+    }
+
+    pub fn filter(&self, f: impl Fn(&JournalEntry) -> bool) -> Vec<JournalEntry> {
+        self.inner
+            .entries
+            .lock()
+            .expect("journal poisoned")
+            .iter()
+            .filter(|e| f(e))
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.entries.lock().expect("journal poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything (sequence numbers keep counting).
+    pub fn clear(&self) {
+        self.inner.entries.lock().expect("journal poisoned").clear();
+    }
+
+    /// A live feed of new entries (for `idprop journal --follow` and logs).
+    pub fn subscribe(&self) -> broadcast::Receiver<JournalEntry> {
+        self.inner.live.subscribe()
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}

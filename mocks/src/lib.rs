@@ -1,0 +1,23 @@
+//! idprop-mocks: an in-process mock of the SAP BTP identity landscape.
+//!
+//! Start everything with [`Stack::start`]; reach the virtual `.test` hosts
+//! through the gateway ([`Stack::gateway_url`]) trusting [`Stack::ca_file`];
+//! read what every mock observed in the [`Journal`].
+
+pub mod gateway;
+pub mod http;
+pub mod journal;
+pub mod pki;
+pub mod rules;
+pub mod stack;
+pub mod token_server;
+pub mod tokens;
+pub mod uaa;
+pub mod yaml;
+
+pub use journal::{ClientCertInfo, Journal, JournalEntry};
+pub use pki::TestPki;
+pub use stack::{Ports, Stack, StackBuilder, StackConfig, StackError};
+pub use token_server::{TokenServer, TokenServerBehaviour};
+pub use tokens::{Forgery, TokenBuilder, TokenFactory};
+pub use uaa::{ClientAuthMethod, MockUaa, OAuthClient, Tenant, UaaConfig, User};

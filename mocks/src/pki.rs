@@ -1,0 +1,354 @@
+//! The test PKI: the root CA that signs every mock's TLS certificate, the
+//! Cloud Connector's issuing CA, and the RSA keys the UAA signs tokens with.
+//!
+//! Everything is committed under `fixtures/` and compiled into the crate, so a
+//! stack starts without generating a single RSA key (RSA generation costs tens
+//! of milliseconds; start-up must not). Leaf certificates for virtual hosts are
+//! minted on demand with one ECDSA P-256 key per PKI instance and cached per
+//! host name. Regenerate the fixtures with `cargo run -- fixtures regenerate`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// Marker put in every subject and every fixture file: nothing here may be
+/// mistaken for a real key.
+pub const TEST_ONLY: &str = "TEST ONLY";
+
+const ROOT_CA_PEM: &str = include_str!("../../fixtures/pki/root-ca.pem");
+const ROOT_CA_KEY: &str = include_str!("../../fixtures/pki/root-ca.key.pem");
+const CONNECTOR_CA_PEM: &str = include_str!("../../fixtures/pki/connector-ca.pem");
+const CONNECTOR_CA_KEY: &str = include_str!("../../fixtures/pki/connector-ca.key.pem");
+const OTHER_CA_PEM: &str = include_str!("../../fixtures/pki/other-ca.pem");
+const OTHER_CA_KEY: &str = include_str!("../../fixtures/pki/other-ca.key.pem");
+const JWT_KEYS: [(&str, &str); 3] = [
+    ("key-1", include_str!("../../fixtures/keys/jwt-key-1.pem")),
+    ("key-2", include_str!("../../fixtures/keys/jwt-key-2.pem")),
+    // Never published by any JWKS: the "signed by somebody else" key.
+    (
+        "rogue",
+        include_str!("../../fixtures/keys/jwt-key-rogue.pem"),
+    ),
+];
+
+/// Errors of the PKI; they only happen with corrupted fixtures.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("JWT key error: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    #[error("TLS configuration error: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A certificate authority that can issue leaf certificates.
+pub struct CertificateAuthority {
+    cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
+        Ok(Self {
+            cert_pem: cert_pem.to_string(),
+            issuer,
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> CertificateDer<'static> {
+        let p = pem::parse(&self.cert_pem).expect("fixture CA is valid PEM");
+        CertificateDer::from(p.into_contents())
+    }
+
+    /// Issues a certificate for `params` and `key`.
+    pub fn issue(
+        &self,
+        params: &CertificateParams,
+        key: &KeyPair,
+    ) -> Result<rcgen::Certificate, PkiError> {
+        Ok(params.signed_by(key, &self.issuer)?)
+    }
+}
+
+/// One RSA key the UAA signs tokens with.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    /// The public key as published in `/token_keys`.
+    pub jwk: Jwk,
+    pub private_pem: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Loads a PKCS#8 RSA private key.
+    pub fn from_pem(kid: &str, pem: &str) -> Result<Self, PkiError> {
+        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())?;
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)?;
+        jwk.common.key_id = Some(kid.to_string());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
+        let decoding = DecodingKey::from_jwk(&jwk)?;
+        Ok(Self {
+            kid: kid.to_string(),
+            encoding,
+            decoding,
+            jwk,
+            private_pem: pem.to_string(),
+        })
+    }
+
+    /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker would
+    /// use as an HMAC secret in the HS256 confusion attack).
+    pub fn public_pem(&self) -> String {
+        let kp = KeyPair::from_pem(&self.private_pem).expect("fixture key loads");
+        kp.public_key_pem()
+    }
+}
+
+/// The whole test PKI of a stack.
+pub struct TestPki {
+    root: CertificateAuthority,
+    connector: CertificateAuthority,
+    other: CertificateAuthority,
+    keys: Vec<SigningKey>,
+    leaf_key: KeyPair,
+    server_configs: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+}
+
+impl std::fmt::Debug for TestPki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPki")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs aws-lc-rs as the process's rustls provider (once; later calls are no-ops).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+impl TestPki {
+    /// Loads the committed fixtures.
+    pub fn load() -> Result<Self, PkiError> {
+        install_crypto_provider();
+        let keys = JWT_KEYS
+            .iter()
+            .map(|(kid, pem)| SigningKey::from_pem(kid, pem))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            root: CertificateAuthority::load(ROOT_CA_PEM, ROOT_CA_KEY)?,
+            connector: CertificateAuthority::load(CONNECTOR_CA_PEM, CONNECTOR_CA_KEY)?,
+            other: CertificateAuthority::load(OTHER_CA_PEM, OTHER_CA_KEY)?,
+            keys,
+            leaf_key: KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+            server_configs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The root CA that signs every mock's TLS server certificate.
+    pub fn root_ca(&self) -> &CertificateAuthority {
+        &self.root
+    }
+
+    /// The Cloud Connector's CA for short-lived client certificates.
+    pub fn connector_ca(&self) -> &CertificateAuthority {
+        &self.connector
+    }
+
+    /// A CA nobody trusts: for "signed by the wrong CA" tests.
+    pub fn untrusted_ca(&self) -> &CertificateAuthority {
+        &self.other
+    }
+
+    /// The JWT signing keys published by the UAA (`key-1`, `key-2`).
+    pub fn signing_keys(&self) -> &[SigningKey] {
+        &self.keys[..2]
+    }
+
+    /// A key by `kid`, including the unpublished `rogue` one.
+    pub fn signing_key(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// The JWKS of the published keys.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.signing_keys().iter().map(|k| k.jwk.clone()).collect(),
+        }
+    }
+
+    /// A rustls server configuration presenting a certificate for `host`
+    /// signed by the root CA. Cached per host; client certificates are
+    /// requested but optional (signed by the root or connector CA).
+    pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+        let mut cache = self.server_configs.lock().expect("pki cache poisoned");
+        if let Some(cfg) = cache.get(host) {
+            return Ok(cfg.clone());
+        }
+        let (chain, key) = self.server_cert(host)?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.root.cert_der()).map_err(PkiError::Tls)?;
+        roots
+            .add(self.connector.cert_der())
+            .map_err(PkiError::Tls)?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| PkiError::Other(e.to_string()))?;
+        let mut cfg = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)?;
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let cfg = Arc::new(cfg);
+        cache.insert(host.to_string(), cfg.clone());
+        Ok(cfg)
+    }
+
+    /// A TLS server certificate chain and key for `host` (DNS name or IP).
+    pub fn server_cert(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+        let mut params = CertificateParams::new(vec![host.to_string()])?;
+        params.distinguished_name = dn(&[
+            (DnType::CommonName, host),
+            (DnType::OrganizationName, "idprop TEST ONLY"),
+        ]);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+        let cert = self.root.issue(&params, &self.leaf_key)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
+        Ok((vec![cert.der().clone()], key))
+    }
+
+    /// A client certificate (PEM cert, PEM key) for `subject_cn`, issued by
+    /// the root CA: the kind a destination's key store holds.
+    pub fn client_cert_pem(&self, subject_cn: &str) -> Result<(String, String), PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = dn(&[
+            (DnType::CommonName, subject_cn),
+            (DnType::OrganizationName, "idprop TEST ONLY"),
+        ]);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+        let cert = self.root.issue(&params, &key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// Writes the root CA bundle (root + connector CA) to `path`.
+    pub fn write_ca_bundle(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.ca_bundle_pem())
+    }
+
+    /// PEM bundle of the root CA: what `SSL_CERT_FILE` points at.
+    pub fn ca_bundle_pem(&self) -> String {
+        self.root.cert_pem().to_string()
+    }
+}
+
+fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    for (t, v) in parts {
+        dn.push(t.clone(), *v);
+    }
+    dn
+}
+
+/// Regenerates every fixture file under `dir` (`fixtures/`): three CAs, three
+/// RSA-2048 JWT keys. Each file starts with a TEST ONLY banner.
+pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError> {
+    install_crypto_provider();
+    let io = |e: std::io::Error| PkiError::Other(e.to_string());
+    std::fs::create_dir_all(dir.join("pki")).map_err(io)?;
+    std::fs::create_dir_all(dir.join("keys")).map_err(io)?;
+    let banner = |what: &str| {
+        format!(
+            "# {TEST_ONLY}: {what} of idprop's mock identity stack.\n\
+             # Published on purpose; never trust it outside tests.\n\
+             # Regenerate: cargo run -- fixtures regenerate\n"
+        )
+    };
+    let mut written = Vec::new();
+    let mut write = |rel: &str, what: &str, body: &str| -> Result<(), PkiError> {
+        let path = dir.join(rel);
+        std::fs::write(&path, format!("{}{}", banner(what), body)).map_err(io)?;
+        written.push(path);
+        Ok(())
+    };
+    for (name, cn) in [
+        ("root-ca", "idprop TEST ONLY Root CA"),
+        ("connector-ca", "idprop TEST ONLY Cloud Connector CA"),
+        ("other-ca", "idprop TEST ONLY Untrusted CA"),
+    ] {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = dn(&[
+            (DnType::CommonName, cn),
+            (DnType::OrganizationName, "idprop TEST ONLY"),
+        ]);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+        let cert = params.self_signed(&key)?;
+        write(&format!("pki/{name}.pem"), cn, &cert.pem())?;
+        write(
+            &format!("pki/{name}.key.pem"),
+            &format!("private key of {cn}"),
+            &key.serialize_pem(),
+        )?;
+    }
+    for kid in ["1", "2", "rogue"] {
+        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
+        write(
+            &format!("keys/jwt-key-{kid}.pem"),
+            &format!("RSA-2048 JWT signing key {kid}"),
+            &key.serialize_pem(),
+        )?;
+    }
+    Ok(written)
+}

@@ -1,0 +1,156 @@
+//! How a JWT is judged before anybody acts on it (rules `TV-1`..`TV-4`).
+//!
+//! One validator for the Cloud Connector, the Connectivity proxy, the UAA's
+//! jwt-bearer grant and the Destination service's `X-user-token`: pure, given
+//! the trusted issuers' keys and the clock, so the harness can use it as the
+//! oracle of the `principal-mapping` role.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+/// Tokens larger than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Tolerance for `iat` in the future (clock skew).
+pub const IAT_SKEW_SECS: i64 = 300;
+
+/// An identity provider the validator trusts (`TV-1`).
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    /// Exact `iss` value.
+    pub issuer: String,
+    pub jwks: JwkSet,
+}
+
+/// Why a token was refused; the `Display` text is the reason sent back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("token too large ({0} bytes, limit {MAX_TOKEN_BYTES})")]
+    TooLarge(usize),
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    #[error("algorithm {0:?} not accepted (only RS256)")]
+    Algorithm(String),
+    #[error("issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
+    #[error("unknown signing key id {0:?} for issuer")]
+    UnknownKey(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid (nbf)")]
+    NotYetValid,
+    #[error("token issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("claim {0:?} has the wrong type")]
+    ClaimType(&'static str),
+}
+
+/// A token that passed validation.
+#[derive(Debug, Clone)]
+pub struct ValidToken {
+    pub header: Map<String, Value>,
+    pub claims: Map<String, Value>,
+}
+
+/// Decodes one base64url JWT segment into a JSON object, strictly: no
+/// duplicate keys, bounded nesting.
+pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejection> {
+    let raw = B64
+        .decode(seg.trim_end_matches('='))
+        .map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
+    crate::rules::strict_json::parse_object(&raw)
+        .map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
+}
+
+/// Validates `token` against `trusted` at time `now` (Unix seconds).
+///
+/// Order matters for the reasons given back: structure, algorithm, issuer,
+/// key, signature, then time claims — a forged token is never told that it
+/// is merely expired.
+pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<ValidToken, Rejection> {
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Rejection::TooLarge(token.len()));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err(Rejection::Malformed(format!(
+            "{} segments, expected 3",
+            parts.len()
+        )));
+    }
+    let header = decode_segment(parts[0], "header")?;
+    let claims = decode_segment(parts[1], "payload")?;
+    // TV-2: only RS256; `none` and HS* are refused before anything else.
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    if alg != "RS256" {
+        return Err(Rejection::Algorithm(alg.to_string()));
+    }
+    if parts[2].is_empty() {
+        return Err(Rejection::BadSignature);
+    }
+    // TV-1: issuer must be trusted; keys come from that issuer only (never
+    // from the token's own `jku`).
+    let iss = match claims.get("iss") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(Rejection::ClaimType("iss")),
+        None => return Err(Rejection::UntrustedIssuer(String::new())),
+    };
+    let idp = trusted
+        .iter()
+        .find(|t| t.issuer == iss)
+        .ok_or_else(|| Rejection::UntrustedIssuer(iss.clone()))?;
+    let kid = match header.get("kid") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(Rejection::Malformed("kid is not a string".into())),
+        None => None,
+    };
+    let candidates: Vec<&jsonwebtoken::jwk::Jwk> = match kid {
+        Some(k) => idp.jwks.find(k).into_iter().collect(),
+        None => idp.jwks.keys.iter().collect(),
+    };
+    if candidates.is_empty() {
+        return Err(Rejection::UnknownKey(kid.unwrap_or("").to_string()));
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let verified = candidates.iter().any(|jwk| {
+        DecodingKey::from_jwk(jwk)
+            .ok()
+            .is_some_and(|key| jsonwebtoken::decode::<Value>(token, &key, &validation).is_ok())
+    });
+    if !verified {
+        return Err(Rejection::BadSignature);
+    }
+    // TV-3: time claims against the caller's clock.
+    let num = |k: &'static str| -> Result<Option<i64>, Rejection> {
+        match claims.get(k) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .map(Some)
+                .ok_or(Rejection::ClaimType(k)),
+            Some(_) => Err(Rejection::ClaimType(k)),
+        }
+    };
+    match num("exp")? {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(Rejection::Expired),
+        None => return Err(Rejection::Malformed("no exp claim".into())),
+    }
+    if num("nbf")?.is_some_and(|nbf| nbf > now) {
+        return Err(Rejection::NotYetValid);
+    }
+    if num("iat")?.is_some_and(|iat| iat > now + IAT_SKEW_SECS) {
+        return Err(Rejection::IssuedInFuture);
+    }
+    Ok(ValidToken { header, claims })
+}

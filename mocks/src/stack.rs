@@ -1,0 +1,508 @@
+//! [`Stack`]: the whole mock landscape, started in-process in milliseconds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::gateway::{admin_router, Gateway, Route};
+use crate::http::{bind, journalled, spawn_server, ServerHandle};
+use crate::journal::Journal;
+use crate::pki::{PkiError, TestPki};
+use crate::token_server::{TokenServer, TokenServerBehaviour};
+use crate::uaa::{
+    MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT,
+};
+
+/// Host of the Destination service behind the gateway.
+pub const DESTINATION_HOST: &str = "destination-configuration.cfapps.eu10.idp.test";
+
+/// Errors starting a stack.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("test PKI: {0}")]
+    Pki(#[from] PkiError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Fixed ports (0 = any free port). `idprop up` uses fixed defaults; tests
+/// use ephemeral ones so stacks never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ports {
+    pub gateway: u16,
+    pub uaa: u16,
+}
+
+/// A token server in a configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenServerConfig {
+    pub host: String,
+    #[serde(default)]
+    pub behaviour: TokenServerBehaviour,
+}
+
+/// Everything a stack is made of; also the shape of `idprop up --config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackConfig {
+    /// Address every listener binds to; loopback unless said otherwise.
+    pub bind: IpAddr,
+    pub ports: Ports,
+    pub uaa: UaaConfig,
+    pub token_servers: Vec<TokenServerConfig>,
+    /// Where the CA bundle is written (a fresh temporary folder when absent).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: Ports::default(),
+            uaa: UaaConfig::default(),
+            token_servers: vec![TokenServerConfig {
+                host: "authserver.example.test".into(),
+                behaviour: Default::default(),
+            }],
+            state_dir: None,
+        }
+    }
+}
+
+/// Builds a [`Stack`] with non-default configuration.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct StackBuilder {
+    config: StackConfig,
+}
+
+impl StackBuilder {
+    pub fn config(mut self, config: StackConfig) -> Self {
+        self.config = config;
+        self
+    }
+    pub fn uaa_domain(mut self, domain: &str) -> Self {
+        self.config.uaa.domain = domain.into();
+        self
+    }
+    pub fn tenant(mut self, subdomain: &str) -> Self {
+        self.config
+            .uaa
+            .tenants
+            .push(crate::uaa::Tenant::new(subdomain));
+        self
+    }
+    pub fn client(mut self, client: OAuthClient) -> Self {
+        self.config
+            .uaa
+            .clients
+            .retain(|c| c.client_id != client.client_id);
+        self.config.uaa.clients.push(client);
+        self
+    }
+    pub fn user(mut self, user: User) -> Self {
+        self.config
+            .uaa
+            .users
+            .retain(|u| u.user_name != user.user_name);
+        self.config.uaa.users.push(user);
+        self
+    }
+    pub fn token_server(mut self, host: &str, behaviour: TokenServerBehaviour) -> Self {
+        self.config.token_servers.retain(|t| t.host != host);
+        self.config.token_servers.push(TokenServerConfig {
+            host: host.into(),
+            behaviour,
+        });
+        self
+    }
+    pub fn ports(mut self, ports: Ports) -> Self {
+        self.config.ports = ports;
+        self
+    }
+    pub fn bind(mut self, ip: IpAddr) -> Self {
+        self.config.bind = ip;
+        self
+    }
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.state_dir = Some(dir.into());
+        self
+    }
+    pub async fn start(self) -> Result<Stack, StackError> {
+        Stack::start_with(self.config).await
+    }
+}
+
+struct Inner {
+    config: StackConfig,
+    pki: Arc<TestPki>,
+    journal: Journal,
+    uaa: MockUaa,
+    gateway: Gateway,
+    gateway_addr: SocketAddr,
+    components: RwLock<BTreeMap<String, String>>,
+    token_servers: Mutex<HashMap<String, (TokenServer, ServerHandle)>>,
+    ca_file: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    _servers: Vec<ServerHandle>,
+    info: Arc<RwLock<Value>>,
+}
+
+/// The mock identity stack, running in this process on loopback.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use idprop_mocks::Stack;
+///
+/// let stack = Stack::start().await?;
+/// // An HTTP client that reaches the virtual `.test` hosts through the
+/// // gateway and trusts the test CA:
+/// let client = stack.http_client();
+/// let answer: serde_json::Value = client
+///     .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+///     .basic_auth("sb-idprop-app!t1", Some("app-secret"))
+///     .form(&[("grant_type", "client_credentials")])
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// let token = answer["access_token"].as_str().unwrap();
+/// assert!(stack.uaa().validate(token).is_ok());
+/// // Everything the mocks saw is in the journal.
+/// assert_eq!(stack.journal().of("uaa").len(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Stack {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("gateway", &self.inner.gateway_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Starts the default stack on ephemeral loopback ports.
+    pub async fn start() -> Result<Stack, StackError> {
+        Self::start_with(StackConfig::default()).await
+    }
+
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// Starts a stack from a complete configuration.
+    pub async fn start_with(config: StackConfig) -> Result<Stack, StackError> {
+        let pki = Arc::new(TestPki::load()?);
+        let journal = Journal::new();
+        let (temp, dir) = match &config.state_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|source| StackError::Write {
+                    path: d.clone(),
+                    source,
+                })?;
+                (None, d.clone())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("idprop-")
+                    .tempdir()
+                    .map_err(|source| StackError::Write {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let ca_file = dir.join("ca.pem");
+        pki.write_ca_bundle(&ca_file)
+            .map_err(|source| StackError::Write {
+                path: ca_file.clone(),
+                source,
+            })?;
+        let ca_file = std::fs::canonicalize(&ca_file).unwrap_or(ca_file);
+
+        let listen = |port: u16| SocketAddr::new(config.bind, port);
+        let bind_named = |what: &'static str, addr: SocketAddr| async move {
+            bind(addr).await.map_err(|source| StackError::Bind {
+                what: what.into(),
+                addr,
+                source,
+            })
+        };
+
+        let uaa = MockUaa::new(config.uaa.clone(), pki.clone());
+        let uaa_router = journalled(uaa.router(), journal.clone(), "uaa");
+
+        let info = Arc::new(RwLock::new(Value::Null));
+        let gateway = Gateway::new(
+            pki.clone(),
+            journal.clone(),
+            admin_router(journal.clone(), info.clone()),
+        );
+        gateway
+            .routes
+            .add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
+
+        let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;
+        let uaa_listener = bind_named("uaa", listen(config.ports.uaa)).await?;
+        let gateway_addr = gw_listener.local_addr().expect("bound");
+        let mut servers = Vec::new();
+        let mut components = BTreeMap::new();
+        let uaa_handle = spawn_server(uaa_listener, uaa_router, None);
+        components.insert("uaa".to_string(), format!("http://{}", uaa_handle.addr));
+        servers.push(uaa_handle);
+        servers.push(gateway.clone().spawn(gw_listener));
+        components.insert("gateway".to_string(), format!("http://{gateway_addr}"));
+
+        let stack = Stack {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                pki,
+                journal,
+                uaa,
+                gateway,
+                gateway_addr,
+                components: RwLock::new(components),
+                token_servers: Mutex::new(HashMap::new()),
+                ca_file,
+                _temp: temp,
+                _servers: servers,
+                info,
+            }),
+        };
+        for ts in &config.token_servers {
+            stack
+                .add_token_server(&ts.host, ts.behaviour.clone())
+                .await?;
+        }
+        *stack.inner.info.write().expect("info lock") = stack.ready_info();
+        Ok(stack)
+    }
+
+    /// `http://127.0.0.1:<port>`: the proxy every implementation must use.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.inner.gateway_addr)
+    }
+
+    pub fn gateway_addr(&self) -> SocketAddr {
+        self.inner.gateway_addr
+    }
+
+    /// Absolute path of the PEM bundle with the test CA.
+    pub fn ca_file(&self) -> &Path {
+        &self.inner.ca_file
+    }
+
+    pub fn ca_pem(&self) -> String {
+        self.inner.pki.ca_bundle_pem()
+    }
+
+    pub fn pki(&self) -> &Arc<TestPki> {
+        &self.inner.pki
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+
+    pub fn uaa(&self) -> &MockUaa {
+        &self.inner.uaa
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.inner.config
+    }
+
+    /// `https://<tenant>.<uaa domain>`, through the gateway.
+    pub fn uaa_url(&self, tenant: &str) -> String {
+        self.inner.uaa.url(tenant)
+    }
+
+    /// Base URLs of every component on loopback (no gateway needed).
+    pub fn components(&self) -> BTreeMap<String, String> {
+        self.inner
+            .components
+            .read()
+            .expect("components lock")
+            .clone()
+    }
+
+    /// Adds a token server for `host` (and its subdomains), or rescripts the
+    /// existing one. Served through the gateway and on its own port.
+    pub async fn add_token_server(
+        &self,
+        host: &str,
+        behaviour: TokenServerBehaviour,
+    ) -> Result<TokenServer, StackError> {
+        if let Some(ts) = self.token_server(host) {
+            ts.set_behaviour(behaviour);
+            return Ok(ts);
+        }
+        let ts = TokenServer::new(host, behaviour);
+        let router = journalled(ts.router(), self.inner.journal.clone(), "token-server");
+        let mut route = Route::new("token-server", router.clone());
+        route.connect_delay_ms = ts.connect_delay_handle();
+        self.inner.gateway.routes.add(host, route);
+        let addr = SocketAddr::new(self.inner.config.bind, 0);
+        let listener = bind(addr).await.map_err(|source| StackError::Bind {
+            what: format!("token server {host}"),
+            addr,
+            source,
+        })?;
+        let handle = spawn_server(listener, router, None);
+        self.inner
+            .components
+            .write()
+            .expect("components lock")
+            .insert(
+                format!("token-server:{host}"),
+                format!("http://{}", handle.addr),
+            );
+        self.inner
+            .token_servers
+            .lock()
+            .expect("token servers lock")
+            .insert(host.to_ascii_lowercase(), (ts.clone(), handle));
+        Ok(ts)
+    }
+
+    /// The token server of `host`, if there is one.
+    pub fn token_server(&self, host: &str) -> Option<TokenServer> {
+        self.inner
+            .token_servers
+            .lock()
+            .expect("token servers lock")
+            .get(&host.to_ascii_lowercase())
+            .map(|(t, _)| t.clone())
+    }
+
+    /// A `reqwest` client that goes through the gateway and trusts the test CA.
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http_client_builder()
+            .build()
+            .expect("client from valid parts")
+    }
+
+    /// The builder of [`Stack::http_client`], to add timeouts or an identity.
+    pub fn http_client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes())
+            .expect("fixture CA is valid PEM");
+        reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(self.gateway_url()).expect("gateway URL is valid"))
+            .tls_certs_only([ca])
+    }
+
+    /// `VCAP_SERVICES` of an application bound to the mock services.
+    pub fn vcap_services(&self) -> Value {
+        let domain = self.inner.uaa.domain();
+        let tenant = self
+            .inner
+            .config
+            .uaa
+            .tenants
+            .first()
+            .map(|t| t.subdomain.clone())
+            .unwrap_or_default();
+        let uaa_url = format!("https://{tenant}.{domain}");
+        let zid = self
+            .inner
+            .uaa
+            .tenant(&tenant)
+            .map(|t| t.zid)
+            .unwrap_or_default();
+        json!({
+            "xsuaa": [{
+                "label": "xsuaa", "plan": "application", "name": "idprop-xsuaa", "tags": ["xsuaa"],
+                "instance_name": "idprop-xsuaa", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": APP_CLIENT.0, "clientsecret": APP_CLIENT.1,
+                    "url": uaa_url, "uaadomain": domain, "identityzone": tenant,
+                    "identityzoneid": zid, "tenantid": zid, "tenantmode": "shared",
+                    "xsappname": "idprop-app!t1", "verificationkey": self.inner.pki.signing_keys()[0].public_pem(),
+                    "credential-type": "binding-secret",
+                }
+            }],
+            "destination": [{
+                "label": "destination", "plan": "lite", "name": "idprop-destination", "tags": ["destination", "conn", "connsvc"],
+                "instance_name": "idprop-destination", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": DESTINATION_CLIENT.0, "clientsecret": DESTINATION_CLIENT.1,
+                    "url": uaa_url, "uaadomain": domain, "identityzone": tenant, "tenantid": zid,
+                    "uri": format!("https://{DESTINATION_HOST}"),
+                    "xsappname": "clone-destination!b1", "instanceid": stable(&"destination-instance"),
+                    "credential-type": "binding-secret",
+                }
+            }],
+            "connectivity": [{
+                "label": "connectivity", "plan": "lite", "name": "idprop-connectivity", "tags": ["connectivity", "conn", "connsvc"],
+                "instance_name": "idprop-connectivity", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": CONNECTIVITY_CLIENT.0, "clientsecret": CONNECTIVITY_CLIENT.1,
+                    "url": uaa_url, "token_service_url": uaa_url, "uaadomain": domain,
+                    "identityzone": tenant, "tenantid": zid,
+                    "onpremise_proxy_host": self.connectivity_proxy_host(),
+                    "onpremise_proxy_http_port": self.connectivity_proxy_port().to_string(),
+                    "onpremise_proxy_port": self.connectivity_proxy_port().to_string(),
+                    "onpremise_socks5_proxy_port": "0",
+                    "xsappname": "clone-connectivity!b2", "instance_guid": stable(&"connectivity-instance"),
+                    "credential-type": "binding-secret",
+                }
+            }],
+        })
+    }
+
+    fn connectivity_proxy_host(&self) -> String {
+        self.inner.config.bind.to_string()
+    }
+
+    fn connectivity_proxy_port(&self) -> u16 {
+        self.components()
+            .get("connectivity-proxy")
+            .and_then(|u| u.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What `idprop up --ready-file` writes.
+    pub fn ready_info(&self) -> Value {
+        json!({
+            "gateway": self.gateway_url(),
+            "ca_file": self.ca_file(),
+            "uaa_domain": self.inner.uaa.domain(),
+            "tenants": self.inner.uaa.config().tenants.iter().map(|t| json!({"subdomain": t.subdomain, "zid": t.zid, "uaa": self.uaa_url(&t.subdomain)})).collect::<Vec<_>>(),
+            "clients": self.inner.uaa.config().clients.iter().map(|c| json!({"client_id": c.client_id, "client_secret": c.client_secret})).collect::<Vec<_>>(),
+            "users": self.inner.uaa.config().users.iter().map(|u| json!({"user_name": u.user_name, "password": u.password})).collect::<Vec<_>>(),
+            "token_servers": self.inner.token_servers.lock().expect("token servers lock").values().map(|(t, _)| t.url()).collect::<Vec<_>>(),
+            "components": self.components(),
+            "vcap_services": self.vcap_services(),
+        })
+    }
+}
+
+fn stable(seed: &&str) -> String {
+    crate::uaa::stable_uuid(seed)
+}

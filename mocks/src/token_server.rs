@@ -1,0 +1,339 @@
+//! Scriptable OAuth2 token servers: the seed's
+//! `http://authserver.example.com/oauth/token`, under a `.test` host name,
+//! behaving however a test says.
+//!
+//! A token server answers `POST` on any path (token endpoints live at many
+//! paths: `/oauth/token`, `/oauth2/apitoken/v1`, `/tenant/{t}/oauth/token`),
+//! and also under every subdomain of its host (the `Common` URL type puts the
+//! tenant there).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, Response, StatusCode};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::http::{
+    decode_pairs, oauth_error, parse_basic, request_host, BufferedBody, CloseConnection, Note,
+};
+use crate::uaa::ClientAuthMethod;
+
+/// A scripted error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedError {
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// What a token server does with the next requests. Every field has a
+/// harmless default: a default server accepts any client, any way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenServerBehaviour {
+    /// Where client credentials are accepted.
+    pub client_auth: ClientAuthMethod,
+    /// The only client accepted (any when absent).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Headers that must be present with these values.
+    pub required_headers: BTreeMap<String, String>,
+    /// Query parameters that must be present with these values.
+    pub required_query: BTreeMap<String, String>,
+    /// Form fields that must be present with these values.
+    pub required_form: BTreeMap<String, String>,
+    /// `expires_in` of issued tokens, seconds.
+    pub expires_in: u64,
+    /// Send `expires_in` as a JSON string ("3600") instead of a number.
+    pub expires_in_as_string: bool,
+    /// Wait this long before answering (read-timeout tests).
+    pub delay_ms: u64,
+    /// The gateway waits this long before confirming a `CONNECT` to this
+    /// host (connect-timeout tests).
+    pub connect_delay_ms: u64,
+    /// Answer with this error instead of a token.
+    pub error: Option<ScriptedError>,
+    /// Answer 200 with a body that is not JSON.
+    pub malformed_json: bool,
+    /// Close the connection without answering.
+    pub close_connection: bool,
+}
+
+impl Default for TokenServerBehaviour {
+    fn default() -> Self {
+        Self {
+            client_auth: ClientAuthMethod::Either,
+            client_id: None,
+            client_secret: None,
+            required_headers: BTreeMap::new(),
+            required_query: BTreeMap::new(),
+            required_form: BTreeMap::new(),
+            expires_in: 3600,
+            expires_in_as_string: false,
+            delay_ms: 0,
+            connect_delay_ms: 0,
+            error: None,
+            malformed_json: false,
+            close_connection: false,
+        }
+    }
+}
+
+impl TokenServerBehaviour {
+    /// Accepts only this client.
+    pub fn client(mut self, id: &str, secret: &str) -> Self {
+        self.client_id = Some(id.into());
+        self.client_secret = Some(secret.into());
+        self
+    }
+    pub fn client_auth(mut self, m: ClientAuthMethod) -> Self {
+        self.client_auth = m;
+        self
+    }
+    pub fn require_header(mut self, k: &str, v: &str) -> Self {
+        self.required_headers
+            .insert(k.to_ascii_lowercase(), v.into());
+        self
+    }
+    pub fn require_query(mut self, k: &str, v: &str) -> Self {
+        self.required_query.insert(k.into(), v.into());
+        self
+    }
+    pub fn require_form(mut self, k: &str, v: &str) -> Self {
+        self.required_form.insert(k.into(), v.into());
+        self
+    }
+    pub fn expires_in(mut self, secs: u64) -> Self {
+        self.expires_in = secs;
+        self
+    }
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay_ms = d.as_millis() as u64;
+        self
+    }
+    pub fn connect_delay(mut self, d: Duration) -> Self {
+        self.connect_delay_ms = d.as_millis() as u64;
+        self
+    }
+    pub fn error(mut self, status: u16, body: &str) -> Self {
+        self.error = Some(ScriptedError {
+            status,
+            body: body.into(),
+        });
+        self
+    }
+    pub fn malformed_json(mut self) -> Self {
+        self.malformed_json = true;
+        self
+    }
+    pub fn close_connection(mut self) -> Self {
+        self.close_connection = true;
+        self
+    }
+}
+
+/// A scriptable token server. Clones share behaviour and counters.
+#[derive(Clone, Debug)]
+pub struct TokenServer {
+    host: String,
+    behaviour: Arc<RwLock<TokenServerBehaviour>>,
+    issued: Arc<AtomicU64>,
+    connect_delay_ms: Arc<AtomicU64>,
+}
+
+impl TokenServer {
+    /// A server answering for `host` (and its subdomains).
+    pub fn new(host: &str, behaviour: TokenServerBehaviour) -> Self {
+        Self {
+            host: host.to_ascii_lowercase(),
+            connect_delay_ms: Arc::new(AtomicU64::new(behaviour.connect_delay_ms)),
+            behaviour: Arc::new(RwLock::new(behaviour)),
+            issued: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `https://<host>/oauth/token`.
+    pub fn url(&self) -> String {
+        format!("https://{}/oauth/token", self.host)
+    }
+
+    /// Replaces the behaviour for the next requests.
+    pub fn set_behaviour(&self, b: TokenServerBehaviour) {
+        self.connect_delay_ms
+            .store(b.connect_delay_ms, Ordering::Relaxed);
+        *self.behaviour.write().expect("behaviour lock") = b;
+    }
+
+    /// Shared with the gateway's route, which delays `CONNECT` by it.
+    pub fn connect_delay_handle(&self) -> Arc<AtomicU64> {
+        self.connect_delay_ms.clone()
+    }
+
+    pub fn behaviour(&self) -> TokenServerBehaviour {
+        self.behaviour.read().expect("behaviour lock").clone()
+    }
+
+    /// How many tokens it has issued.
+    pub fn issued(&self) -> u64 {
+        self.issued.load(Ordering::SeqCst)
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+}
+
+async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
+    let b = ts.behaviour();
+    if b.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
+    }
+    if b.close_connection {
+        let mut r = Response::new(Body::empty());
+        r.extensions_mut().insert(CloseConnection);
+        r.extensions_mut()
+            .insert(Note("scripted: connection closed without answer".into()));
+        return r;
+    }
+    if req.method() != Method::POST {
+        return oauth_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "token requests must be POST",
+        );
+    }
+    let body = req
+        .extensions()
+        .get::<BufferedBody>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| decode_pairs(q.as_bytes()))
+        .unwrap_or_default();
+    let form = decode_pairs(&body);
+    let get = |list: &[(String, String)], k: &str| {
+        list.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    };
+    let param = |k: &str| get(&form, k).or_else(|| get(&query, k));
+
+    for (k, v) in &b.required_headers {
+        let got = req.headers().get(k.as_str()).and_then(|h| h.to_str().ok());
+        if got != Some(v.as_str()) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("required header {k}: {v} missing (got {got:?})"),
+            );
+        }
+    }
+    for (k, v) in &b.required_query {
+        if get(&query, k).as_deref() != Some(v.as_str()) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("required query parameter {k}={v} missing"),
+            );
+        }
+    }
+    for (k, v) in &b.required_form {
+        if get(&form, k).as_deref() != Some(v.as_str()) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("required form field {k}={v} missing"),
+            );
+        }
+    }
+
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_basic);
+    let in_body =
+        get(&form, "client_id").map(|id| (id, get(&form, "client_secret").unwrap_or_default()));
+    let presented = match b.client_auth {
+        ClientAuthMethod::Basic => basic.clone(),
+        ClientAuthMethod::Body => in_body.clone(),
+        ClientAuthMethod::Either => basic.clone().or(in_body.clone()),
+    };
+    let Some((id, secret)) = presented else {
+        let why = match (b.client_auth, basic.is_some(), in_body.is_some()) {
+            (ClientAuthMethod::Basic, _, true) => "credentials only accepted in the Authorization header (Basic), found them in the body",
+            (ClientAuthMethod::Body, true, _) => "credentials only accepted in the body, found HTTP Basic",
+            (ClientAuthMethod::Basic, _, _) => "no HTTP Basic client authentication",
+            (ClientAuthMethod::Body, _, _) => "no client_id/client_secret in the body",
+            _ => "no client authentication",
+        };
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why);
+    };
+    if let Some(want) = &b.client_id {
+        if &id != want || Some(&secret) != b.client_secret.as_ref() {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                &format!("bad client credentials for {id:?}"),
+            );
+        }
+    }
+    let Some(grant) = param("grant_type") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing grant_type",
+        );
+    };
+    if let Some(e) = &b.error {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(e.body.clone()))
+            .expect("valid response");
+        r.extensions_mut()
+            .insert(Note(format!("scripted error {}", e.status)));
+        return r;
+    }
+    if b.malformed_json {
+        let mut r = Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{\"access_token\": \"unterminated"))
+            .expect("valid response");
+        r.extensions_mut()
+            .insert(Note("scripted: malformed JSON".into()));
+        return r;
+    }
+    let n = ts.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let host = request_host(req.uri(), req.headers()).unwrap_or_default();
+    let token = format!("ts.{}.{}.{}", host, n, crate::tokens::random_hex(8));
+    let expires_in = if b.expires_in_as_string {
+        json!(b.expires_in.to_string())
+    } else {
+        json!(b.expires_in)
+    };
+    let mut body = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "grant_type": grant,
+        "client_id": id,
+    });
+    if let Some(scope) = param("scope") {
+        body["scope"] = json!(scope);
+    }
+    crate::http::json_response(StatusCode::OK, &body)
+}

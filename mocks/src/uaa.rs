@@ -1,0 +1,710 @@
+//! The mock UAA: an XSUAA-like, multi-tenant OAuth2 authorization server.
+//!
+//! Tenants are subdomains of one UAA domain, as on SAP BTP: a request to
+//! `https://mytenant.authentication.eu10.idp.test/oauth/token` is answered by
+//! the `mytenant` zone, with `iss`, `zid` and `ext_attr.zdn` to match.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::http::{json_response, oauth_error, parse_basic, request_host, BufferedBody};
+use crate::pki::TestPki;
+use crate::rules::token_validation::{self, TrustedIssuer};
+use crate::tokens::{random_hex, unix_now, TokenBuilder, TokenFactory};
+
+/// Default UAA domain: tenants are its subdomains.
+pub const DEFAULT_UAA_DOMAIN: &str = "authentication.eu10.idp.test";
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// A subaccount, reached as a subdomain of the UAA domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub subdomain: String,
+    /// Zone id; derived from the subdomain when not given.
+    #[serde(default)]
+    pub zid: String,
+}
+
+impl Tenant {
+    pub fn new(subdomain: &str) -> Self {
+        Self {
+            subdomain: subdomain.to_string(),
+            zid: stable_uuid(&format!("zone:{subdomain}")),
+        }
+    }
+}
+
+/// How a client may authenticate at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// `client_id`/`client_secret` in the form body only.
+    Body,
+    /// HTTP Basic only (the "Neo" token service).
+    Basic,
+    /// Either.
+    #[default]
+    Either,
+}
+
+/// An OAuth client known to every tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Authorities of client-credentials tokens (also their `scope`).
+    #[serde(default)]
+    pub authorities: Vec<String>,
+    #[serde(default)]
+    pub auth_method: ClientAuthMethod,
+}
+
+impl OAuthClient {
+    pub fn new(id: &str, secret: &str) -> Self {
+        Self {
+            client_id: id.into(),
+            client_secret: secret.into(),
+            authorities: vec!["uaa.resource".into()],
+            auth_method: ClientAuthMethod::Either,
+        }
+    }
+}
+
+/// A user of every tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub user_name: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub family_name: Option<String>,
+    #[serde(default = "default_origin")]
+    pub origin: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Any further claims (override the defaults).
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+}
+
+fn default_origin() -> String {
+    "sap.default".into()
+}
+
+impl User {
+    pub fn new(user_name: &str) -> Self {
+        Self {
+            user_name: user_name.into(),
+            password: format!("{user_name}-password"),
+            email: Some(format!("{user_name}@example.test")),
+            given_name: None,
+            family_name: None,
+            origin: default_origin(),
+            scopes: vec!["openid".into()],
+            claims: Map::new(),
+        }
+    }
+
+    /// Stable user id (`sub`, `user_id`, `user_uuid`).
+    pub fn user_id(&self) -> String {
+        stable_uuid(&format!("user:{}:{}", self.origin, self.user_name))
+    }
+}
+
+/// Configuration of the mock UAA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UaaConfig {
+    pub domain: String,
+    pub tenants: Vec<Tenant>,
+    pub clients: Vec<OAuthClient>,
+    pub users: Vec<User>,
+    /// Validity of issued access tokens, seconds.
+    pub token_validity: u64,
+}
+
+/// Client of the application (`xsuaa` binding).
+pub const APP_CLIENT: (&str, &str) = ("sb-idprop-app!t1", "app-secret");
+/// Client of the Destination service binding.
+pub const DESTINATION_CLIENT: (&str, &str) = ("sb-clone-destination!b1", "destination-secret");
+/// Client of the Connectivity service binding.
+pub const CONNECTIVITY_CLIENT: (&str, &str) = ("sb-clone-connectivity!b2", "connectivity-secret");
+
+impl Default for UaaConfig {
+    fn default() -> Self {
+        let mut app = OAuthClient::new(APP_CLIENT.0, APP_CLIENT.1);
+        app.authorities = vec!["idprop-app!t1.Read".into(), "uaa.resource".into()];
+        let mut dest = OAuthClient::new(DESTINATION_CLIENT.0, DESTINATION_CLIENT.1);
+        dest.authorities = vec![
+            "uaa.resource".into(),
+            "destination-xsappname!b1.Read".into(),
+        ];
+        let mut conn = OAuthClient::new(CONNECTIVITY_CLIENT.0, CONNECTIVITY_CLIENT.1);
+        conn.authorities = vec!["uaa.resource".into(), "connectivity!b2.Proxy".into()];
+        let mut alice = User::new("alice");
+        alice.given_name = Some("Alice".into());
+        alice.family_name = Some("Example".into());
+        Self {
+            domain: DEFAULT_UAA_DOMAIN.into(),
+            tenants: vec![Tenant::new("mytenant"), Tenant::new("othertenant")],
+            clients: vec![app, dest, conn],
+            users: vec![alice, User::new("bob")],
+            token_validity: 3600,
+        }
+    }
+}
+
+impl UaaConfig {
+    /// Fills derived fields (zone ids) after deserialisation.
+    pub fn normalized(mut self) -> Self {
+        for t in &mut self.tenants {
+            if t.zid.is_empty() {
+                t.zid = Tenant::new(&t.subdomain).zid;
+            }
+        }
+        self
+    }
+}
+
+struct Grant {
+    tenant: Tenant,
+    client_id: String,
+    user: User,
+    extra: Map<String, Value>,
+}
+
+struct UaaState {
+    config: RwLock<UaaConfig>,
+    factory: TokenFactory,
+    pki: Arc<TestPki>,
+    refresh_tokens: Mutex<HashMap<String, Grant>>,
+}
+
+/// The mock UAA. Cheap to clone; every clone is the same server.
+#[derive(Clone)]
+pub struct MockUaa {
+    state: Arc<UaaState>,
+}
+
+impl std::fmt::Debug for MockUaa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockUaa")
+            .field("domain", &self.domain())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockUaa {
+    pub fn new(config: UaaConfig, pki: Arc<TestPki>) -> Self {
+        let config = config.normalized();
+        let factory = TokenFactory::new(pki.clone(), config.domain.clone());
+        Self {
+            state: Arc::new(UaaState {
+                config: RwLock::new(config),
+                factory,
+                pki,
+                refresh_tokens: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn domain(&self) -> String {
+        self.state.factory.domain().to_string()
+    }
+
+    pub fn config(&self) -> UaaConfig {
+        self.state.config.read().expect("uaa config").clone()
+    }
+
+    /// The token factory (for minting tokens in tests).
+    pub fn factory(&self) -> &TokenFactory {
+        &self.state.factory
+    }
+
+    /// `https://<tenant>.<domain>`.
+    pub fn url(&self, tenant: &str) -> String {
+        format!("https://{tenant}.{}", self.domain())
+    }
+
+    pub fn tenant(&self, subdomain: &str) -> Option<Tenant> {
+        self.config()
+            .tenants
+            .into_iter()
+            .find(|t| t.subdomain.eq_ignore_ascii_case(subdomain))
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<OAuthClient> {
+        self.config()
+            .clients
+            .into_iter()
+            .find(|c| c.client_id == client_id)
+    }
+
+    pub fn user(&self, user_name: &str) -> Option<User> {
+        self.config()
+            .users
+            .into_iter()
+            .find(|u| u.user_name == user_name)
+    }
+
+    /// Adds (or replaces) a client.
+    pub fn add_client(&self, client: OAuthClient) {
+        let mut cfg = self.state.config.write().expect("uaa config");
+        cfg.clients.retain(|c| c.client_id != client.client_id);
+        cfg.clients.push(client);
+    }
+
+    /// Adds (or replaces) a user.
+    pub fn add_user(&self, user: User) {
+        let mut cfg = self.state.config.write().expect("uaa config");
+        cfg.users.retain(|u| u.user_name != user.user_name);
+        cfg.users.push(user);
+    }
+
+    /// Adds a tenant.
+    pub fn add_tenant(&self, subdomain: &str) -> Tenant {
+        let t = Tenant::new(subdomain);
+        let mut cfg = self.state.config.write().expect("uaa config");
+        if !cfg.tenants.iter().any(|x| x.subdomain == t.subdomain) {
+            cfg.tenants.push(t.clone());
+        }
+        t
+    }
+
+    /// A user token as the UAA would issue it to the app client by password
+    /// grant; customise with the builder, then `.sign()`.
+    ///
+    /// Unknown tenants and users are made up on the spot (tests may mint for
+    /// anybody).
+    pub fn user_token(&self, tenant: &str, user_name: &str) -> TokenBuilder {
+        let cfg = self.config();
+        let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
+        let u = self.user(user_name).unwrap_or_else(|| User::new(user_name));
+        self.state.factory.user_token(
+            &t,
+            &u,
+            &cfg.clients
+                .first()
+                .map(|c| c.client_id.clone())
+                .unwrap_or_default(),
+            "password",
+            cfg.token_validity,
+        )
+    }
+
+    /// A client-credentials token of `client_id` (made up if unknown).
+    pub fn client_token(&self, tenant: &str, client_id: &str) -> TokenBuilder {
+        let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
+        let c = self
+            .client(client_id)
+            .unwrap_or_else(|| OAuthClient::new(client_id, ""));
+        self.state
+            .factory
+            .client_token(&t, &c, self.config().token_validity)
+    }
+
+    /// Every tenant as a trusted issuer with the published keys: what a
+    /// component that trusts this UAA validates against.
+    pub fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
+        let jwks = self.state.pki.jwks();
+        self.config()
+            .tenants
+            .iter()
+            .map(|t| TrustedIssuer {
+                issuer: self.state.factory.issuer(&t.subdomain),
+                jwks: jwks.clone(),
+            })
+            .collect()
+    }
+
+    /// Validates a token this UAA issued (any tenant).
+    pub fn validate(
+        &self,
+        token: &str,
+    ) -> Result<token_validation::ValidToken, token_validation::Rejection> {
+        token_validation::validate(token, &self.trusted_issuers(), unix_now() as i64)
+    }
+
+    /// The JWKS as `/token_keys` serves it (with XSUAA's PEM `value`).
+    pub fn token_keys(&self) -> Value {
+        let keys: Vec<Value> = self
+            .state
+            .pki
+            .signing_keys()
+            .iter()
+            .map(|k| {
+                let mut v = serde_json::to_value(&k.jwk).expect("JWK serialises");
+                v["value"] = json!(k.public_pem());
+                v
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// The axum router of the UAA.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/oauth/token", post(token_endpoint))
+            .route("/token_keys", get(token_keys))
+            .route(
+                "/.well-known/openid-configuration",
+                get(openid_configuration),
+            )
+            .with_state(self.clone())
+    }
+
+    /// The tenant a request addresses: the subdomain of the UAA domain in its
+    /// host; requests straight to the loopback port use the first tenant
+    /// (or `X-Idprop-Tenant`).
+    fn tenant_of(&self, req: &Request) -> Result<Tenant, Response<Body>> {
+        let host = request_host(req.uri(), req.headers()).unwrap_or_default();
+        let domain = self.domain();
+        let sub = if let Some(sub) = host.strip_suffix(&format!(".{domain}")) {
+            sub.to_string()
+        } else if host == domain {
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("no tenant: call https://<subdomain>.{domain}"),
+            ));
+        } else if let Some(t) = req
+            .headers()
+            .get("x-idprop-tenant")
+            .and_then(|v| v.to_str().ok())
+        {
+            t.to_string()
+        } else {
+            return self.config().tenants.first().cloned().ok_or_else(|| {
+                oauth_error(
+                    StatusCode::NOT_FOUND,
+                    "invalid_tenant",
+                    "the UAA has no tenants configured",
+                )
+            });
+        };
+        self.tenant(&sub).ok_or_else(|| {
+            oauth_error(
+                StatusCode::NOT_FOUND,
+                "invalid_tenant",
+                &format!("unknown tenant subdomain {sub:?}"),
+            )
+        })
+    }
+}
+
+async fn token_keys(State(uaa): State<MockUaa>) -> Response<Body> {
+    json_response(StatusCode::OK, &uaa.token_keys())
+}
+
+async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let tenant = match uaa.tenant_of(&req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let base = uaa.url(&tenant.subdomain);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": uaa.factory().issuer(&tenant.subdomain),
+            "authorization_endpoint": format!("{base}/oauth/authorize"),
+            "token_endpoint": format!("{base}/oauth/token"),
+            "jwks_uri": format!("{base}/token_keys"),
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["client_credentials", "password", JWT_BEARER_GRANT, "refresh_token"],
+            "claims_supported": ["sub", "user_name", "email", "origin", "user_id", "user_uuid", "zid", "cid", "client_id", "scope", "ext_attr"],
+        }),
+    )
+}
+
+/// `POST /oauth/token`: authenticate the client, then the grant.
+async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let tenant = match uaa.tenant_of(&req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let body = req
+        .extensions()
+        .get::<BufferedBody>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    // Parameters may come in the query (the Neo style) or the form body.
+    let mut params: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| crate::http::decode_pairs(q.as_bytes()))
+        .unwrap_or_default();
+    params.extend(crate::http::decode_pairs(&body));
+    let param = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_basic);
+    let body_creds = param("client_id").map(|id| (id, param("client_secret").unwrap_or_default()));
+    let (client_id, secret, via_basic) =
+        match (basic, body_creds) {
+            (Some((u, p)), _) => (pct_decode(&u), pct_decode(&p), true),
+            (None, Some((u, p))) => (u, p, false),
+            (None, None) => return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "no client authentication (neither Basic nor client_id/client_secret in the body)",
+            ),
+        };
+    let Some(client) = uaa.client(&client_id) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            &format!("unknown client {client_id:?}"),
+        );
+    };
+    if client.client_secret != secret {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            &format!("bad credentials for client {client_id:?}"),
+        );
+    }
+    match (client.auth_method, via_basic) {
+        (ClientAuthMethod::Body, true) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "this client must send its credentials in the body, not Basic",
+            )
+        }
+        (ClientAuthMethod::Basic, false) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "this client must authenticate with HTTP Basic",
+            )
+        }
+        _ => {}
+    }
+    let validity = uaa.config().token_validity;
+    let Some(grant_type) = param("grant_type") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing grant_type",
+        );
+    };
+    let issued = match grant_type.as_str() {
+        "client_credentials" => {
+            let t = uaa.factory().client_token(&tenant, &client, validity);
+            return token_response(&t.sign(), validity, &client.authorities, None);
+        }
+        "password" => {
+            let (Some(username), Some(password)) = (param("username"), param("password")) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "password grant needs username and password",
+                );
+            };
+            match uaa.user(&username) {
+                Some(u) if u.password == password => Grant {
+                    tenant: tenant.clone(),
+                    client_id: client.client_id.clone(),
+                    user: u,
+                    extra: Map::new(),
+                },
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        &format!("bad credentials for user {username:?}"),
+                    )
+                }
+            }
+        }
+        JWT_BEARER_GRANT => {
+            let Some(assertion) = param("assertion") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "jwt-bearer grant needs an assertion",
+                );
+            };
+            match user_from_assertion(&uaa, &assertion) {
+                Ok((user, extra)) => Grant {
+                    tenant: tenant.clone(),
+                    client_id: client.client_id.clone(),
+                    user,
+                    extra,
+                },
+                Err(reason) => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason)
+                }
+            }
+        }
+        "refresh_token" => {
+            let Some(rt) = param("refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token grant needs refresh_token",
+                );
+            };
+            let map = uaa.state.refresh_tokens.lock().expect("refresh tokens");
+            match map.get(&rt) {
+                Some(g) if g.client_id == client.client_id && g.tenant.zid == tenant.zid => Grant {
+                    tenant: g.tenant.clone(),
+                    client_id: g.client_id.clone(),
+                    user: g.user.clone(),
+                    extra: g.extra.clone(),
+                },
+                Some(_) => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "refresh token was issued to another client or tenant",
+                    )
+                }
+                None => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown refresh token",
+                    )
+                }
+            }
+        }
+        other => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                &format!("grant type {other:?} is not supported"),
+            )
+        }
+    };
+    let mut builder = uaa.factory().user_token(
+        &issued.tenant,
+        &issued.user,
+        &issued.client_id,
+        &grant_type,
+        validity,
+    );
+    for (k, v) in &issued.extra {
+        builder = builder.claim(k.clone(), v.clone());
+    }
+    let token = builder.sign();
+    let refresh = format!("{}-r", random_hex(16));
+    let scopes = issued.user.scopes.clone();
+    uaa.state
+        .refresh_tokens
+        .lock()
+        .expect("refresh tokens")
+        .insert(refresh.clone(), issued);
+    token_response(&token, validity, &scopes, Some(&refresh))
+}
+
+/// Validates a jwt-bearer assertion and takes the user from it (`AT-1`):
+/// the new token carries the same user, whichever client asks.
+fn user_from_assertion(
+    uaa: &MockUaa,
+    assertion: &str,
+) -> Result<(User, Map<String, Value>), String> {
+    let valid = uaa
+        .validate(assertion)
+        .map_err(|r| format!("assertion rejected: {r}"))?;
+    let c = &valid.claims;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let user_name = s("user_name")
+        .or_else(|| s("email"))
+        .or_else(|| s("sub"))
+        .ok_or("assertion names no user (no user_name, email or sub)")?;
+    let mut user = uaa
+        .user(&user_name)
+        .unwrap_or_else(|| User::new(&user_name));
+    user.email = s("email").or(user.email);
+    if let Some(o) = s("origin") {
+        user.origin = o;
+    }
+    let mut extra = Map::new();
+    for k in [
+        "given_name",
+        "family_name",
+        "user_uuid",
+        "sub",
+        "user_id",
+        "mail",
+        "xs.user.attributes",
+    ] {
+        if let Some(v) = c.get(k) {
+            extra.insert(k.to_string(), v.clone());
+        }
+    }
+    Ok((user, extra))
+}
+
+fn token_response(
+    token: &str,
+    validity: u64,
+    scopes: &[String],
+    refresh: Option<&str>,
+) -> Response<Body> {
+    let claims = crate::tokens::peek_claims(token).unwrap_or_default();
+    let mut body = json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": validity.saturating_sub(1),
+        "scope": scopes.join(" "),
+        "jti": claims.get("jti").cloned().unwrap_or(Value::Null),
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+fn pct_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// A UUID-shaped, stable id derived from `seed` (FNV-1a; not cryptographic).
+pub fn stable_uuid(seed: &str) -> String {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in seed.bytes() {
+        h ^= b as u128;
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    let x = format!("{h:032x}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[13..16],
+        &x[17..20],
+        &x[20..32]
+    )
+}

@@ -1,0 +1,49 @@
+//! The one place YAML is parsed (serde-saphyr), so a change of parser is one
+//! file. Errors carry file, line and column.
+
+use serde::de::DeserializeOwned;
+
+/// A YAML document that did not parse or did not fit the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct YamlError {
+    pub file: String,
+    /// 1-based; 0 when the parser could not tell.
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// Parses `text` (read from `file`, for messages) into `T`. Unknown keys are
+/// errors wherever `T` says `deny_unknown_fields`; duplicate keys always are.
+pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, YamlError> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = e.to_string();
+        // serde-saphyr appends its own " at line X column Y"; keep ours only.
+        let message = match message.find(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        YamlError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// Reads and parses a YAML file.
+pub fn from_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<T, YamlError> {
+    let text = std::fs::read_to_string(path).map_err(|e| YamlError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    from_str(&text, &path.display().to_string())
+}

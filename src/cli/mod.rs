@@ -1,0 +1,4 @@
+//! Subcommands of the `idprop` binary.
+
+pub mod token;
+pub mod up;

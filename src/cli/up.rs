@@ -1,0 +1,118 @@
+//! `idprop up`: the stack as a local environment on fixed ports.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use idprop_mocks::{Ports, Stack, StackConfig};
+
+/// First of the fixed default ports; components take the next ones.
+pub const DEFAULT_BASE_PORT: u16 = 8480;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// YAML configuration: tenants, clients, users, token servers.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Write JSON here once every listener is bound.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// Gateway port; the other components use the ports right after it.
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    port: u16,
+    /// Listen on this address instead of loopback (prints a warning).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Where the CA bundle and `default-env.json` go.
+    #[arg(long, default_value = ".idprop")]
+    state_dir: PathBuf,
+    /// Do not log requests.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: UpArgs) -> Result<std::process::ExitCode> {
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(up(args, started))
+}
+
+async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
+    let mut config: StackConfig = match &args.config {
+        Some(p) => idprop_mocks::yaml::from_file(p)
+            .map_err(anyhow::Error::new)
+            .context("reading the --config file")?,
+        None => StackConfig::default(),
+    };
+    config.uaa = config.uaa.normalized();
+    if let Some(ip) = args.bind {
+        if !ip.is_loopback() {
+            eprintln!("idprop: WARNING: listening on {ip}, not loopback: the mock stack accepts forged-by-design test tokens; keep it off shared networks");
+        }
+        config.bind = ip;
+    }
+    if config.ports == Ports::default() {
+        config.ports = Ports {
+            gateway: args.port,
+            uaa: args.port + 1,
+        };
+    }
+    config.state_dir = Some(args.state_dir.clone());
+    let stack = Stack::start_with(config)
+        .await
+        .context("starting the stack")?;
+    let info = stack.ready_info();
+    if let Some(path) = &args.ready_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "idprop: stack ready in {} ms",
+        started.elapsed().as_millis()
+    );
+    eprintln!("  gateway (proxy): {}", stack.gateway_url());
+    eprintln!("  CA bundle:       {}", stack.ca_file().display());
+    for (name, url) in stack.components() {
+        eprintln!("  {name:<16} {url}");
+    }
+    eprintln!("  try: curl --proxy {} --cacert {} -u '{}:{}' -d grant_type=client_credentials {}/oauth/token",
+        stack.gateway_url(), stack.ca_file().display(),
+        idprop_mocks::uaa::APP_CLIENT.0, idprop_mocks::uaa::APP_CLIENT.1, stack.uaa_url("mytenant"));
+    if !args.quiet {
+        let mut feed = stack.journal().subscribe();
+        tokio::spawn(async move {
+            while let Ok(e) = feed.recv().await {
+                println!("{}", e.one_line());
+            }
+        });
+    }
+    shutdown_signal().await;
+    eprintln!("idprop: shutting down");
+    drop(stack);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

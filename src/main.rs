@@ -1,0 +1,66 @@
+//! The `idprop` command line: the binary edge, where errors get context.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Mock SAP BTP identity stack and conformance harness.
+#[derive(Parser, Debug)]
+#[command(name = "idprop", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the mock stack as a local environment.
+    Up(cli::up::UpArgs),
+    /// Print a user token signed with the stack's default signing key.
+    Token(cli::token::TokenArgs),
+    /// Manage the committed test fixtures.
+    Fixtures {
+        #[command(subcommand)]
+        action: FixturesAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FixturesAction {
+    /// Regenerate every key and CA under the fixtures folder.
+    Regenerate {
+        #[arg(long, default_value = "fixtures")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("idprop: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Up(args) => cli::up::run(args),
+        Command::Token(args) => cli::token::run(args),
+        Command::Fixtures {
+            action: FixturesAction::Regenerate { dir },
+        } => {
+            let written = idprop_mocks::pki::generate_fixtures(&dir)
+                .with_context(|| format!("regenerating fixtures in {}", dir.display()))?;
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
