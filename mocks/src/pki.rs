@@ -286,9 +286,11 @@ impl TestPki {
     }
 }
 
+/// A DN from attributes in RFC 4514 order (most specific first, as people
+/// write them); X.509 encodes them the other way round.
 fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
-    for (t, v) in parts {
+    for (t, v) in parts.iter().rev() {
         dn.push(t.clone(), *v);
     }
     dn

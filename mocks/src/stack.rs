@@ -49,6 +49,16 @@ pub struct Ports {
     pub uaa: u16,
 }
 
+impl Ports {
+    /// `base` for the gateway, the next ports for the other components.
+    pub fn consecutive(base: u16) -> Self {
+        Self {
+            gateway: base,
+            uaa: base + 1,
+        }
+    }
+}
+
 /// A token server in a configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

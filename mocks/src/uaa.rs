@@ -371,17 +371,17 @@ impl MockUaa {
     /// The tenant a request addresses: the subdomain of the UAA domain in its
     /// host; requests straight to the loopback port use the first tenant
     /// (or `X-Idprop-Tenant`).
-    fn tenant_of(&self, req: &Request) -> Result<Tenant, Response<Body>> {
+    fn tenant_of(&self, req: &Request) -> Result<Tenant, Box<Response<Body>>> {
         let host = request_host(req.uri(), req.headers()).unwrap_or_default();
         let domain = self.domain();
         let sub = if let Some(sub) = host.strip_suffix(&format!(".{domain}")) {
             sub.to_string()
         } else if host == domain {
-            return Err(oauth_error(
+            return Err(Box::new(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 &format!("no tenant: call https://<subdomain>.{domain}"),
-            ));
+            )));
         } else if let Some(t) = req
             .headers()
             .get("x-idprop-tenant")
@@ -390,19 +390,19 @@ impl MockUaa {
             t.to_string()
         } else {
             return self.config().tenants.first().cloned().ok_or_else(|| {
-                oauth_error(
+                Box::new(oauth_error(
                     StatusCode::NOT_FOUND,
                     "invalid_tenant",
                     "the UAA has no tenants configured",
-                )
+                ))
             });
         };
         self.tenant(&sub).ok_or_else(|| {
-            oauth_error(
+            Box::new(oauth_error(
                 StatusCode::NOT_FOUND,
                 "invalid_tenant",
                 &format!("unknown tenant subdomain {sub:?}"),
-            )
+            ))
         })
     }
 }
@@ -414,7 +414,7 @@ async fn token_keys(State(uaa): State<MockUaa>) -> Response<Body> {
 async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     let tenant = match uaa.tenant_of(&req) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let base = uaa.url(&tenant.subdomain);
     json_response(
@@ -438,7 +438,7 @@ async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Respo
 async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     let tenant = match uaa.tenant_of(&req) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = req
         .extensions()

@@ -20,7 +20,8 @@ pub struct UpArgs {
     /// Write JSON here once every listener is bound.
     #[arg(long)]
     ready_file: Option<PathBuf>,
-    /// Gateway port; the other components use the ports right after it.
+    /// Gateway port; the other components use the ports right after it
+    /// (0: every listener on a free ephemeral port).
     #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
     port: u16,
     /// Listen on this address instead of loopback (prints a warning).
