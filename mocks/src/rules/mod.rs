@@ -3,7 +3,53 @@
 //! The mock Destination service and Cloud Connector run these; the harness's
 //! builtin reference implementation runs these; the property tests use them
 //! as the oracle. Each function cites the rule ids of
-//! `shared/design/rules.md` it implements.
+//! `shared/design/rules.md` it implements, and where the documentation is
+//! ambiguous, says which reading it chose and why.
+//!
+//! | rules | module |
+//! |---|---|
+//! | `TU-1`..`TU-4` | [`token_url`] |
+//! | `TU-6`, `CA-6`..`CA-9`, `FD-5`, `FD-6`, `AT-*` | [`token_request`], [`auth_type`] |
+//! | `CA-1`..`CA-5` | [`client_auth`] |
+//! | `TO-1`..`TO-5` | [`timeouts`] |
+//! | `PX-1`..`PX-4` | [`prefixes`] |
+//! | `CH-1`..`CH-3` | [`cache`] |
+//! | `FD-2`..`FD-4` | [`auth_tokens`] |
+//! | `TV-1`..`TV-4` | [`token_validation`] |
 
+pub mod auth_tokens;
+pub mod auth_type;
+pub mod cache;
+pub mod client_auth;
+pub mod prefixes;
+pub mod properties;
 pub mod strict_json;
+pub mod timeouts;
+pub mod token_request;
+pub mod token_url;
 pub mod token_validation;
+
+pub use auth_tokens::AuthToken;
+pub use auth_type::AuthenticationType;
+pub use properties::Destination;
+pub use token_request::{plan, Plan, TokenRequest};
+
+/// A destination the rules cannot serve; the text goes to `authTokens[].error`
+/// (`FD-4`), so it says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("destination property {0} is required for this authentication type")]
+    Missing(&'static str),
+    #[error("destination property {property}: {message}")]
+    Invalid {
+        property: &'static str,
+        message: String,
+    },
+    #[error("{0} needs the user's token (X-user-token), and the call carried none")]
+    NeedsUserToken(&'static str),
+    #[error("not supported: {0}")]
+    Unsupported(String),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! The `authTokens` entries of a Find Destination answer (rules `FD-2`..`FD-4`).
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::auth_type::AuthenticationType;
+
+/// `http_header` of an auth token: what the client sends, verbatim (`CO-4`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpHeader {
+    pub key: String,
+    pub value: String,
+}
+
+/// One `authTokens` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AuthToken {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http_header: Option<HttpHeader>,
+    /// Seconds, as a string (the response-structure page's `"3600"`; facts (j)17).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl AuthToken {
+    /// A bearer token for `auth`: `FD-2` puts technical-user tokens under
+    /// `SAP-Connectivity-Technical-Authentication`, `FD-3` every other OAuth2
+    /// type under `Authorization`.
+    pub fn bearer(
+        auth: AuthenticationType,
+        token: &str,
+        expires_in: Option<u64>,
+        scope: Option<String>,
+    ) -> Self {
+        Self {
+            kind: "Bearer".into(),
+            value: token.into(),
+            http_header: Some(HttpHeader {
+                key: auth.header_key().into(),
+                value: format!("Bearer {token}"),
+            }),
+            expires_in: expires_in.map(|e| e.to_string()),
+            scope,
+            error: None,
+        }
+    }
+
+    /// `FD-3` `BasicAuthentication`: `Authorization: Basic base64(user:password)`.
+    pub fn basic(user: &str, password: &str) -> Self {
+        let v = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Self {
+            kind: "Basic".into(),
+            value: v.clone(),
+            http_header: Some(HttpHeader {
+                key: "Authorization".into(),
+                value: format!("Basic {v}"),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// `FD-4`: empty `type` and `value`, the cause in `error`.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.error.as_deref().is_some_and(|e| !e.is_empty())
+    }
+}

@@ -1,0 +1,411 @@
+//! Unit tests of the pure rules, named by rule id.
+
+use std::time::Duration;
+
+use super::auth_type::AuthenticationType as A;
+use super::token_url::{resolve, UrlType};
+use super::*;
+
+fn d<const N: usize>(pairs: [(&str, &str); N]) -> Destination {
+    Destination::from(pairs)
+}
+
+fn fetch(p: Result<Plan, RuleError>) -> TokenRequest {
+    match p.expect("plan") {
+        Plan::Fetch(r) => r,
+        other => panic!("expected a token request, got {other:?}"),
+    }
+}
+
+fn base() -> Destination {
+    d([
+        ("Name", "n"),
+        ("Type", "HTTP"),
+        ("URL", "http://x.test"),
+        ("ProxyType", "Internet"),
+        ("Authentication", "OAuth2ClientCredentials"),
+        ("clientId", "cid"),
+        ("clientSecret", "sec"),
+        ("tokenServiceURL", "https://auth.test/oauth/token"),
+    ])
+}
+
+// The four examples of the seed, verbatim (8634e21).
+#[test]
+fn tu_4_common_without_placeholder_inserts_the_subdomain() {
+    assert_eq!(
+        resolve(
+            "https://authentication.us10.hana.ondemand.com/oauth/token",
+            UrlType::Common,
+            "mytenant"
+        )
+        .unwrap(),
+        "https://mytenant.authentication.us10.hana.ondemand.com/oauth/token"
+    );
+}
+
+#[test]
+fn tu_2_common_placeholder_in_host_as_first_label() {
+    assert_eq!(
+        resolve(
+            "https://{tenant}.authentication.us10.hana.ondemand.com/oauth/token",
+            UrlType::Common,
+            "mytenant"
+        )
+        .unwrap(),
+        "https://mytenant.authentication.us10.hana.ondemand.com/oauth/token"
+    );
+}
+
+#[test]
+fn tu_3_common_placeholder_in_path() {
+    assert_eq!(
+        resolve(
+            "https://authentication.myauthserver.com/tenant/{tenant}/oauth/token",
+            UrlType::Common,
+            "mytenant"
+        )
+        .unwrap(),
+        "https://authentication.myauthserver.com/tenant/mytenant/oauth/token"
+    );
+}
+
+#[test]
+fn tu_2_common_placeholder_in_the_middle_of_the_host() {
+    assert_eq!(
+        resolve(
+            "https://oauth.{tenant}.myauthserver.com/token",
+            UrlType::Common,
+            "mytenant"
+        )
+        .unwrap(),
+        "https://oauth.mytenant.myauthserver.com/token"
+    );
+}
+
+#[test]
+fn tu_1_dedicated_and_absent_type_use_the_url_as_is() {
+    for t in [None, Some("Dedicated"), Some("dedicated")] {
+        let ty = UrlType::parse(t).unwrap();
+        assert_eq!(
+            resolve("https://{tenant}.auth.test/t", ty, "mytenant").unwrap(),
+            "https://{tenant}.auth.test/t"
+        );
+        assert_eq!(
+            resolve("https://auth.test/t", ty, "mytenant").unwrap(),
+            "https://auth.test/t"
+        );
+    }
+    assert!(UrlType::parse(Some("Shared")).is_err());
+}
+
+#[test]
+fn ca_1_default_puts_client_credentials_in_the_body_only() {
+    let r = fetch(plan(&base(), "t", None));
+    assert_eq!(r.basic, None);
+    assert_eq!(
+        r.form,
+        vec![
+            ("grant_type".into(), "client_credentials".into()),
+            ("client_id".into(), "cid".into()),
+            ("client_secret".into(), "sec".into())
+        ]
+    );
+    let r = fetch(plan(
+        &base().with("tokenService.addClientCredentialsInBody", "true"),
+        "t",
+        None,
+    ));
+    assert_eq!(r.basic, None);
+}
+
+#[test]
+fn ca_2_false_uses_basic_with_the_client_and_nothing_in_the_body() {
+    let r = fetch(plan(
+        &base().with("tokenService.addClientCredentialsInBody", "false"),
+        "t",
+        None,
+    ));
+    assert_eq!(r.basic, Some(("cid".into(), "sec".into())));
+    assert!(r
+        .form
+        .iter()
+        .all(|(k, _)| k != "client_id" && k != "client_secret"));
+}
+
+#[test]
+fn ca_3_false_with_token_service_user_prefers_the_user() {
+    let dd = base()
+        .with("tokenService.addClientCredentialsInBody", "FALSE")
+        .with("tokenServiceUser", "u")
+        .with("tokenServicePassword", "p");
+    let r = fetch(plan(&dd, "t", None));
+    assert_eq!(r.basic, Some(("u".into(), "p".into())));
+    assert!(r.form.iter().all(|(k, _)| k != "client_secret"));
+}
+
+#[test]
+fn ca_4_default_with_token_service_user_sends_both() {
+    let r = fetch(plan(
+        &base()
+            .with("tokenServiceUser", "u")
+            .with("tokenServicePassword", "p"),
+        "t",
+        None,
+    ));
+    assert_eq!(r.basic, Some(("u".into(), "p".into())));
+    assert!(r.form.contains(&("client_secret".into(), "sec".into())));
+}
+
+#[test]
+fn ca_8_grant_is_client_credentials_for_both_technical_types() {
+    let r = fetch(plan(&base(), "t", None));
+    assert_eq!(r.form[0].1, "client_credentials");
+    let tu = base()
+        .with("Authentication", "OAuth2TechnicalUserPropagation")
+        .with("ProxyType", "OnPremise");
+    let r = fetch(plan(&tu, "t", None));
+    assert_eq!(r.form[0].1, "client_credentials");
+}
+
+#[test]
+fn ca_9_scope_is_sent_unchanged_only_when_set() {
+    let r = fetch(plan(&base().with("scope", "read  write:all"), "t", None));
+    assert!(r.form.contains(&("scope".into(), "read  write:all".into())));
+    assert!(fetch(plan(&base(), "t", None))
+        .form
+        .iter()
+        .all(|(k, _)| k != "scope"));
+}
+
+#[test]
+fn to_1_to_5_timeouts_clamp_to_ten_seconds_outside_their_range() {
+    use timeouts::clamp;
+    let s = Duration::from_secs;
+    assert_eq!(clamp(Some("5"), 60), s(5));
+    assert_eq!(clamp(Some("60"), 60), s(60));
+    assert_eq!(clamp(Some("61"), 60), s(10), "TO-2: not 60");
+    assert_eq!(clamp(Some("600"), 600), s(600));
+    assert_eq!(clamp(Some("601"), 600), s(10), "TO-4: not 600");
+    for odd in [
+        None,
+        Some("0"),
+        Some("-3"),
+        Some("abc"),
+        Some("2.5"),
+        Some(""),
+        Some("99999999999999999999"),
+    ] {
+        assert_eq!(clamp(odd, 60), s(10), "TO-5 {odd:?}");
+    }
+    assert_eq!(clamp(Some(" +7 "), 60), s(7));
+    let r = fetch(plan(
+        &base()
+            .with("tokenServiceURL.ConnectionTimeoutInSeconds", "3")
+            .with("tokenServiceURL.SocketReadTimeoutInSeconds", "700"),
+        "t",
+        None,
+    ));
+    assert_eq!(
+        r.timeouts,
+        timeouts::Timeouts {
+            connect: s(3),
+            read: s(10)
+        }
+    );
+}
+
+#[test]
+fn px_1_to_px_4_prefixes_are_stripped_and_kept_apart() {
+    let dd = base()
+        .with("tokenServiceURL.headers.X-Custom", "h v")
+        .with("tokenServiceURL.queries.resource", "urn:a b")
+        .with("tokenService.body.audience", "aud")
+        .with("tokenService.body.grant_type", "password")
+        .with("URL.headers.X-Target", "t")
+        .with("URL.queries.sap-client", "100");
+    let r = fetch(plan(&dd, "t", None));
+    assert_eq!(r.headers, vec![("X-Custom".into(), "h v".into())]);
+    assert_eq!(r.url, "https://auth.test/oauth/token?resource=urn%3Aa+b");
+    assert!(r.form.contains(&("audience".into(), "aud".into())));
+    assert_eq!(
+        r.form.iter().filter(|(k, _)| k == "grant_type").count(),
+        1,
+        "grant not overridden"
+    );
+    assert!(r.headers.iter().all(|(k, _)| k != "X-Target"));
+    assert!(!r.url.contains("sap-client"));
+    let p = prefixes::Prefixed::of(&dd);
+    assert_eq!(p.url_headers, vec![("X-Target".into(), "t".into())]);
+    assert_eq!(p.url_queries, vec![("sap-client".into(), "100".into())]);
+}
+
+#[test]
+fn fd_5_technical_user_propagation_needs_on_premise() {
+    let tu = base().with("Authentication", "OAuth2TechnicalUserPropagation");
+    let err = plan(&tu, "t", None).unwrap_err();
+    assert!(err.to_string().contains("OnPremise"), "{err}");
+}
+
+#[test]
+fn fd_6_and_tu_6_token_proxy_type() {
+    let tu = base()
+        .with("Authentication", "OAuth2TechnicalUserPropagation")
+        .with("ProxyType", "OnPremise")
+        .with("tokenServiceURL.ProxyType", "OnPremise");
+    assert_eq!(fetch(plan(&tu, "t", None)).proxy_type, "Internet");
+    let cc = base().with("ProxyType", "OnPremise");
+    assert_eq!(fetch(plan(&cc, "t", None)).proxy_type, "OnPremise");
+    assert_eq!(
+        fetch(plan(
+            &cc.with("tokenServiceURL.ProxyType", "Internet"),
+            "t",
+            None
+        ))
+        .proxy_type,
+        "Internet"
+    );
+}
+
+#[test]
+fn at_1_jwt_bearer_sends_the_user_token_as_assertion() {
+    for ty in ["OAuth2JWTBearer", "OAuth2UserTokenExchange"] {
+        let r = fetch(plan(
+            &base().with("Authentication", ty),
+            "t",
+            Some("user.jwt.token"),
+        ));
+        assert_eq!(
+            r.form[0],
+            (
+                "grant_type".into(),
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".into()
+            )
+        );
+        assert!(r
+            .form
+            .contains(&("assertion".into(), "user.jwt.token".into())));
+    }
+}
+
+#[test]
+fn at_5_user_based_types_without_user_token_are_errors() {
+    for ty in ["OAuth2JWTBearer", "OAuth2UserTokenExchange"] {
+        for tok in [None, Some(""), Some("  ")] {
+            let err = plan(&base().with("Authentication", ty), "t", tok).unwrap_err();
+            assert!(matches!(err, RuleError::NeedsUserToken(_)), "{err}");
+        }
+    }
+}
+
+#[test]
+fn at_2_password_grant_carries_user_and_password() {
+    let r = fetch(plan(
+        &base()
+            .with("Authentication", "OAuth2Password")
+            .with("User", "u1")
+            .with("Password", "p1"),
+        "t",
+        None,
+    ));
+    assert_eq!(r.form[0].1, "password");
+    assert!(r.form.contains(&("username".into(), "u1".into())));
+    assert!(r.form.contains(&("password".into(), "p1".into())));
+    assert!(plan(&base().with("Authentication", "OAuth2Password"), "t", None).is_err());
+}
+
+#[test]
+fn at_4_and_fd_3_types_without_retrieval() {
+    assert_eq!(
+        plan(
+            &base().with("Authentication", "PrincipalPropagation"),
+            "t",
+            None
+        )
+        .unwrap(),
+        Plan::NoToken
+    );
+    assert_eq!(
+        plan(
+            &base().with("Authentication", "NoAuthentication"),
+            "t",
+            None
+        )
+        .unwrap(),
+        Plan::NoToken
+    );
+    let Plan::Static(tok) = plan(
+        &base()
+            .with("Authentication", "BasicAuthentication")
+            .with("User", "test")
+            .with("Password", "pass12345"),
+        "t",
+        None,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    // The response-structure page's own example.
+    assert_eq!(tok.http_header.unwrap().value, "Basic dGVzdDpwYXNzMTIzNDU=");
+    assert_eq!(tok.kind, "Basic");
+}
+
+#[test]
+fn saml_bearer_is_recognised_and_refused_clearly() {
+    let err = plan(
+        &base().with("Authentication", "OAuth2SAMLBearerAssertion"),
+        "t",
+        Some("x"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("SAML"));
+    assert!(
+        plan(&base().with("Authentication", "OAuth2Magic"), "t", None)
+            .unwrap_err()
+            .to_string()
+            .contains("OAuth2Magic")
+    );
+}
+
+#[test]
+fn fd_2_fd_3_auth_token_shapes() {
+    let t = AuthToken::bearer(A::OAuth2TechnicalUserPropagation, "abc", Some(3599), None);
+    assert_eq!(
+        t.http_header.as_ref().unwrap().key,
+        "SAP-Connectivity-Technical-Authentication"
+    );
+    assert_eq!(t.http_header.as_ref().unwrap().value, "Bearer abc");
+    assert_eq!(t.expires_in.as_deref(), Some("3599"));
+    let t = AuthToken::bearer(A::OAuth2ClientCredentials, "abc", None, None);
+    assert_eq!(t.http_header.unwrap().key, "Authorization");
+    let e = serde_json::to_value(AuthToken::error("boom")).unwrap();
+    assert_eq!(
+        e,
+        serde_json::json!({"type": "", "value": "", "error": "boom"})
+    );
+}
+
+#[test]
+fn ch_1_ch_2_cache_lifetime_never_reaches_expiry() {
+    assert_eq!(
+        cache::cacheable_for(Some(3600)),
+        Some(Duration::from_secs(3540))
+    );
+    assert_eq!(
+        cache::cacheable_for(Some(2)),
+        Some(Duration::from_millis(1800))
+    );
+    assert_eq!(cache::cacheable_for(Some(0)), None);
+    assert_eq!(cache::cacheable_for(None), None);
+}
+
+#[test]
+fn ch_3_cache_keys_differ_by_tenant_and_user() {
+    let a = fetch(plan(&base(), "t1", None)).cache_key;
+    let b = fetch(plan(&base(), "t2", None)).cache_key;
+    assert_ne!(a, b);
+    let j = base().with("Authentication", "OAuth2JWTBearer");
+    let u1 = fetch(plan(&j, "t", Some("a.b.c"))).cache_key;
+    let u2 = fetch(plan(&j, "t", Some("a.b.d"))).cache_key;
+    assert_ne!(u1, u2);
+}

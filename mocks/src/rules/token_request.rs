@@ -1,0 +1,223 @@
+//! The complete token request a destination asks for: the composition of
+//! every other rule, still pure.
+
+use super::auth_tokens::AuthToken;
+use super::auth_type::{grant, AuthenticationType};
+use super::cache::CacheKey;
+use super::client_auth;
+use super::prefixes::Prefixed;
+use super::properties::Destination;
+use super::timeouts::{Timeouts, CONNECT_PROPERTY, READ_PROPERTY};
+use super::token_url::{self, UrlType};
+use super::RuleError;
+
+/// Reference to a key store the client certificate comes from (`CA-6`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStoreRef {
+    /// `tokenService.KeyStoreLocation`: the name of an uploaded certificate.
+    pub location: String,
+    pub password: Option<String>,
+}
+
+/// One token request, fully decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub auth: AuthenticationType,
+    /// Resolved URL with `tokenServiceURL.queries.*` appended.
+    pub url: String,
+    /// `tokenServiceURL.headers.*` (`PX-1`).
+    pub headers: Vec<(String, String)>,
+    /// The form body, in order: grant, client credentials, grant
+    /// parameters, `scope`, `tokenService.body.*`.
+    pub form: Vec<(String, String)>,
+    /// `Authorization: Basic` credentials.
+    pub basic: Option<(String, String)>,
+    pub timeouts: Timeouts,
+    pub key_store: Option<KeyStoreRef>,
+    /// `clientAssertion.destinationName` (`CA-7`).
+    pub client_assertion_destination: Option<String>,
+    /// `tokenServiceURL.ProxyType` else `ProxyType` (`TU-6`); for
+    /// `OAuth2TechnicalUserPropagation` always `Internet` (`FD-6`).
+    pub proxy_type: String,
+    /// `TrustAll`: do not verify the token service's certificate.
+    pub trust_all: bool,
+    pub cache_key: CacheKey,
+}
+
+/// What a destination asks of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Plan {
+    /// No token: `NoAuthentication`, `PrincipalPropagation` (`AT-4`: the
+    /// client sends the user token to the proxy itself),
+    /// `ClientCertificateAuthentication`.
+    NoToken,
+    /// A token computed without any request (`BasicAuthentication`).
+    Static(AuthToken),
+    /// A token request.
+    Fetch(TokenRequest),
+}
+
+/// Plans the token retrieval of `d` on behalf of `tenant`, for the caller
+/// whose token is `user_token` (user-based types only).
+pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<Plan, RuleError> {
+    let auth = AuthenticationType::parse(d.get("Authentication"))?;
+    match auth {
+        AuthenticationType::NoAuthentication
+        | AuthenticationType::PrincipalPropagation
+        | AuthenticationType::ClientCertificateAuthentication => return Ok(Plan::NoToken),
+        AuthenticationType::BasicAuthentication => {
+            let user = d.get("User").ok_or(RuleError::Missing("User"))?;
+            return Ok(Plan::Static(AuthToken::basic(user, d.get("Password").unwrap_or(""))));
+        }
+        AuthenticationType::OAuth2SAMLBearerAssertion => {
+            return Err(RuleError::Unsupported(
+                "OAuth2SAMLBearerAssertion is recognised, but idprop does not generate SAML assertions".into(),
+            ))
+        }
+        AuthenticationType::OAuth2RefreshToken | AuthenticationType::OAuth2TokenExchange => {
+            return Err(RuleError::Unsupported(format!(
+                "{} needs per-request headers (X-refresh-token / X-Subject-Token) that idprop does not model yet",
+                auth.as_str()
+            )))
+        }
+        _ => {}
+    }
+    // FD-5: technical user propagation only makes sense through the Cloud Connector.
+    if auth == AuthenticationType::OAuth2TechnicalUserPropagation
+        && !d.proxy_type().eq_ignore_ascii_case("OnPremise")
+    {
+        return Err(RuleError::Invalid {
+            property: "ProxyType",
+            message: format!(
+                "OAuth2TechnicalUserPropagation requires ProxyType OnPremise, not {}",
+                d.proxy_type()
+            ),
+        });
+    }
+    let client_id = d.get("clientId").ok_or(RuleError::Missing("clientId"))?;
+    let raw_url = d
+        .get("tokenServiceURL")
+        .ok_or(RuleError::Missing("tokenServiceURL"))?;
+    let url_type = UrlType::parse(d.get("tokenServiceURLType"))?;
+    let resolved = token_url::resolve(raw_url, url_type, tenant)?;
+    let prefixed = Prefixed::of(d);
+    let url = append_queries(&resolved, &prefixed.token_queries)?;
+
+    let user = match (
+        auth.is_user_based(),
+        user_token.map(str::trim).filter(|t| !t.is_empty()),
+    ) {
+        (true, None) => return Err(RuleError::NeedsUserToken(auth.as_str())),
+        (true, Some(t)) => Some(t),
+        (false, _) => None,
+    };
+
+    let ca = client_auth::placement(d);
+    let mut form: Vec<(String, String)> = Vec::new();
+    let g = match auth {
+        AuthenticationType::OAuth2ClientCredentials
+        | AuthenticationType::OAuth2TechnicalUserPropagation => grant::CLIENT_CREDENTIALS,
+        AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => {
+            grant::JWT_BEARER
+        }
+        AuthenticationType::OAuth2Password => grant::PASSWORD,
+        _ => unreachable!("types without retrieval returned above"),
+    };
+    form.push(("grant_type".into(), g.into()));
+    form.extend(ca.body.iter().cloned());
+    match auth {
+        AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => {
+            form.push(("assertion".into(), user.unwrap_or_default().to_string()));
+        }
+        AuthenticationType::OAuth2Password => {
+            form.push((
+                "username".into(),
+                d.get("User").ok_or(RuleError::Missing("User"))?.to_string(),
+            ));
+            form.push((
+                "password".into(),
+                d.get("Password").unwrap_or("").to_string(),
+            ));
+        }
+        _ => {}
+    }
+    // CA-9: scope unchanged, only when set.
+    if let Some(scope) = d.0.get("scope").filter(|s| !s.trim().is_empty()) {
+        form.push(("scope".into(), scope.clone()));
+    }
+    // PX-3: extra body fields; the grant's own parameters are not
+    // overridden (a duplicate `grant_type` would make the request ambiguous).
+    for (k, v) in &prefixed.token_body {
+        if !form.iter().any(|(f, _)| f == k) {
+            form.push((k.clone(), v.clone()));
+        }
+    }
+    let proxy_type = if auth == AuthenticationType::OAuth2TechnicalUserPropagation {
+        "Internet".to_string()
+    } else {
+        d.get("tokenServiceURL.ProxyType")
+            .unwrap_or(d.proxy_type())
+            .to_string()
+    };
+    Ok(Plan::Fetch(TokenRequest {
+        auth,
+        cache_key: CacheKey {
+            tenant: tenant.to_string(),
+            destination: d.name().to_string(),
+            user: user.map(user_identity).unwrap_or_default(),
+            client_id: client_id.to_string(),
+            token_url: url.clone(),
+        },
+        url,
+        headers: prefixed.token_headers,
+        form,
+        basic: ca.basic,
+        timeouts: Timeouts::from_properties(d.get(CONNECT_PROPERTY), d.get(READ_PROPERTY)),
+        key_store: d.get("tokenService.KeyStoreLocation").map(|l| KeyStoreRef {
+            location: l.to_string(),
+            password: d.get("tokenService.KeyStorePassword").map(str::to_string),
+        }),
+        client_assertion_destination: d.get("clientAssertion.destinationName").map(str::to_string),
+        proxy_type,
+        trust_all: d
+            .get("TrustAll")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+    }))
+}
+
+/// `PX-2`: appends query parameters, keeping any the URL already has.
+pub fn append_queries(url: &str, queries: &[(String, String)]) -> Result<String, RuleError> {
+    if queries.is_empty() {
+        return Ok(url.to_string());
+    }
+    let mut u = url::Url::parse(url).map_err(|e| RuleError::Invalid {
+        property: "tokenServiceURL",
+        message: format!("{url:?} is not a valid URL: {e}"),
+    })?;
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in queries {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(u.to_string())
+}
+
+/// A stable identity of a user token for cache keys (`CH-3`): zone and
+/// subject when readable, else a digest of the whole token.
+pub fn user_identity(token: &str) -> String {
+    if let Some(c) = crate::tokens::peek_claims(token) {
+        let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let (zid, sub) = (s("zid"), s("sub"));
+        if !sub.is_empty() {
+            return format!("{zid}/{sub}/{}", s("user_name"));
+        }
+    }
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in token.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("token:{h:016x}")
+}
