@@ -52,9 +52,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Token(args) => cli::token::run(args),
-        Command::Fixtures {
-            action: FixturesAction::Regenerate { dir },
-        } => {
+        Command::Fixtures { action: FixturesAction::Regenerate { dir } } => {
             let written = idprop_mocks::pki::generate_fixtures(&dir)
                 .with_context(|| format!("regenerating fixtures in {}", dir.display()))?;
             for p in written {

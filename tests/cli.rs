@@ -30,27 +30,14 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
-    for key in [
-        "gateway",
-        "ca_file",
-        "uaa_domain",
-        "tenants",
-        "components",
-        "vcap_services",
-    ] {
+    for key in ["gateway", "ca_file", "uaa_domain", "tenants", "components", "vcap_services"] {
         assert!(info.get(key).is_some(), "ready file lacks {key}");
     }
     let vcap = &info["vcap_services"];
     for binding in ["xsuaa", "destination", "connectivity"] {
-        assert!(
-            vcap[binding][0]["credentials"]["clientid"].is_string(),
-            "{binding}"
-        );
+        assert!(vcap[binding][0]["credentials"]["clientid"].is_string(), "{binding}");
     }
-    assert!(vcap["destination"][0]["credentials"]["uri"]
-        .as_str()
-        .unwrap()
-        .ends_with(".test"));
+    assert!(vcap["destination"][0]["credentials"]["uri"].as_str().unwrap().ends_with(".test"));
     let ca_file = std::path::PathBuf::from(info["ca_file"].as_str().unwrap());
     assert!(ca_file.is_absolute());
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).unwrap()).unwrap();
@@ -64,10 +51,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     assert_eq!(uaa, "https://mytenant.authentication.eu10.idp.test");
     let body: serde_json::Value = client
         .post(format!("{uaa}/oauth/token"))
-        .basic_auth(
-            creds["clientid"].as_str().unwrap(),
-            creds["clientsecret"].as_str(),
-        )
+        .basic_auth(creds["clientid"].as_str().unwrap(), creds["clientsecret"].as_str())
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -85,16 +69,10 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
 }
 
 fn sigterm(pid: i32) {
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
 }
 
-fn wait_timeout(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> Option<std::process::ExitStatus> {
+fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let t = Instant::now();
     while t.elapsed() < limit {
         if let Some(s) = child.try_wait().unwrap() {
@@ -111,11 +89,7 @@ fn up_with_a_malformed_config_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("stack.yaml");
     std::fs::write(&cfg, "uaa:\n  domain: x.test\n  tenantz: []\n").unwrap();
-    let out = idprop()
-        .args(["up", "--port", "0", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = idprop().args(["up", "--port", "0", "--config"]).arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:3", cfg.display())), "{err}");
@@ -142,33 +116,22 @@ fn token_prints_a_signed_user_token_with_overrides() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let pki = idprop::mocks::TestPki::load().unwrap();
     let mut v = Validation::new(Algorithm::RS256);
     v.validate_aud = false;
     let key: &DecodingKey = &pki.signing_keys()[0].decoding;
-    let c = jsonwebtoken::decode::<serde_json::Value>(&token, key, &v)
-        .expect("signed with the default fixture key")
-        .claims;
-    assert_eq!(
-        c["iss"],
-        "https://acme.authentication.eu10.idp.test/oauth/token"
-    );
+    let c =
+        jsonwebtoken::decode::<serde_json::Value>(&token, key, &v).expect("signed with the default fixture key").claims;
+    assert_eq!(c["iss"], "https://acme.authentication.eu10.idp.test/oauth/token");
     assert_eq!(c["user_name"], "dora");
     assert_eq!(c["exp"], 4102444800u64);
     assert_eq!(c["zid"], "zone-x");
     assert_eq!(c["groups"], serde_json::json!(["a", "b"]));
     assert!(c.get("email").is_none());
 
-    let bad = idprop()
-        .args(["token", "--tenant", "t", "--claim", "novalue"])
-        .output()
-        .unwrap();
+    let bad = idprop().args(["token", "--tenant", "t", "--claim", "novalue"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("KEY=VALUE"));
 }

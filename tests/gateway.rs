@@ -13,19 +13,10 @@ async fn https_through_connect_presents_a_test_ca_certificate_for_the_virtual_ho
         .tls_certs_only([])
         .build()
         .unwrap();
-    let err = untrusting
-        .get(format!("{}/token_keys", stack.uaa_url("mytenant")))
-        .send()
-        .await
-        .unwrap_err();
+    let err = untrusting.get(format!("{}/token_keys", stack.uaa_url("mytenant"))).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err}");
     // …and one that trusts it verifies the host name and gets through.
-    let resp = stack
-        .http_client()
-        .get(format!("{}/token_keys", stack.uaa_url("mytenant")))
-        .send()
-        .await
-        .unwrap();
+    let resp = stack.http_client().get(format!("{}/token_keys", stack.uaa_url("mytenant"))).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
 
@@ -48,28 +39,13 @@ async fn absolute_form_plain_http_is_routed_too() {
 #[tokio::test]
 async fn unknown_hosts_get_a_502_naming_them_and_a_journal_finding() {
     let stack = stack().await;
-    let resp = stack
-        .http_client()
-        .get("http://unknown.example.test/x")
-        .send()
-        .await
-        .unwrap();
+    let resp = stack.http_client().get("http://unknown.example.test/x").send().await.unwrap();
     assert_eq!(resp.status(), 502);
     assert!(resp.text().await.unwrap().contains("unknown.example.test"));
     // CONNECT to an unknown host is refused before any TLS.
-    let err = stack
-        .http_client()
-        .get("https://other-unknown.test/")
-        .send()
-        .await
-        .unwrap_err();
+    let err = stack.http_client().get("https://other-unknown.test/").send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err}");
-    let found: Vec<String> = stack
-        .journal()
-        .of("gateway")
-        .iter()
-        .map(|e| e.host.clone())
-        .collect();
+    let found: Vec<String> = stack.journal().of("gateway").iter().map(|e| e.host.clone()).collect();
     assert_eq!(found, ["unknown.example.test", "other-unknown.test"]);
 }
 
@@ -85,17 +61,11 @@ async fn journal_is_served_by_the_gateway_and_can_be_cleared() {
     .await;
     let admin = reqwest::Client::new();
     let url = format!("{}/__idprop/journal", stack.gateway_url());
-    let entries: Vec<idprop::mocks::JournalEntry> =
-        admin.get(&url).send().await.unwrap().json().await.unwrap();
+    let entries: Vec<idprop::mocks::JournalEntry> = admin.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!(
-        (
-            e.component.as_str(),
-            e.method.as_str(),
-            e.path.as_str(),
-            e.status
-        ),
+        (e.component.as_str(), e.method.as_str(), e.path.as_str(), e.status),
         ("uaa", "POST", "/oauth/token", 200)
     );
     assert_eq!(e.form_field("grant_type"), Some("client_credentials"));
@@ -110,21 +80,10 @@ async fn client_certificates_presented_through_the_tunnel_are_journalled() {
     let stack = stack().await;
     let (cert, key) = stack.pki().client_cert_pem("my-client").unwrap();
     let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
-    let client = stack
-        .http_client_builder()
-        .identity(identity)
-        .build()
-        .unwrap();
-    let resp = client
-        .get(format!("{}/token_keys", stack.uaa_url("mytenant")))
-        .send()
-        .await
-        .unwrap();
+    let client = stack.http_client_builder().identity(identity).build().unwrap();
+    let resp = client.get(format!("{}/token_keys", stack.uaa_url("mytenant"))).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    let cc = stack.journal().of("uaa")[0]
-        .client_cert
-        .clone()
-        .expect("client certificate recorded");
+    let cc = stack.journal().of("uaa")[0].client_cert.clone().expect("client certificate recorded");
     assert_eq!(cc.cn.as_deref(), Some("my-client"));
     assert_eq!(cc.subject, "CN=my-client,O=idprop TEST ONLY");
     assert_eq!(cc.issuer, "CN=idprop TEST ONLY Root CA,O=idprop TEST ONLY");

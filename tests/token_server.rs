@@ -28,17 +28,11 @@ async fn default_server_issues_tokens_and_records_what_arrived() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["expires_in"], 120);
     assert_eq!(body["scope"], "a b");
-    assert!(body["access_token"]
-        .as_str()
-        .unwrap()
-        .starts_with("ts.authserver.example.test.1."));
+    assert!(body["access_token"].as_str().unwrap().starts_with("ts.authserver.example.test.1."));
     let seen = stack.journal().for_host(HOST);
     assert_eq!(seen.len(), 1);
     let e = &seen[0];
-    assert_eq!(
-        (e.method.as_str(), e.path.as_str(), e.status, e.tls),
-        ("POST", "/oauth/token", 200, true)
-    );
+    assert_eq!((e.method.as_str(), e.path.as_str(), e.status, e.tls), ("POST", "/oauth/token", 200, true));
     assert_eq!(e.basic_credentials(), Some(("cid".into(), "sec".into())));
     assert_eq!(e.form_field("scope"), Some("a b"));
     assert_eq!(e.query_param("x"), Some("1"));
@@ -47,53 +41,21 @@ async fn default_server_issues_tokens_and_records_what_arrived() {
 
 #[tokio::test]
 async fn basic_only_server_refuses_body_credentials_and_body_only_refuses_basic() {
-    let (stack, url) = scripted(
-        TokenServerBehaviour::default()
-            .client_auth(ClientAuthMethod::Basic)
-            .client("id", "sec"),
-    )
-    .await;
+    let (stack, url) =
+        scripted(TokenServerBehaviour::default().client_auth(ClientAuthMethod::Basic).client("id", "sec")).await;
     let cc = ("grant_type", "client_credentials");
-    let (s, b) = post_form(
-        &stack,
-        &url,
-        None,
-        &[cc, ("client_id", "id"), ("client_secret", "sec")],
-    )
-    .await;
+    let (s, b) = post_form(&stack, &url, None, &[cc, ("client_id", "id"), ("client_secret", "sec")]).await;
     assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")));
-    assert!(b["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("Authorization header"));
-    assert_eq!(
-        post_form(&stack, &url, Some(("id", "sec")), &[cc]).await.0,
-        200
-    );
-    assert_eq!(
-        post_form(&stack, &url, Some(("id", "bad")), &[cc]).await.0,
-        401
-    );
+    assert!(b["error_description"].as_str().unwrap().contains("Authorization header"));
+    assert_eq!(post_form(&stack, &url, Some(("id", "sec")), &[cc]).await.0, 200);
+    assert_eq!(post_form(&stack, &url, Some(("id", "bad")), &[cc]).await.0, 401);
 
     stack
         .token_server(HOST)
         .unwrap()
         .set_behaviour(TokenServerBehaviour::default().client_auth(ClientAuthMethod::Body));
-    assert_eq!(
-        post_form(&stack, &url, Some(("id", "sec")), &[cc]).await.0,
-        401
-    );
-    assert_eq!(
-        post_form(
-            &stack,
-            &url,
-            None,
-            &[cc, ("client_id", "id"), ("client_secret", "sec")]
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_form(&stack, &url, Some(("id", "sec")), &[cc]).await.0, 401);
+    assert_eq!(post_form(&stack, &url, None, &[cc, ("client_id", "id"), ("client_secret", "sec")]).await.0, 200);
 }
 
 #[tokio::test]
@@ -105,21 +67,11 @@ async fn required_headers_query_and_form_fields_are_enforced() {
     let (stack, url) = scripted(b).await;
     let client = stack.http_client();
     let send = |hdr: bool, q: bool, f: bool| {
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", "c"),
-            ("client_secret", "s"),
-        ];
+        let mut form = vec![("grant_type", "client_credentials"), ("client_id", "c"), ("client_secret", "s")];
         if f {
             form.push(("audience", "a1"));
         }
-        let mut r = client
-            .post(if q {
-                format!("{url}?resource=r1")
-            } else {
-                url.clone()
-            })
-            .form(&form);
+        let mut r = client.post(if q { format!("{url}?resource=r1") } else { url.clone() }).form(&form);
         if hdr {
             r = r.header("X-Tenant", "t1");
         }
@@ -133,21 +85,10 @@ async fn required_headers_query_and_form_fields_are_enforced() {
 
 #[tokio::test]
 async fn scripted_error_status_and_body_are_returned() {
-    let (stack, url) = scripted(
-        TokenServerBehaviour::default().error(503, r#"{"error":"temporarily_unavailable"}"#),
-    )
-    .await;
-    let (s, b) = post_form(
-        &stack,
-        &url,
-        Some(("c", "s")),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (503, Some("temporarily_unavailable"))
-    );
+    let (stack, url) =
+        scripted(TokenServerBehaviour::default().error(503, r#"{"error":"temporarily_unavailable"}"#)).await;
+    let (s, b) = post_form(&stack, &url, Some(("c", "s")), &[("grant_type", "client_credentials")]).await;
+    assert_eq!((s, b["error"].as_str()), (503, Some("temporarily_unavailable")));
 }
 
 #[tokio::test]
@@ -168,13 +109,7 @@ async fn malformed_json_is_served_with_200() {
 #[tokio::test]
 async fn close_connection_hangs_up_without_an_answer_and_is_journalled_as_status_0() {
     let (stack, url) = scripted(TokenServerBehaviour::default().close_connection()).await;
-    let err = stack
-        .http_client()
-        .post(url)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap_err();
+    let err = stack.http_client().post(url).form(&[("grant_type", "client_credentials")]).send().await.unwrap_err();
     assert!(!err.is_status(), "{err}");
     let seen = stack.journal().for_host(HOST);
     assert_eq!(seen.len(), 1);
@@ -183,13 +118,8 @@ async fn close_connection_hangs_up_without_an_answer_and_is_journalled_as_status
 
 #[tokio::test]
 async fn response_delay_is_observed_by_a_client_read_timeout() {
-    let (stack, url) =
-        scripted(TokenServerBehaviour::default().delay(Duration::from_millis(1500))).await;
-    let client = stack
-        .http_client_builder()
-        .read_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let (stack, url) = scripted(TokenServerBehaviour::default().delay(Duration::from_millis(1500))).await;
+    let client = stack.http_client_builder().read_timeout(Duration::from_millis(300)).build().unwrap();
     let t = Instant::now();
     let err = client
         .post(&url)
@@ -199,46 +129,23 @@ async fn response_delay_is_observed_by_a_client_read_timeout() {
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    assert!(
-        t.elapsed() < Duration::from_millis(1200),
-        "gave up after {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(1200), "gave up after {:?}", t.elapsed());
     // Without a timeout the answer comes, after the delay.
     let t = Instant::now();
-    let (s, _) = post_form(
-        &stack,
-        &url,
-        Some(("c", "s")),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (s, _) = post_form(&stack, &url, Some(("c", "s")), &[("grant_type", "client_credentials")]).await;
     assert_eq!(s, 200);
     assert!(t.elapsed() >= Duration::from_millis(1500));
 }
 
 #[tokio::test]
 async fn connect_delay_holds_the_tunnel_open_request() {
-    let (stack, url) =
-        scripted(TokenServerBehaviour::default().connect_delay(Duration::from_millis(1500))).await;
-    let client = stack
-        .http_client_builder()
-        .connect_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let (stack, url) = scripted(TokenServerBehaviour::default().connect_delay(Duration::from_millis(1500))).await;
+    let client = stack.http_client_builder().connect_timeout(Duration::from_millis(300)).build().unwrap();
     let t = Instant::now();
-    let err = client
-        .post(&url)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap_err();
+    let err = client.post(&url).form(&[("grant_type", "client_credentials")]).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_timeout(), "{err}");
     assert!(t.elapsed() < Duration::from_millis(1200));
-    assert!(
-        stack.journal().for_host(HOST).is_empty(),
-        "nothing reached the server"
-    );
+    assert!(stack.journal().for_host(HOST).is_empty(), "nothing reached the server");
 }
 
 #[tokio::test]
@@ -255,10 +162,7 @@ async fn tenant_subdomains_of_a_token_server_reach_it() {
     let e = &stack.journal().of("token-server")[0];
     assert_eq!(
         (e.host.as_str(), e.path.as_str()),
-        (
-            "mytenant.authserver.example.test",
-            "/tenant/mytenant/oauth/token"
-        )
+        ("mytenant.authserver.example.test", "/tenant/mytenant/oauth/token")
     );
 }
 

@@ -24,9 +24,7 @@ async fn verify_with_published_keys(stack: &Stack, tenant: &str, token: &str) ->
         .await
         .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is published");
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
     let mut v = Validation::new(Algorithm::RS256);
     v.validate_aud = false;
     jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
@@ -37,20 +35,12 @@ async fn verify_with_published_keys(stack: &Stack, tenant: &str, token: &str) ->
 #[tokio::test]
 async fn client_credentials_with_basic_gives_a_tenant_token_that_verifies_against_token_keys() {
     let stack = stack().await;
-    let (status, body) = post_form(
-        &stack,
-        &token_url(&stack, "mytenant"),
-        Some(APP),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body) =
+        post_form(&stack, &token_url(&stack, "mytenant"), Some(APP), &[("grant_type", "client_credentials")]).await;
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap();
     let c = verify_with_published_keys(&stack, "mytenant", token).await;
-    assert_eq!(
-        c["iss"],
-        "https://mytenant.authentication.eu10.idp.test/oauth/token"
-    );
+    assert_eq!(c["iss"], "https://mytenant.authentication.eu10.idp.test/oauth/token");
     let zid = stack.uaa().tenant("mytenant").unwrap().zid;
     assert_eq!(c["zid"], zid);
     assert_eq!(c["ext_attr"]["zdn"], "mytenant");
@@ -59,21 +49,14 @@ async fn client_credentials_with_basic_gives_a_tenant_token_that_verifies_agains
     assert_eq!(c["client_id"], APP.0);
     assert_eq!(c["azp"], APP.0);
     assert_eq!(c["grant_type"], "client_credentials");
-    assert!(c["authorities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a == "uaa.resource"));
+    assert!(c["authorities"].as_array().unwrap().iter().any(|a| a == "uaa.resource"));
     assert!(c["aud"].as_array().unwrap().iter().any(|a| a == APP.0));
     for k in ["exp", "iat", "jti", "scope"] {
         assert!(c.get(k).is_some(), "claim {k} missing");
     }
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.kid.as_deref(), Some("key-1"));
-    assert_eq!(
-        header.jku.as_deref(),
-        Some("https://mytenant.authentication.eu10.idp.test/token_keys")
-    );
+    assert_eq!(header.jku.as_deref(), Some("https://mytenant.authentication.eu10.idp.test/token_keys"));
     assert_eq!(body["token_type"], "bearer");
     assert!(body["expires_in"].as_u64().unwrap() > 3000);
 }
@@ -81,36 +64,15 @@ async fn client_credentials_with_basic_gives_a_tenant_token_that_verifies_agains
 #[tokio::test]
 async fn tenants_are_told_apart_by_subdomain() {
     let stack = stack().await;
-    let (_, a) = post_form(
-        &stack,
-        &token_url(&stack, "mytenant"),
-        Some(APP),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let (_, b) = post_form(
-        &stack,
-        &token_url(&stack, "othertenant"),
-        Some(APP),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let (ca, cb) = (
-        claims(a["access_token"].as_str().unwrap()),
-        claims(b["access_token"].as_str().unwrap()),
-    );
+    let (_, a) =
+        post_form(&stack, &token_url(&stack, "mytenant"), Some(APP), &[("grant_type", "client_credentials")]).await;
+    let (_, b) =
+        post_form(&stack, &token_url(&stack, "othertenant"), Some(APP), &[("grant_type", "client_credentials")]).await;
+    let (ca, cb) = (claims(a["access_token"].as_str().unwrap()), claims(b["access_token"].as_str().unwrap()));
     assert_ne!(ca["zid"], cb["zid"]);
-    assert_eq!(
-        cb["iss"],
-        "https://othertenant.authentication.eu10.idp.test/oauth/token"
-    );
-    let (status, body) = post_form(
-        &stack,
-        &token_url(&stack, "nosuchtenant"),
-        Some(APP),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    assert_eq!(cb["iss"], "https://othertenant.authentication.eu10.idp.test/oauth/token");
+    let (status, body) =
+        post_form(&stack, &token_url(&stack, "nosuchtenant"), Some(APP), &[("grant_type", "client_credentials")]).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "invalid_tenant");
 }
@@ -122,11 +84,7 @@ async fn client_credentials_in_the_body_are_accepted() {
         &stack,
         &token_url(&stack, "mytenant"),
         None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", APP.0),
-            ("client_secret", APP.1),
-        ],
+        &[("grant_type", "client_credentials"), ("client_id", APP.0), ("client_secret", APP.1)],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -144,33 +102,12 @@ async fn a_client_restricted_to_one_placement_refuses_the_other() {
     stack.uaa().add_client(body_only);
     let url = token_url(&stack, "mytenant");
     let cc = ("grant_type", "client_credentials");
-    let (s, b) = post_form(
-        &stack,
-        &url,
-        None,
-        &[cc, ("client_id", "basic-only"), ("client_secret", "s1")],
-    )
-    .await;
+    let (s, b) = post_form(&stack, &url, None, &[cc, ("client_id", "basic-only"), ("client_secret", "s1")]).await;
     assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")));
-    assert_eq!(
-        post_form(&stack, &url, Some(("basic-only", "s1")), &[cc])
-            .await
-            .0,
-        200
-    );
+    assert_eq!(post_form(&stack, &url, Some(("basic-only", "s1")), &[cc]).await.0, 200);
     let (s, b) = post_form(&stack, &url, Some(("body-only", "s2")), &[cc]).await;
     assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")));
-    assert_eq!(
-        post_form(
-            &stack,
-            &url,
-            None,
-            &[cc, ("client_id", "body-only"), ("client_secret", "s2")]
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_form(&stack, &url, None, &[cc, ("client_id", "body-only"), ("client_secret", "s2")]).await.0, 200);
 }
 
 #[tokio::test]
@@ -186,13 +123,8 @@ async fn wrong_secret_is_401_invalid_client_with_an_oauth_body() {
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     assert!(body["error_description"].as_str().unwrap().contains(APP.0));
-    let (status, body) = post_form(
-        &stack,
-        &token_url(&stack, "mytenant"),
-        None,
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body) =
+        post_form(&stack, &token_url(&stack, "mytenant"), None, &[("grant_type", "client_credentials")]).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
 }
@@ -200,19 +132,11 @@ async fn wrong_secret_is_401_invalid_client_with_an_oauth_body() {
 #[tokio::test]
 async fn unknown_grant_is_400_unsupported_grant_type() {
     let stack = stack().await;
-    let (status, body) = post_form(
-        &stack,
-        &token_url(&stack, "mytenant"),
-        Some(APP),
-        &[("grant_type", "urn:example:magic")],
-    )
-    .await;
+    let (status, body) =
+        post_form(&stack, &token_url(&stack, "mytenant"), Some(APP), &[("grant_type", "urn:example:magic")]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unsupported_grant_type");
-    assert!(body["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("urn:example:magic"));
+    assert!(body["error_description"].as_str().unwrap().contains("urn:example:magic"));
 }
 
 #[tokio::test]
@@ -223,16 +147,11 @@ async fn password_grant_issues_a_user_token_and_a_refresh_token() {
         &stack,
         &url,
         Some(APP),
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "alice-password"),
-        ],
+        &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")],
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let c = verify_with_published_keys(&stack, "mytenant", body["access_token"].as_str().unwrap())
-        .await;
+    let c = verify_with_published_keys(&stack, "mytenant", body["access_token"].as_str().unwrap()).await;
     assert_eq!(c["user_name"], "alice");
     assert_eq!(c["email"], "alice@example.test");
     assert_eq!(c["origin"], "sap.default");
@@ -241,47 +160,20 @@ async fn password_grant_issues_a_user_token_and_a_refresh_token() {
     assert!(c.get("authorities").is_none());
     let refresh = body["refresh_token"].as_str().unwrap().to_string();
 
-    let (status, body) = post_form(
-        &stack,
-        &url,
-        Some(APP),
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "nope"),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    let (status, body) =
+        post_form(&stack, &url, Some(APP), &[("grant_type", "password"), ("username", "alice"), ("password", "nope")])
+            .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 
-    let (status, body) = post_form(
-        &stack,
-        &url,
-        Some(APP),
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let (status, body) =
+        post_form(&stack, &url, Some(APP), &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_eq!(status, 200, "{body}");
     let c = claims(body["access_token"].as_str().unwrap());
     assert_eq!(c["user_name"], "alice");
     assert_eq!(c["grant_type"], "refresh_token");
-    let (status, body) = post_form(
-        &stack,
-        &url,
-        Some(APP),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "made-up"),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    let (status, body) =
+        post_form(&stack, &url, Some(APP), &[("grant_type", "refresh_token"), ("refresh_token", "made-up")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
 #[tokio::test]
@@ -289,11 +181,7 @@ async fn jwt_bearer_exchanges_a_user_token_for_the_requesting_client_keeping_the
     let stack = stack().await;
     let other = OAuthClient::new("sb-other!t1", "other-secret");
     stack.uaa().add_client(other);
-    let user_token = stack
-        .uaa()
-        .user_token("mytenant", "alice")
-        .claim("email", "alice@corp.test")
-        .sign();
+    let user_token = stack.uaa().user_token("mytenant", "alice").claim("email", "alice@corp.test").sign();
     let (status, body) = post_form(
         &stack,
         &token_url(&stack, "mytenant"),
@@ -302,8 +190,7 @@ async fn jwt_bearer_exchanges_a_user_token_for_the_requesting_client_keeping_the
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let c = verify_with_published_keys(&stack, "mytenant", body["access_token"].as_str().unwrap())
-        .await;
+    let c = verify_with_published_keys(&stack, "mytenant", body["access_token"].as_str().unwrap()).await;
     assert_eq!(c["user_name"], "alice");
     assert_eq!(c["email"], "alice@corp.test");
     assert_eq!(c["client_id"], "sb-other!t1");
@@ -315,21 +202,14 @@ async fn jwt_bearer_exchanges_a_user_token_for_the_requesting_client_keeping_the
 async fn bad_assertions_are_400_invalid_grant() {
     let stack = stack().await;
     let b = stack.uaa().user_token("mytenant", "alice");
-    for forgery in [
-        Forgery::Expired,
-        Forgery::WrongKey,
-        Forgery::AlgNone,
-        Forgery::Hs256WithPublicKey,
-        Forgery::UnknownKid,
-    ] {
+    for forgery in
+        [Forgery::Expired, Forgery::WrongKey, Forgery::AlgNone, Forgery::Hs256WithPublicKey, Forgery::UnknownKid]
+    {
         let (status, body) = post_form(
             &stack,
             &token_url(&stack, "mytenant"),
             Some(APP),
-            &[
-                ("grant_type", JWT_BEARER_GRANT),
-                ("assertion", &b.forge(forgery)),
-            ],
+            &[("grant_type", JWT_BEARER_GRANT), ("assertion", &b.forge(forgery))],
         )
         .await;
         assert_eq!(status, 400, "{forgery:?}: {body}");
@@ -342,10 +222,7 @@ async fn bad_assertions_are_400_invalid_grant() {
         &[("grant_type", JWT_BEARER_GRANT), ("assertion", "garbage")],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
 #[tokio::test]
@@ -353,28 +230,16 @@ async fn openid_configuration_names_the_tenant_endpoints() {
     let stack = stack().await;
     let conf: serde_json::Value = stack
         .http_client()
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            stack.uaa_url("othertenant")
-        ))
+        .get(format!("{}/.well-known/openid-configuration", stack.uaa_url("othertenant")))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        conf["issuer"],
-        "https://othertenant.authentication.eu10.idp.test/oauth/token"
-    );
-    assert_eq!(
-        conf["jwks_uri"],
-        "https://othertenant.authentication.eu10.idp.test/token_keys"
-    );
-    assert_eq!(
-        conf["token_endpoint"],
-        "https://othertenant.authentication.eu10.idp.test/oauth/token"
-    );
+    assert_eq!(conf["issuer"], "https://othertenant.authentication.eu10.idp.test/oauth/token");
+    assert_eq!(conf["jwks_uri"], "https://othertenant.authentication.eu10.idp.test/token_keys");
+    assert_eq!(conf["token_endpoint"], "https://othertenant.authentication.eu10.idp.test/oauth/token");
 }
 
 #[tokio::test]
@@ -389,30 +254,14 @@ async fn key_rotation_publishes_both_keys_and_signs_with_the_new_one() {
         .json()
         .await
         .unwrap();
-    let kids: Vec<&str> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids, ["key-1", "key-2"]);
-    assert!(keys["keys"][0]["value"]
-        .as_str()
-        .unwrap()
-        .contains("BEGIN PUBLIC KEY"));
+    assert!(keys["keys"][0]["value"].as_str().unwrap().contains("BEGIN PUBLIC KEY"));
     stack.uaa().factory().set_active_kid("key-2").unwrap();
-    let (_, body) = post_form(
-        &stack,
-        &token_url(&stack, "mytenant"),
-        Some(APP),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (_, body) =
+        post_form(&stack, &token_url(&stack, "mytenant"), Some(APP), &[("grant_type", "client_credentials")]).await;
     let token = body["access_token"].as_str().unwrap();
-    assert_eq!(
-        jsonwebtoken::decode_header(token).unwrap().kid.as_deref(),
-        Some("key-2")
-    );
+    assert_eq!(jsonwebtoken::decode_header(token).unwrap().kid.as_deref(), Some("key-2"));
     verify_with_published_keys(&stack, "mytenant", token).await;
     assert!(stack.uaa().factory().set_active_kid("rogue").is_err());
 }
@@ -420,17 +269,8 @@ async fn key_rotation_publishes_both_keys_and_signs_with_the_new_one() {
 #[tokio::test]
 async fn minted_tokens_take_arbitrary_claims_and_forgeries_fail_validation() {
     let stack = stack().await;
-    let good = stack
-        .uaa()
-        .user_token("mytenant", "carol")
-        .claim("mail", "c@x.test")
-        .without("email")
-        .sign();
-    let c = stack
-        .uaa()
-        .validate(&good)
-        .expect("a minted token validates")
-        .claims;
+    let good = stack.uaa().user_token("mytenant", "carol").claim("mail", "c@x.test").without("email").sign();
+    let c = stack.uaa().validate(&good).expect("a minted token validates").claims;
     assert_eq!(c["mail"], "c@x.test");
     assert!(c.get("email").is_none());
     assert_eq!(c["user_name"], "carol");

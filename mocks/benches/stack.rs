@@ -4,49 +4,32 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use idprop_mocks::Stack;
 
 fn startup(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    c.bench_function("Stack::start() to ready", |b| {
-        b.to_async(&rt)
-            .iter(|| async { Stack::start().await.unwrap() })
-    });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    c.bench_function("Stack::start() to ready", |b| b.to_async(&rt).iter(|| async { Stack::start().await.unwrap() }));
 }
 
 fn tokens(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let stack = rt.block_on(Stack::start()).unwrap();
     let builder = stack.uaa().user_token("mytenant", "alice");
     c.bench_function("token issuance (RS256 sign)", |b| b.iter(|| builder.sign()));
     let token = builder.sign();
-    c.bench_function("JWT validation (RS256 verify + claims)", |b| {
-        b.iter(|| stack.uaa().validate(&token).unwrap())
-    });
+    c.bench_function("JWT validation (RS256 verify + claims)", |b| b.iter(|| stack.uaa().validate(&token).unwrap()));
     let client = stack.http_client();
     let url = format!("{}/oauth/token", stack.uaa_url("mytenant"));
-    c.bench_function(
-        "client_credentials round trip through the gateway (TLS, keep-alive)",
-        |b| {
-            b.to_async(&rt).iter(|| async {
-                let r = client
-                    .post(&url)
-                    .basic_auth(
-                        idprop_mocks::uaa::APP_CLIENT.0,
-                        Some(idprop_mocks::uaa::APP_CLIENT.1),
-                    )
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                r.bytes().await.unwrap()
-            })
-        },
-    );
+    c.bench_function("client_credentials round trip through the gateway (TLS, keep-alive)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = client
+                .post(&url)
+                .basic_auth(idprop_mocks::uaa::APP_CLIENT.0, Some(idprop_mocks::uaa::APP_CLIENT.1))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap()
+        })
+    });
 }
 
 criterion_group!(benches, startup, tokens);

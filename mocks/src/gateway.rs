@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::http::{
-    error_response, serve_connection, strip_port, tls_conn_info, CloseConnection, ClosedOnPurpose,
-    ConnInfo, ServerHandle,
+    error_response, serve_connection, strip_port, tls_conn_info, CloseConnection, ClosedOnPurpose, ConnInfo,
+    ServerHandle,
 };
 use crate::journal::{now_ms, Journal, JournalEntry};
 use crate::pki::TestPki;
@@ -38,11 +38,7 @@ pub struct Route {
 
 impl Route {
     pub fn new(component: &str, router: Router) -> Self {
-        Self {
-            component: component.into(),
-            router,
-            connect_delay_ms: Arc::new(AtomicU64::new(0)),
-        }
+        Self { component: component.into(), router, connect_delay_ms: Arc::new(AtomicU64::new(0)) }
     }
 }
 
@@ -55,17 +51,11 @@ pub struct Routes {
 impl Routes {
     /// Routes `host` and every subdomain of it.
     pub fn add(&self, host: &str, route: Route) {
-        self.inner
-            .write()
-            .expect("routes lock")
-            .insert(host.to_ascii_lowercase(), route);
+        self.inner.write().expect("routes lock").insert(host.to_ascii_lowercase(), route);
     }
 
     pub fn remove(&self, host: &str) {
-        self.inner
-            .write()
-            .expect("routes lock")
-            .remove(&host.to_ascii_lowercase());
+        self.inner.write().expect("routes lock").remove(&host.to_ascii_lowercase());
     }
 
     /// The route of `host`: exact match, else the longest routed parent domain.
@@ -82,13 +72,7 @@ impl Routes {
     }
 
     pub fn hosts(&self) -> Vec<String> {
-        let mut h: Vec<String> = self
-            .inner
-            .read()
-            .expect("routes lock")
-            .keys()
-            .cloned()
-            .collect();
+        let mut h: Vec<String> = self.inner.read().expect("routes lock").keys().cloned().collect();
         h.sort();
         h
     }
@@ -105,12 +89,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(pki: Arc<TestPki>, journal: Journal, admin: Router) -> Self {
-        Self {
-            routes: Routes::default(),
-            pki,
-            journal,
-            admin,
-        }
+        Self { routes: Routes::default(), pki, journal, admin }
     }
 
     /// Serves on `listener` until the handle is dropped.
@@ -148,27 +127,15 @@ impl Gateway {
         }
         let Some(host) = req.uri().host().map(str::to_ascii_lowercase) else {
             // Origin form: the gateway's own admin API.
-            let resp = self
-                .admin
-                .clone()
-                .oneshot(req.map(Body::new))
-                .await
-                .unwrap_or_else(|e: Infallible| match e {});
+            let resp = self.admin.clone().oneshot(req.map(Body::new)).await.unwrap_or_else(|e: Infallible| match e {});
             return Ok(resp);
         };
         let Some(route) = self.routes.lookup(&host) else {
             return Ok(self.unknown_host(&host, req.method().as_str(), req.uri().path()));
         };
         let mut req = req.map(Body::new);
-        req.extensions_mut().insert(ConnInfo {
-            peer: Some(peer),
-            ..Default::default()
-        });
-        let resp = route
-            .router
-            .oneshot(req)
-            .await
-            .unwrap_or_else(|e: Infallible| match e {});
+        req.extensions_mut().insert(ConnInfo { peer: Some(peer), ..Default::default() });
+        let resp = route.router.oneshot(req).await.unwrap_or_else(|e: Infallible| match e {});
         if resp.extensions().get::<CloseConnection>().is_some() {
             return Err(ClosedOnPurpose);
         }
@@ -176,11 +143,7 @@ impl Gateway {
     }
 
     async fn connect(self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
+        let authority = req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let host = strip_port(&authority).to_ascii_lowercase();
         let Some(route) = self.routes.lookup(&host) else {
             return self.unknown_host(&host, "CONNECT", &authority);
@@ -215,10 +178,7 @@ impl Gateway {
 
     /// 502 naming the host, recorded in the journal as a finding.
     fn unknown_host(&self, host: &str, method: &str, path: &str) -> Response<Body> {
-        let reason = format!(
-            "idprop gateway: unknown host {host:?}; routed hosts: {}",
-            self.routes.hosts().join(", ")
-        );
+        let reason = format!("idprop gateway: unknown host {host:?}; routed hosts: {}", self.routes.hosts().join(", "));
         self.journal.record(JournalEntry {
             seq: 0,
             time_ms: now_ms(),

@@ -78,14 +78,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener`, TLS-terminated when `tls` is given.
-pub fn spawn_server(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) -> ServerHandle {
-    let addr = listener
-        .local_addr()
-        .expect("bound listener has an address");
+pub fn spawn_server(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) -> ServerHandle {
+    let addr = listener.local_addr().expect("bound listener has an address");
     let task = tokio::spawn(async move {
         let mut conns = JoinSet::new();
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -100,10 +94,7 @@ pub fn spawn_server(
             conns.spawn(async move {
                 match acceptor {
                     None => {
-                        let info = ConnInfo {
-                            peer: Some(peer),
-                            ..Default::default()
-                        };
+                        let info = ConnInfo { peer: Some(peer), ..Default::default() };
                         serve_connection(stream, router, info).await;
                     }
                     Some(acc) => {
@@ -122,10 +113,7 @@ pub fn spawn_server(
 
 /// Builds the `ConnInfo` of a finished TLS handshake.
 pub fn tls_conn_info(conn: &rustls::ServerConnection, peer: Option<SocketAddr>) -> ConnInfo {
-    let der = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec());
+    let der = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
     ConnInfo {
         tls: true,
         client_cert: der.as_deref().and_then(cert_info),
@@ -138,16 +126,9 @@ pub fn tls_conn_info(conn: &rustls::ServerConnection, peer: Option<SocketAddr>) 
 /// Subject, issuer and validity of a DER certificate.
 pub fn cert_info(der: &[u8]) -> Option<ClientCertInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .map(str::to_string);
+    let cn = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_string);
     let rfc3339 = |t: x509_parser::time::ASN1Time| {
-        t.to_datetime()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+        t.to_datetime().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
     };
     Some(ClientCertInfo {
         subject: rfc4514(cert.subject()),
@@ -183,13 +164,7 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
                 oid.to_id_string()
             };
             let value = atv.as_str().map(str::to_string).unwrap_or_else(|_| {
-                format!(
-                    "#{}",
-                    atv.as_slice()
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                )
+                format!("#{}", atv.as_slice().iter().map(|b| format!("{b:02x}")).collect::<String>())
             });
             parts.push(format!("{key}={}", escape_dn_value(&value)));
         }
@@ -232,20 +207,14 @@ where
         req.extensions_mut().insert(info.clone());
         let router = router.clone();
         async move {
-            let resp = router
-                .oneshot(req.map(Body::new))
-                .await
-                .unwrap_or_else(|e: Infallible| match e {});
+            let resp = router.oneshot(req.map(Body::new)).await.unwrap_or_else(|e: Infallible| match e {});
             if resp.extensions().get::<CloseConnection>().is_some() {
                 return Err(ClosedOnPurpose);
             }
             Ok::<_, ClosedOnPurpose>(resp)
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
+    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc).await;
 }
 
 /// A hyper executor for client connections.
@@ -269,10 +238,7 @@ pub struct BufferedBody(pub bytes::Bytes);
 
 /// Wraps `router` so that every request is journalled as `component`.
 pub fn journalled(router: Router, journal: Journal, component: &'static str) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(
-        JournalLayer { journal, component },
-        journal_mw,
-    ))
+    router.layer(axum::middleware::from_fn_with_state(JournalLayer { journal, component }, journal_mw))
 }
 
 async fn journal_mw(
@@ -288,25 +254,14 @@ async fn journal_mw(
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB");
         }
     };
-    let info = parts
-        .extensions
-        .get::<ConnInfo>()
-        .cloned()
-        .unwrap_or_default();
+    let info = parts.extensions.get::<ConnInfo>().cloned().unwrap_or_default();
     let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let form = if is_form {
-        decode_pairs(&bytes)
-    } else {
-        Vec::new()
-    };
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form { decode_pairs(&bytes) } else { Vec::new() };
     let body_text = (!is_form && !bytes.is_empty())
         .then(|| String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]).into_owned());
     let entry = JournalEntry {
@@ -317,20 +272,11 @@ async fn journal_mw(
         tls: info.tls,
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
-        query: parts
-            .uri
-            .query()
-            .map(|q| decode_pairs(q.as_bytes()))
-            .unwrap_or_default(),
+        query: parts.uri.query().map(|q| decode_pairs(q.as_bytes())).unwrap_or_default(),
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         form,
         body: body_text,
@@ -341,20 +287,10 @@ async fn journal_mw(
     };
     // Journalled on arrival, completed on answer: a client that gives up
     // (timeout) still leaves its request in the journal.
-    let mut guard = PendingEntry {
-        journal: layer.journal.clone(),
-        entry: Some(entry),
-        started,
-    };
+    let mut guard = PendingEntry { journal: layer.journal.clone(), entry: Some(entry), started };
     parts.extensions.insert(BufferedBody(bytes.clone()));
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = if resp.extensions().get::<CloseConnection>().is_some() {
-        0
-    } else {
-        resp.status().as_u16()
-    };
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let status = if resp.extensions().get::<CloseConnection>().is_some() { 0 } else { resp.status().as_u16() };
     let note = resp.extensions().get::<Note>().map(|n| n.0.clone());
     guard.finish(status, note);
     resp
@@ -385,12 +321,10 @@ impl Drop for PendingEntry {
 
 /// Host of a request without port: from an absolute URI, else `Host`.
 pub fn request_host(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
-    let raw = uri.host().map(str::to_string).or_else(|| {
-        headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-    })?;
+    let raw = uri
+        .host()
+        .map(str::to_string)
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))?;
     Some(strip_port(&raw).to_ascii_lowercase())
 }
 
@@ -407,9 +341,7 @@ pub fn strip_port(hostport: &str) -> &str {
 
 /// Decodes `a=b&c=d` (form or query), keeping order and duplicates.
 pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Decodes an `Authorization: Basic …` value to `(user, password)`.
@@ -418,9 +350,7 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))
@@ -428,19 +358,13 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
 
 /// `Basic base64(user:password)`.
 pub fn basic_header(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 /// The token of an `Authorization: Bearer …` style value.
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty())
 }
 
 /// A JSON response.
@@ -467,19 +391,13 @@ pub fn error_response(status: StatusCode, reason: &str) -> Response<Body> {
 
 /// An OAuth2 error (RFC 6749 section 5.2) with the reason in the journal.
 pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Body> {
-    let mut r = json_response(
-        status,
-        &serde_json::json!({"error": error, "error_description": description}),
-    );
+    let mut r = json_response(status, &serde_json::json!({"error": error, "error_description": description}));
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static(
-                "Basic realm=\"idprop\", error=\"invalid_client\"",
-            ),
+            axum::http::HeaderValue::from_static("Basic realm=\"idprop\", error=\"invalid_client\""),
         );
     }
-    r.extensions_mut()
-        .insert(Note(format!("{error}: {description}")));
+    r.extensions_mut().insert(Note(format!("{error}: {description}")));
     r
 }

@@ -59,26 +59,17 @@ pub struct JournalEntry {
 impl JournalEntry {
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// First value of form field `name`.
     pub fn form_field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// First value of query parameter `name`.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The `(user, password)` of an `Authorization: Basic` header.
@@ -136,16 +127,9 @@ impl Journal {
 
     /// Appends an entry, assigning its sequence number.
     pub fn record(&self, mut entry: JournalEntry) {
-        entry.seq = self
-            .inner
-            .next_seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        entry.seq = self.inner.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.inner.live.send(entry.clone());
-        self.inner
-            .entries
-            .lock()
-            .expect("journal poisoned")
-            .push(entry);
+        self.inner.entries.lock().expect("journal poisoned").push(entry);
     }
 
     /// Everything so far, in order of arrival.
@@ -164,14 +148,7 @@ impl Journal {
     }
 
     pub fn filter(&self, f: impl Fn(&JournalEntry) -> bool) -> Vec<JournalEntry> {
-        self.inner
-            .entries
-            .lock()
-            .expect("journal poisoned")
-            .iter()
-            .filter(|e| f(e))
-            .cloned()
-            .collect()
+        self.inner.entries.lock().expect("journal poisoned").iter().filter(|e| f(e)).cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -194,8 +171,5 @@ impl Journal {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as u64
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64
 }

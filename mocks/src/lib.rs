@@ -4,10 +4,12 @@
 //! through the gateway ([`Stack::gateway_url`]) trusting [`Stack::ca_file`];
 //! read what every mock observed in the [`Journal`].
 
+pub mod destination;
 pub mod gateway;
 pub mod http;
 pub mod journal;
 pub mod pki;
+pub mod retrieval;
 pub mod rules;
 pub mod stack;
 pub mod token_server;
@@ -15,8 +17,11 @@ pub mod tokens;
 pub mod uaa;
 pub mod yaml;
 
+pub use destination::{DestinationEntry, DestinationService};
 pub use journal::{ClientCertInfo, Journal, JournalEntry};
 pub use pki::TestPki;
+pub use retrieval::{Certificate, FindDestinationAnswer, FindRequest, Network, TokenRetriever};
+pub use rules::{AuthToken, AuthenticationType, Destination};
 pub use stack::{Ports, Stack, StackBuilder, StackConfig, StackError};
 pub use token_server::{TokenServer, TokenServerBehaviour};
 pub use tokens::{Forgery, TokenBuilder, TokenFactory};

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -33,10 +33,7 @@ const JWT_KEYS: [(&str, &str); 3] = [
     ("key-1", include_str!("../../fixtures/keys/jwt-key-1.pem")),
     ("key-2", include_str!("../../fixtures/keys/jwt-key-2.pem")),
     // Never published by any JWKS: the "signed by somebody else" key.
-    (
-        "rogue",
-        include_str!("../../fixtures/keys/jwt-key-rogue.pem"),
-    ),
+    ("rogue", include_str!("../../fixtures/keys/jwt-key-rogue.pem")),
 ];
 
 /// Errors of the PKI; they only happen with corrupted fixtures.
@@ -60,8 +57,7 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority")
-            .finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
     }
 }
 
@@ -69,10 +65,7 @@ impl CertificateAuthority {
     fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         let key = KeyPair::from_pem(key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
-        Ok(Self {
-            cert_pem: cert_pem.to_string(),
-            issuer,
-        })
+        Ok(Self { cert_pem: cert_pem.to_string(), issuer })
     }
 
     /// The CA certificate, PEM.
@@ -87,11 +80,7 @@ impl CertificateAuthority {
     }
 
     /// Issues a certificate for `params` and `key`.
-    pub fn issue(
-        &self,
-        params: &CertificateParams,
-        key: &KeyPair,
-    ) -> Result<rcgen::Certificate, PkiError> {
+    pub fn issue(&self, params: &CertificateParams, key: &KeyPair) -> Result<rcgen::Certificate, PkiError> {
         Ok(params.signed_by(key, &self.issuer)?)
     }
 }
@@ -109,9 +98,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -124,13 +111,7 @@ impl SigningKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
         let decoding = DecodingKey::from_jwk(&jwk)?;
-        Ok(Self {
-            kid: kid.to_string(),
-            encoding,
-            decoding,
-            jwk,
-            private_pem: pem.to_string(),
-        })
+        Ok(Self { kid: kid.to_string(), encoding, decoding, jwk, private_pem: pem.to_string() })
     }
 
     /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker would
@@ -153,9 +134,7 @@ pub struct TestPki {
 
 impl std::fmt::Debug for TestPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestPki")
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
+        f.debug_struct("TestPki").field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
@@ -168,10 +147,7 @@ impl TestPki {
     /// Loads the committed fixtures.
     pub fn load() -> Result<Self, PkiError> {
         install_crypto_provider();
-        let keys = JWT_KEYS
-            .iter()
-            .map(|(kid, pem)| SigningKey::from_pem(kid, pem))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = JWT_KEYS.iter().map(|(kid, pem)| SigningKey::from_pem(kid, pem)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             root: CertificateAuthority::load(ROOT_CA_PEM, ROOT_CA_KEY)?,
             connector: CertificateAuthority::load(CONNECTOR_CA_PEM, CONNECTOR_CA_KEY)?,
@@ -209,9 +185,7 @@ impl TestPki {
 
     /// The JWKS of the published keys.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: self.signing_keys().iter().map(|k| k.jwk.clone()).collect(),
-        }
+        JwkSet { keys: self.signing_keys().iter().map(|k| k.jwk.clone()).collect() }
     }
 
     /// A rustls server configuration presenting a certificate for `host`
@@ -225,16 +199,13 @@ impl TestPki {
         let (chain, key) = self.server_cert(host)?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.root.cert_der()).map_err(PkiError::Tls)?;
-        roots
-            .add(self.connector.cert_der())
-            .map_err(PkiError::Tls)?;
+        roots.add(self.connector.cert_der()).map_err(PkiError::Tls)?;
         let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
             .allow_unauthenticated()
             .build()
             .map_err(|e| PkiError::Other(e.to_string()))?;
-        let mut cfg = rustls::ServerConfig::builder()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)?;
+        let mut cfg =
+            rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key)?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         let cfg = Arc::new(cfg);
         cache.insert(host.to_string(), cfg.clone());
@@ -242,15 +213,9 @@ impl TestPki {
     }
 
     /// A TLS server certificate chain and key for `host` (DNS name or IP).
-    pub fn server_cert(
-        &self,
-        host: &str,
-    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+    pub fn server_cert(&self, host: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
         let mut params = CertificateParams::new(vec![host.to_string()])?;
-        params.distinguished_name = dn(&[
-            (DnType::CommonName, host),
-            (DnType::OrganizationName, "idprop TEST ONLY"),
-        ]);
+        params.distinguished_name = dn(&[(DnType::CommonName, host), (DnType::OrganizationName, "idprop TEST ONLY")]);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
         params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
@@ -264,10 +229,8 @@ impl TestPki {
     pub fn client_cert_pem(&self, subject_cn: &str) -> Result<(String, String), PkiError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = dn(&[
-            (DnType::CommonName, subject_cn),
-            (DnType::OrganizationName, "idprop TEST ONLY"),
-        ]);
+        params.distinguished_name =
+            dn(&[(DnType::CommonName, subject_cn), (DnType::OrganizationName, "idprop TEST ONLY")]);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
         params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(30);
@@ -324,33 +287,19 @@ pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError
     ] {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = dn(&[
-            (DnType::CommonName, cn),
-            (DnType::OrganizationName, "idprop TEST ONLY"),
-        ]);
+        params.distinguished_name = dn(&[(DnType::CommonName, cn), (DnType::OrganizationName, "idprop TEST ONLY")]);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         params.not_before = rcgen::date_time_ymd(2025, 1, 1);
         params.not_after = rcgen::date_time_ymd(2045, 1, 1);
         let cert = params.self_signed(&key)?;
         write(&format!("pki/{name}.pem"), cn, &cert.pem())?;
-        write(
-            &format!("pki/{name}.key.pem"),
-            &format!("private key of {cn}"),
-            &key.serialize_pem(),
-        )?;
+        write(&format!("pki/{name}.key.pem"), &format!("private key of {cn}"), &key.serialize_pem())?;
     }
     for kid in ["1", "2", "rogue"] {
         let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
-        write(
-            &format!("keys/jwt-key-{kid}.pem"),
-            &format!("RSA-2048 JWT signing key {kid}"),
-            &key.serialize_pem(),
-        )?;
+        write(&format!("keys/jwt-key-{kid}.pem"), &format!("RSA-2048 JWT signing key {kid}"), &key.serialize_pem())?;
     }
     Ok(written)
 }

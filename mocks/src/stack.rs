@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::destination::{default_destinations, DestinationEntry, DestinationService};
 use crate::gateway::{admin_router, Gateway, Route};
 use crate::http::{bind, journalled, spawn_server, ServerHandle};
 use crate::journal::Journal;
 use crate::pki::{PkiError, TestPki};
+use crate::retrieval::{Certificate, Network, TokenRetriever};
 use crate::token_server::{TokenServer, TokenServerBehaviour};
-use crate::uaa::{
-    MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT,
-};
+use crate::uaa::{MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT};
 
 /// Host of the Destination service behind the gateway.
 pub const DESTINATION_HOST: &str = "destination-configuration.cfapps.eu10.idp.test";
@@ -26,16 +26,9 @@ pub enum StackError {
     #[error("test PKI: {0}")]
     Pki(#[from] PkiError),
     #[error("cannot bind {what} on {addr}: {source}")]
-    Bind {
-        what: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { what: String, addr: SocketAddr, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -47,15 +40,13 @@ pub enum StackError {
 pub struct Ports {
     pub gateway: u16,
     pub uaa: u16,
+    pub destination: u16,
 }
 
 impl Ports {
     /// `base` for the gateway, the next ports for the other components.
     pub fn consecutive(base: u16) -> Self {
-        Self {
-            gateway: base,
-            uaa: base + 1,
-        }
+        Self { gateway: base, uaa: base + 1, destination: base + 2 }
     }
 }
 
@@ -77,6 +68,11 @@ pub struct StackConfig {
     pub ports: Ports,
     pub uaa: UaaConfig,
     pub token_servers: Vec<TokenServerConfig>,
+    /// Destinations of the Destination service; one of every
+    /// authentication type when absent.
+    pub destinations: Option<Vec<DestinationEntry>>,
+    /// Key stores uploaded to the Destination service.
+    pub certificates: Vec<Certificate>,
     /// Where the CA bundle is written (a fresh temporary folder when absent).
     pub state_dir: Option<PathBuf>,
 }
@@ -91,6 +87,8 @@ impl Default for StackConfig {
                 host: "authserver.example.test".into(),
                 behaviour: Default::default(),
             }],
+            destinations: None,
+            certificates: Vec::new(),
             state_dir: None,
         }
     }
@@ -113,34 +111,31 @@ impl StackBuilder {
         self
     }
     pub fn tenant(mut self, subdomain: &str) -> Self {
-        self.config
-            .uaa
-            .tenants
-            .push(crate::uaa::Tenant::new(subdomain));
+        self.config.uaa.tenants.push(crate::uaa::Tenant::new(subdomain));
         self
     }
     pub fn client(mut self, client: OAuthClient) -> Self {
-        self.config
-            .uaa
-            .clients
-            .retain(|c| c.client_id != client.client_id);
+        self.config.uaa.clients.retain(|c| c.client_id != client.client_id);
         self.config.uaa.clients.push(client);
         self
     }
     pub fn user(mut self, user: User) -> Self {
-        self.config
-            .uaa
-            .users
-            .retain(|u| u.user_name != user.user_name);
+        self.config.uaa.users.retain(|u| u.user_name != user.user_name);
         self.config.uaa.users.push(user);
         self
     }
     pub fn token_server(mut self, host: &str, behaviour: TokenServerBehaviour) -> Self {
         self.config.token_servers.retain(|t| t.host != host);
-        self.config.token_servers.push(TokenServerConfig {
-            host: host.into(),
-            behaviour,
-        });
+        self.config.token_servers.push(TokenServerConfig { host: host.into(), behaviour });
+        self
+    }
+    /// Adds a destination (the default set is replaced by the first one).
+    pub fn destination(mut self, entry: DestinationEntry) -> Self {
+        self.config.destinations.get_or_insert_with(Vec::new).push(entry);
+        self
+    }
+    pub fn certificate(mut self, c: Certificate) -> Self {
+        self.config.certificates.push(c);
         self
     }
     pub fn ports(mut self, ports: Ports) -> Self {
@@ -167,6 +162,7 @@ struct Inner {
     uaa: MockUaa,
     gateway: Gateway,
     gateway_addr: SocketAddr,
+    destination: DestinationService,
     components: RwLock<BTreeMap<String, String>>,
     token_servers: Mutex<HashMap<String, (TokenServer, ServerHandle)>>,
     ca_file: PathBuf,
@@ -207,9 +203,7 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack")
-            .field("gateway", &self.inner.gateway_addr)
-            .finish_non_exhaustive()
+        f.debug_struct("Stack").field("gateway", &self.inner.gateway_addr).finish_non_exhaustive()
     }
 }
 
@@ -229,62 +223,60 @@ impl Stack {
         let journal = Journal::new();
         let (temp, dir) = match &config.state_dir {
             Some(d) => {
-                std::fs::create_dir_all(d).map_err(|source| StackError::Write {
-                    path: d.clone(),
-                    source,
-                })?;
+                std::fs::create_dir_all(d).map_err(|source| StackError::Write { path: d.clone(), source })?;
                 (None, d.clone())
             }
             None => {
                 let t = tempfile::Builder::new()
                     .prefix("idprop-")
                     .tempdir()
-                    .map_err(|source| StackError::Write {
-                        path: std::env::temp_dir(),
-                        source,
-                    })?;
+                    .map_err(|source| StackError::Write { path: std::env::temp_dir(), source })?;
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
         };
         let ca_file = dir.join("ca.pem");
-        pki.write_ca_bundle(&ca_file)
-            .map_err(|source| StackError::Write {
-                path: ca_file.clone(),
-                source,
-            })?;
+        pki.write_ca_bundle(&ca_file).map_err(|source| StackError::Write { path: ca_file.clone(), source })?;
         let ca_file = std::fs::canonicalize(&ca_file).unwrap_or(ca_file);
 
         let listen = |port: u16| SocketAddr::new(config.bind, port);
         let bind_named = |what: &'static str, addr: SocketAddr| async move {
-            bind(addr).await.map_err(|source| StackError::Bind {
-                what: what.into(),
-                addr,
-                source,
-            })
+            bind(addr).await.map_err(|source| StackError::Bind { what: what.into(), addr, source })
         };
 
         let uaa = MockUaa::new(config.uaa.clone(), pki.clone());
         let uaa_router = journalled(uaa.router(), journal.clone(), "uaa");
 
         let info = Arc::new(RwLock::new(Value::Null));
-        let gateway = Gateway::new(
-            pki.clone(),
-            journal.clone(),
-            admin_router(journal.clone(), info.clone()),
-        );
-        gateway
-            .routes
-            .add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
+        let gateway = Gateway::new(pki.clone(), journal.clone(), admin_router(journal.clone(), info.clone()));
+        gateway.routes.add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
 
         let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;
         let uaa_listener = bind_named("uaa", listen(config.ports.uaa)).await?;
+        let dest_listener = bind_named("destination", listen(config.ports.destination)).await?;
         let gateway_addr = gw_listener.local_addr().expect("bound");
+
+        let retriever =
+            TokenRetriever::new(Network { proxy: format!("http://{gateway_addr}"), ca_pem: pki.ca_bundle_pem() });
+        let destination =
+            DestinationService::new(uaa.clone(), retriever, DESTINATION_CLIENT.0, &stable(&"destination-instance"));
+        let entries = config.destinations.clone().unwrap_or_else(|| default_destinations(&uaa.domain()));
+        for e in entries {
+            destination.add(e);
+        }
+        for c in &config.certificates {
+            destination.add_certificate(c.clone());
+        }
+        let dest_router = journalled(destination.router(), journal.clone(), "destination");
+        gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
         let uaa_handle = spawn_server(uaa_listener, uaa_router, None);
         components.insert("uaa".to_string(), format!("http://{}", uaa_handle.addr));
         servers.push(uaa_handle);
+        let dest_handle = spawn_server(dest_listener, dest_router, None);
+        components.insert("destination".to_string(), format!("http://{}", dest_handle.addr));
+        servers.push(dest_handle);
         servers.push(gateway.clone().spawn(gw_listener));
         components.insert("gateway".to_string(), format!("http://{gateway_addr}"));
 
@@ -296,6 +288,7 @@ impl Stack {
                 uaa,
                 gateway,
                 gateway_addr,
+                destination,
                 components: RwLock::new(components),
                 token_servers: Mutex::new(HashMap::new()),
                 ca_file,
@@ -305,9 +298,7 @@ impl Stack {
             }),
         };
         for ts in &config.token_servers {
-            stack
-                .add_token_server(&ts.host, ts.behaviour.clone())
-                .await?;
+            stack.add_token_server(&ts.host, ts.behaviour.clone()).await?;
         }
         *stack.inner.info.write().expect("info lock") = stack.ready_info();
         Ok(stack)
@@ -347,6 +338,16 @@ impl Stack {
         &self.inner.config
     }
 
+    /// The mock Destination service (add destinations, reset its cache).
+    pub fn destinations(&self) -> &DestinationService {
+        &self.inner.destination
+    }
+
+    /// `https://destination-configuration…idp.test`, through the gateway.
+    pub fn destination_url(&self) -> String {
+        format!("https://{DESTINATION_HOST}")
+    }
+
     /// `https://<tenant>.<uaa domain>`, through the gateway.
     pub fn uaa_url(&self, tenant: &str) -> String {
         self.inner.uaa.url(tenant)
@@ -354,11 +355,7 @@ impl Stack {
 
     /// Base URLs of every component on loopback (no gateway needed).
     pub fn components(&self) -> BTreeMap<String, String> {
-        self.inner
-            .components
-            .read()
-            .expect("components lock")
-            .clone()
+        self.inner.components.read().expect("components lock").clone()
     }
 
     /// Adds a token server for `host` (and its subdomains), or rescripts the
@@ -388,10 +385,7 @@ impl Stack {
             .components
             .write()
             .expect("components lock")
-            .insert(
-                format!("token-server:{host}"),
-                format!("http://{}", handle.addr),
-            );
+            .insert(format!("token-server:{host}"), format!("http://{}", handle.addr));
         self.inner
             .token_servers
             .lock()
@@ -412,15 +406,12 @@ impl Stack {
 
     /// A `reqwest` client that goes through the gateway and trusts the test CA.
     pub fn http_client(&self) -> reqwest::Client {
-        self.http_client_builder()
-            .build()
-            .expect("client from valid parts")
+        self.http_client_builder().build().expect("client from valid parts")
     }
 
     /// The builder of [`Stack::http_client`], to add timeouts or an identity.
     pub fn http_client_builder(&self) -> reqwest::ClientBuilder {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes())
-            .expect("fixture CA is valid PEM");
+        let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).expect("fixture CA is valid PEM");
         reqwest::Client::builder()
             .proxy(reqwest::Proxy::all(self.gateway_url()).expect("gateway URL is valid"))
             .tls_certs_only([ca])
@@ -429,21 +420,9 @@ impl Stack {
     /// `VCAP_SERVICES` of an application bound to the mock services.
     pub fn vcap_services(&self) -> Value {
         let domain = self.inner.uaa.domain();
-        let tenant = self
-            .inner
-            .config
-            .uaa
-            .tenants
-            .first()
-            .map(|t| t.subdomain.clone())
-            .unwrap_or_default();
+        let tenant = self.inner.config.uaa.tenants.first().map(|t| t.subdomain.clone()).unwrap_or_default();
         let uaa_url = format!("https://{tenant}.{domain}");
-        let zid = self
-            .inner
-            .uaa
-            .tenant(&tenant)
-            .map(|t| t.zid)
-            .unwrap_or_default();
+        let zid = self.inner.uaa.tenant(&tenant).map(|t| t.zid).unwrap_or_default();
         json!({
             "xsuaa": [{
                 "label": "xsuaa", "plan": "application", "name": "idprop-xsuaa", "tags": ["xsuaa"],
@@ -508,6 +487,7 @@ impl Stack {
             "users": self.inner.uaa.config().users.iter().map(|u| json!({"user_name": u.user_name, "password": u.password})).collect::<Vec<_>>(),
             "token_servers": self.inner.token_servers.lock().expect("token servers lock").values().map(|(t, _)| t.url()).collect::<Vec<_>>(),
             "components": self.components(),
+            "destinations": self.inner.destination.destinations().iter().map(|e| (e.properties.name().to_string(), json!(e.properties.get("Authentication").unwrap_or("NoAuthentication")))).collect::<serde_json::Map<_, _>>(),
             "vcap_services": self.vcap_services(),
         })
     }

@@ -19,9 +19,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::http::{
-    decode_pairs, oauth_error, parse_basic, request_host, BufferedBody, CloseConnection, Note,
-};
+use crate::http::{decode_pairs, oauth_error, parse_basic, request_host, BufferedBody, CloseConnection, Note};
 use crate::uaa::ClientAuthMethod;
 
 /// A scripted error answer.
@@ -98,8 +96,7 @@ impl TokenServerBehaviour {
         self
     }
     pub fn require_header(mut self, k: &str, v: &str) -> Self {
-        self.required_headers
-            .insert(k.to_ascii_lowercase(), v.into());
+        self.required_headers.insert(k.to_ascii_lowercase(), v.into());
         self
     }
     pub fn require_query(mut self, k: &str, v: &str) -> Self {
@@ -123,10 +120,7 @@ impl TokenServerBehaviour {
         self
     }
     pub fn error(mut self, status: u16, body: &str) -> Self {
-        self.error = Some(ScriptedError {
-            status,
-            body: body.into(),
-        });
+        self.error = Some(ScriptedError { status, body: body.into() });
         self
     }
     pub fn malformed_json(mut self) -> Self {
@@ -170,8 +164,7 @@ impl TokenServer {
 
     /// Replaces the behaviour for the next requests.
     pub fn set_behaviour(&self, b: TokenServerBehaviour) {
-        self.connect_delay_ms
-            .store(b.connect_delay_ms, Ordering::Relaxed);
+        self.connect_delay_ms.store(b.connect_delay_ms, Ordering::Relaxed);
         *self.behaviour.write().expect("behaviour lock") = b;
     }
 
@@ -202,31 +195,16 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     if b.close_connection {
         let mut r = Response::new(Body::empty());
         r.extensions_mut().insert(CloseConnection);
-        r.extensions_mut()
-            .insert(Note("scripted: connection closed without answer".into()));
+        r.extensions_mut().insert(Note("scripted: connection closed without answer".into()));
         return r;
     }
     if req.method() != Method::POST {
-        return oauth_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            "token requests must be POST",
-        );
+        return oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "token requests must be POST");
     }
-    let body = req
-        .extensions()
-        .get::<BufferedBody>()
-        .map(|b| b.0.clone())
-        .unwrap_or_default();
-    let query = req
-        .uri()
-        .query()
-        .map(|q| decode_pairs(q.as_bytes()))
-        .unwrap_or_default();
+    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let query = req.uri().query().map(|q| decode_pairs(q.as_bytes())).unwrap_or_default();
     let form = decode_pairs(&body);
-    let get = |list: &[(String, String)], k: &str| {
-        list.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    };
+    let get = |list: &[(String, String)], k: &str| list.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let param = |k: &str| get(&form, k).or_else(|| get(&query, k));
 
     for (k, v) in &b.required_headers {
@@ -258,13 +236,8 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
         }
     }
 
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_basic);
-    let in_body =
-        get(&form, "client_id").map(|id| (id, get(&form, "client_secret").unwrap_or_default()));
+    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);
+    let in_body = get(&form, "client_id").map(|id| (id, get(&form, "client_secret").unwrap_or_default()));
     let presented = match b.client_auth {
         ClientAuthMethod::Basic => basic.clone(),
         ClientAuthMethod::Body => in_body.clone(),
@@ -272,7 +245,9 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     };
     let Some((id, secret)) = presented else {
         let why = match (b.client_auth, basic.is_some(), in_body.is_some()) {
-            (ClientAuthMethod::Basic, _, true) => "credentials only accepted in the Authorization header (Basic), found them in the body",
+            (ClientAuthMethod::Basic, _, true) => {
+                "credentials only accepted in the Authorization header (Basic), found them in the body"
+            }
             (ClientAuthMethod::Body, true, _) => "credentials only accepted in the body, found HTTP Basic",
             (ClientAuthMethod::Basic, _, _) => "no HTTP Basic client authentication",
             (ClientAuthMethod::Body, _, _) => "no client_id/client_secret in the body",
@@ -290,11 +265,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
         }
     }
     let Some(grant) = param("grant_type") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "missing grant_type",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type");
     };
     if let Some(e) = &b.error {
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -303,8 +274,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(e.body.clone()))
             .expect("valid response");
-        r.extensions_mut()
-            .insert(Note(format!("scripted error {}", e.status)));
+        r.extensions_mut().insert(Note(format!("scripted error {}", e.status)));
         return r;
     }
     if b.malformed_json {
@@ -313,18 +283,13 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from("{\"access_token\": \"unterminated"))
             .expect("valid response");
-        r.extensions_mut()
-            .insert(Note("scripted: malformed JSON".into()));
+        r.extensions_mut().insert(Note("scripted: malformed JSON".into()));
         return r;
     }
     let n = ts.issued.fetch_add(1, Ordering::SeqCst) + 1;
     let host = request_host(req.uri(), req.headers()).unwrap_or_default();
     let token = format!("ts.{}.{}.{}", host, n, crate::tokens::random_hex(8));
-    let expires_in = if b.expires_in_as_string {
-        json!(b.expires_in.to_string())
-    } else {
-        json!(b.expires_in)
-    };
+    let expires_in = if b.expires_in_as_string { json!(b.expires_in.to_string()) } else { json!(b.expires_in) };
     let mut body = json!({
         "access_token": token,
         "token_type": "Bearer",

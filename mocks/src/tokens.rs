@@ -65,11 +65,7 @@ pub struct TokenFactory {
 
 impl TokenFactory {
     pub fn new(pki: Arc<TestPki>, domain: impl Into<String>) -> Self {
-        Self {
-            pki,
-            domain: domain.into(),
-            active_kid: Arc::new(std::sync::RwLock::new("key-1".into())),
-        }
+        Self { pki, domain: domain.into(), active_kid: Arc::new(std::sync::RwLock::new("key-1".into())) }
     }
 
     pub fn domain(&self) -> &str {
@@ -101,26 +97,15 @@ impl TokenFactory {
     }
 
     fn key(&self, kid: &str) -> &SigningKey {
-        self.pki
-            .signing_key(kid)
-            .unwrap_or(&self.pki.signing_keys()[0])
+        self.pki.signing_key(kid).unwrap_or(&self.pki.signing_keys()[0])
     }
 
     /// Claims common to every token of `tenant` issued to `client_id`.
-    fn base_claims(
-        &self,
-        tenant: &Tenant,
-        client_id: &str,
-        grant_type: &str,
-        validity: u64,
-    ) -> Map<String, Value> {
+    fn base_claims(&self, tenant: &Tenant, client_id: &str, grant_type: &str, validity: u64) -> Map<String, Value> {
         let now = unix_now();
         let mut c = Map::new();
         c.insert("jti".into(), json!(random_hex(16)));
-        c.insert(
-            "ext_attr".into(),
-            json!({"enhancer": "XSUAA", "subaccountid": tenant.zid, "zdn": tenant.subdomain}),
-        );
+        c.insert("ext_attr".into(), json!({"enhancer": "XSUAA", "subaccountid": tenant.zid, "zdn": tenant.subdomain}));
         c.insert("cid".into(), json!(client_id));
         c.insert("client_id".into(), json!(client_id));
         c.insert("azp".into(), json!(client_id));
@@ -134,20 +119,12 @@ impl TokenFactory {
     }
 
     /// A client-credentials token, as XSUAA issues it.
-    pub fn client_token(
-        &self,
-        tenant: &Tenant,
-        client: &OAuthClient,
-        validity: u64,
-    ) -> TokenBuilder {
+    pub fn client_token(&self, tenant: &Tenant, client: &OAuthClient, validity: u64) -> TokenBuilder {
         let mut c = self.base_claims(tenant, &client.client_id, "client_credentials", validity);
         c.insert("sub".into(), json!(client.client_id));
         c.insert("authorities".into(), json!(client.authorities));
         c.insert("scope".into(), json!(client.authorities));
-        c.insert(
-            "aud".into(),
-            json!(audiences(&client.client_id, &client.authorities)),
-        );
+        c.insert("aud".into(), json!(audiences(&client.client_id, &client.authorities)));
         self.builder(&tenant.subdomain, c)
     }
 
@@ -188,12 +165,7 @@ impl TokenFactory {
 
     /// A builder with arbitrary claims for `tenant` (signed with the active key).
     pub fn builder(&self, tenant: &str, claims: Map<String, Value>) -> TokenBuilder {
-        TokenBuilder {
-            factory: self.clone(),
-            kid: self.active_kid(),
-            jku: Some(self.jku(tenant)),
-            claims,
-        }
+        TokenBuilder { factory: self.clone(), kid: self.active_kid(), jku: Some(self.jku(tenant)), claims }
     }
 }
 
@@ -227,8 +199,7 @@ impl TokenBuilder {
 
     /// `exp` = now + `secs` (negative: already expired).
     pub fn expires_in(mut self, secs: i64) -> Self {
-        self.claims
-            .insert("exp".into(), json!(unix_now() as i64 + secs));
+        self.claims.insert("exp".into(), json!(unix_now() as i64 + secs));
         self
     }
 
@@ -256,31 +227,18 @@ impl TokenBuilder {
         match forgery {
             Forgery::AlgNone => {
                 let header = json!({"alg": "none", "typ": "JWT", "kid": self.kid});
-                format!(
-                    "{}.{}.",
-                    b64_json(&header),
-                    b64_json(&Value::Object(self.claims.clone()))
-                )
+                format!("{}.{}.", b64_json(&header), b64_json(&Value::Object(self.claims.clone())))
             }
             Forgery::Hs256WithPublicKey => {
                 let public = self.factory.key(&self.kid).public_pem();
                 let mut h = self.header();
                 h.alg = Algorithm::HS256;
-                jsonwebtoken::encode(
-                    &h,
-                    &self.claims,
-                    &EncodingKey::from_secret(public.as_bytes()),
-                )
-                .expect("HS256 signing cannot fail")
+                jsonwebtoken::encode(&h, &self.claims, &EncodingKey::from_secret(public.as_bytes()))
+                    .expect("HS256 signing cannot fail")
             }
             Forgery::WrongKey => {
-                let rogue = self
-                    .factory
-                    .pki
-                    .signing_key("rogue")
-                    .expect("rogue fixture key");
-                jsonwebtoken::encode(&self.header(), &self.claims, &rogue.encoding)
-                    .expect("RS256 signing cannot fail")
+                let rogue = self.factory.pki.signing_key("rogue").expect("rogue fixture key");
+                jsonwebtoken::encode(&self.header(), &self.claims, &rogue.encoding).expect("RS256 signing cannot fail")
             }
             Forgery::UnknownKid => self.clone().kid("key-unknown").sign_with_kid_of("key-1"),
             Forgery::StrippedSignature => {
@@ -288,29 +246,12 @@ impl TokenBuilder {
                 let cut = t.rfind('.').expect("JWT has dots");
                 format!("{}.", &t[..cut])
             }
-            Forgery::Expired => self
-                .clone()
-                .claim("exp", now - 3600)
-                .claim("iat", now - 7200)
-                .sign(),
+            Forgery::Expired => self.clone().claim("exp", now - 3600).claim("iat", now - 7200).sign(),
             Forgery::NotYetValid => self.clone().claim("nbf", now + 3600).sign(),
-            Forgery::IssuedInFuture => self
-                .clone()
-                .claim("iat", now + 86400)
-                .claim("exp", now + 90000)
-                .sign(),
+            Forgery::IssuedInFuture => self.clone().claim("iat", now + 86400).claim("exp", now + 90000).sign(),
             Forgery::MissingPrincipalClaims => {
                 let mut b = self.clone();
-                for k in [
-                    "user_name",
-                    "email",
-                    "mail",
-                    "user_uuid",
-                    "sub",
-                    "client_id",
-                    "cid",
-                    "azp",
-                ] {
+                for k in ["user_name", "email", "mail", "user_uuid", "sub", "client_id", "cid", "azp"] {
                     b.claims.remove(k);
                 }
                 b.sign()
@@ -326,8 +267,7 @@ impl TokenBuilder {
     /// Signs with the key `real_kid` while the header names `self.kid`.
     fn sign_with_kid_of(&self, real_kid: &str) -> String {
         let key = self.factory.key(real_kid);
-        jsonwebtoken::encode(&self.header(), &self.claims, &key.encoding)
-            .expect("RS256 signing cannot fail")
+        jsonwebtoken::encode(&self.header(), &self.claims, &key.encoding).expect("RS256 signing cannot fail")
     }
 }
 
@@ -350,10 +290,7 @@ fn b64_json(v: &Value) -> String {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `n` random bytes as lower-case hex.

@@ -36,10 +36,7 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn new(subdomain: &str) -> Self {
-        Self {
-            subdomain: subdomain.to_string(),
-            zid: stable_uuid(&format!("zone:{subdomain}")),
-        }
+        Self { subdomain: subdomain.to_string(), zid: stable_uuid(&format!("zone:{subdomain}")) }
     }
 }
 
@@ -150,10 +147,7 @@ impl Default for UaaConfig {
         let mut app = OAuthClient::new(APP_CLIENT.0, APP_CLIENT.1);
         app.authorities = vec!["idprop-app!t1.Read".into(), "uaa.resource".into()];
         let mut dest = OAuthClient::new(DESTINATION_CLIENT.0, DESTINATION_CLIENT.1);
-        dest.authorities = vec![
-            "uaa.resource".into(),
-            "destination-xsappname!b1.Read".into(),
-        ];
+        dest.authorities = vec!["uaa.resource".into(), "destination-xsappname!b1.Read".into()];
         let mut conn = OAuthClient::new(CONNECTIVITY_CLIENT.0, CONNECTIVITY_CLIENT.1);
         conn.authorities = vec!["uaa.resource".into(), "connectivity!b2.Proxy".into()];
         let mut alice = User::new("alice");
@@ -203,9 +197,7 @@ pub struct MockUaa {
 
 impl std::fmt::Debug for MockUaa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockUaa")
-            .field("domain", &self.domain())
-            .finish_non_exhaustive()
+        f.debug_struct("MockUaa").field("domain", &self.domain()).finish_non_exhaustive()
     }
 }
 
@@ -242,24 +234,15 @@ impl MockUaa {
     }
 
     pub fn tenant(&self, subdomain: &str) -> Option<Tenant> {
-        self.config()
-            .tenants
-            .into_iter()
-            .find(|t| t.subdomain.eq_ignore_ascii_case(subdomain))
+        self.config().tenants.into_iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain))
     }
 
     pub fn client(&self, client_id: &str) -> Option<OAuthClient> {
-        self.config()
-            .clients
-            .into_iter()
-            .find(|c| c.client_id == client_id)
+        self.config().clients.into_iter().find(|c| c.client_id == client_id)
     }
 
     pub fn user(&self, user_name: &str) -> Option<User> {
-        self.config()
-            .users
-            .into_iter()
-            .find(|u| u.user_name == user_name)
+        self.config().users.into_iter().find(|u| u.user_name == user_name)
     }
 
     /// Adds (or replaces) a client.
@@ -298,10 +281,7 @@ impl MockUaa {
         self.state.factory.user_token(
             &t,
             &u,
-            &cfg.clients
-                .first()
-                .map(|c| c.client_id.clone())
-                .unwrap_or_default(),
+            &cfg.clients.first().map(|c| c.client_id.clone()).unwrap_or_default(),
             "password",
             cfg.token_validity,
         )
@@ -310,12 +290,8 @@ impl MockUaa {
     /// A client-credentials token of `client_id` (made up if unknown).
     pub fn client_token(&self, tenant: &str, client_id: &str) -> TokenBuilder {
         let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
-        let c = self
-            .client(client_id)
-            .unwrap_or_else(|| OAuthClient::new(client_id, ""));
-        self.state
-            .factory
-            .client_token(&t, &c, self.config().token_validity)
+        let c = self.client(client_id).unwrap_or_else(|| OAuthClient::new(client_id, ""));
+        self.state.factory.client_token(&t, &c, self.config().token_validity)
     }
 
     /// Every tenant as a trusted issuer with the published keys: what a
@@ -325,18 +301,12 @@ impl MockUaa {
         self.config()
             .tenants
             .iter()
-            .map(|t| TrustedIssuer {
-                issuer: self.state.factory.issuer(&t.subdomain),
-                jwks: jwks.clone(),
-            })
+            .map(|t| TrustedIssuer { issuer: self.state.factory.issuer(&t.subdomain), jwks: jwks.clone() })
             .collect()
     }
 
     /// Validates a token this UAA issued (any tenant).
-    pub fn validate(
-        &self,
-        token: &str,
-    ) -> Result<token_validation::ValidToken, token_validation::Rejection> {
+    pub fn validate(&self, token: &str) -> Result<token_validation::ValidToken, token_validation::Rejection> {
         token_validation::validate(token, &self.trusted_issuers(), unix_now() as i64)
     }
 
@@ -361,10 +331,7 @@ impl MockUaa {
         Router::new()
             .route("/oauth/token", post(token_endpoint))
             .route("/token_keys", get(token_keys))
-            .route(
-                "/.well-known/openid-configuration",
-                get(openid_configuration),
-            )
+            .route("/.well-known/openid-configuration", get(openid_configuration))
             .with_state(self.clone())
     }
 
@@ -382,27 +349,15 @@ impl MockUaa {
                 "invalid_request",
                 &format!("no tenant: call https://<subdomain>.{domain}"),
             )));
-        } else if let Some(t) = req
-            .headers()
-            .get("x-idprop-tenant")
-            .and_then(|v| v.to_str().ok())
-        {
+        } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
         } else {
             return self.config().tenants.first().cloned().ok_or_else(|| {
-                Box::new(oauth_error(
-                    StatusCode::NOT_FOUND,
-                    "invalid_tenant",
-                    "the UAA has no tenants configured",
-                ))
+                Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", "the UAA has no tenants configured"))
             });
         };
         self.tenant(&sub).ok_or_else(|| {
-            Box::new(oauth_error(
-                StatusCode::NOT_FOUND,
-                "invalid_tenant",
-                &format!("unknown tenant subdomain {sub:?}"),
-            ))
+            Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", &format!("unknown tenant subdomain {sub:?}")))
         })
     }
 }
@@ -440,48 +395,28 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let body = req
-        .extensions()
-        .get::<BufferedBody>()
-        .map(|b| b.0.clone())
-        .unwrap_or_default();
+    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
     // Parameters may come in the query (the Neo style) or the form body.
-    let mut params: Vec<(String, String)> = req
-        .uri()
-        .query()
-        .map(|q| crate::http::decode_pairs(q.as_bytes()))
-        .unwrap_or_default();
+    let mut params: Vec<(String, String)> =
+        req.uri().query().map(|q| crate::http::decode_pairs(q.as_bytes())).unwrap_or_default();
     params.extend(crate::http::decode_pairs(&body));
-    let param = |k: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let param = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
 
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_basic);
+    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);
     let body_creds = param("client_id").map(|id| (id, param("client_secret").unwrap_or_default()));
-    let (client_id, secret, via_basic) =
-        match (basic, body_creds) {
-            (Some((u, p)), _) => (pct_decode(&u), pct_decode(&p), true),
-            (None, Some((u, p))) => (u, p, false),
-            (None, None) => return oauth_error(
+    let (client_id, secret, via_basic) = match (basic, body_creds) {
+        (Some((u, p)), _) => (pct_decode(&u), pct_decode(&p), true),
+        (None, Some((u, p))) => (u, p, false),
+        (None, None) => {
+            return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "no client authentication (neither Basic nor client_id/client_secret in the body)",
-            ),
-        };
+            )
+        }
+    };
     let Some(client) = uaa.client(&client_id) else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            &format!("unknown client {client_id:?}"),
-        );
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("unknown client {client_id:?}"));
     };
     if client.client_secret != secret {
         return oauth_error(
@@ -509,11 +444,7 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
     }
     let validity = uaa.config().token_validity;
     let Some(grant_type) = param("grant_type") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "missing grant_type",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type");
     };
     let issued = match grant_type.as_str() {
         "client_credentials" => {
@@ -529,12 +460,9 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
                 );
             };
             match uaa.user(&username) {
-                Some(u) if u.password == password => Grant {
-                    tenant: tenant.clone(),
-                    client_id: client.client_id.clone(),
-                    user: u,
-                    extra: Map::new(),
-                },
+                Some(u) if u.password == password => {
+                    Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user: u, extra: Map::new() }
+                }
                 _ => {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -546,22 +474,11 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
         }
         JWT_BEARER_GRANT => {
             let Some(assertion) = param("assertion") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "jwt-bearer grant needs an assertion",
-                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "jwt-bearer grant needs an assertion");
             };
             match user_from_assertion(&uaa, &assertion) {
-                Ok((user, extra)) => Grant {
-                    tenant: tenant.clone(),
-                    client_id: client.client_id.clone(),
-                    user,
-                    extra,
-                },
-                Err(reason) => {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason)
-                }
+                Ok((user, extra)) => Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user, extra },
+                Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
             }
         }
         "refresh_token" => {
@@ -587,13 +504,7 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
                         "refresh token was issued to another client or tenant",
                     )
                 }
-                None => {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "unknown refresh token",
-                    )
-                }
+                None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown refresh token"),
             }
         }
         other => {
@@ -604,59 +515,34 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
             )
         }
     };
-    let mut builder = uaa.factory().user_token(
-        &issued.tenant,
-        &issued.user,
-        &issued.client_id,
-        &grant_type,
-        validity,
-    );
+    let mut builder = uaa.factory().user_token(&issued.tenant, &issued.user, &issued.client_id, &grant_type, validity);
     for (k, v) in &issued.extra {
         builder = builder.claim(k.clone(), v.clone());
     }
     let token = builder.sign();
     let refresh = format!("{}-r", random_hex(16));
     let scopes = issued.user.scopes.clone();
-    uaa.state
-        .refresh_tokens
-        .lock()
-        .expect("refresh tokens")
-        .insert(refresh.clone(), issued);
+    uaa.state.refresh_tokens.lock().expect("refresh tokens").insert(refresh.clone(), issued);
     token_response(&token, validity, &scopes, Some(&refresh))
 }
 
 /// Validates a jwt-bearer assertion and takes the user from it (`AT-1`):
 /// the new token carries the same user, whichever client asks.
-fn user_from_assertion(
-    uaa: &MockUaa,
-    assertion: &str,
-) -> Result<(User, Map<String, Value>), String> {
-    let valid = uaa
-        .validate(assertion)
-        .map_err(|r| format!("assertion rejected: {r}"))?;
+fn user_from_assertion(uaa: &MockUaa, assertion: &str) -> Result<(User, Map<String, Value>), String> {
+    let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
     let c = &valid.claims;
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
     let user_name = s("user_name")
         .or_else(|| s("email"))
         .or_else(|| s("sub"))
         .ok_or("assertion names no user (no user_name, email or sub)")?;
-    let mut user = uaa
-        .user(&user_name)
-        .unwrap_or_else(|| User::new(&user_name));
+    let mut user = uaa.user(&user_name).unwrap_or_else(|| User::new(&user_name));
     user.email = s("email").or(user.email);
     if let Some(o) = s("origin") {
         user.origin = o;
     }
     let mut extra = Map::new();
-    for k in [
-        "given_name",
-        "family_name",
-        "user_uuid",
-        "sub",
-        "user_id",
-        "mail",
-        "xs.user.attributes",
-    ] {
+    for k in ["given_name", "family_name", "user_uuid", "sub", "user_id", "mail", "xs.user.attributes"] {
         if let Some(v) = c.get(k) {
             extra.insert(k.to_string(), v.clone());
         }
@@ -664,12 +550,7 @@ fn user_from_assertion(
     Ok((user, extra))
 }
 
-fn token_response(
-    token: &str,
-    validity: u64,
-    scopes: &[String],
-    refresh: Option<&str>,
-) -> Response<Body> {
+fn token_response(token: &str, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
     let claims = crate::tokens::peek_claims(token).unwrap_or_default();
     let mut body = json!({
         "access_token": token,
@@ -699,12 +580,5 @@ pub fn stable_uuid(seed: &str) -> String {
         h = h.wrapping_mul(0x0000000001000000000000000000013B);
     }
     let x = format!("{h:032x}");
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &x[0..8],
-        &x[8..12],
-        &x[13..16],
-        &x[17..20],
-        &x[20..32]
-    )
+    format!("{}-{}-4{}-8{}-{}", &x[0..8], &x[8..12], &x[13..16], &x[17..20], &x[20..32])
 }

@@ -18,22 +18,14 @@ pub struct YamlError {
 /// errors wherever `T` says `deny_unknown_fields`; duplicate keys always are.
 pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         let message = e.to_string();
         // serde-saphyr appends its own " at line X column Y"; keep ours only.
         let message = match message.find(" at line ") {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        YamlError {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
+        YamlError { file: file.to_string(), line, column, message }
     })
 }
 

@@ -39,27 +39,18 @@ pub fn run(args: TokenArgs) -> Result<std::process::ExitCode> {
 
 fn mint(args: &TokenArgs) -> Result<String> {
     let pki = std::sync::Arc::new(idprop_mocks::TestPki::load().context("loading the test PKI")?);
-    let config = UaaConfig {
-        domain: args.uaa_domain.clone(),
-        ..UaaConfig::default()
-    };
+    let config = UaaConfig { domain: args.uaa_domain.clone(), ..UaaConfig::default() };
     let uaa = MockUaa::new(config, pki);
     let mut b = uaa.user_token(&args.tenant, &args.user);
     if let Some(c) = &args.client {
-        b = b
-            .claim("client_id", c.as_str())
-            .claim("cid", c.as_str())
-            .claim("azp", c.as_str());
+        b = b.claim("client_id", c.as_str()).claim("cid", c.as_str()).claim("azp", c.as_str());
     }
     if let Some(k) = &args.kid {
         b = b.kid(k.as_str());
     }
     for kv in &args.claims {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--claim {kv:?}: expected KEY=VALUE")
-        };
-        let value =
-            serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()));
+        let Some((k, v)) = kv.split_once('=') else { bail!("--claim {kv:?}: expected KEY=VALUE") };
+        let value = serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()));
         b = b.claim(k, value);
     }
     for k in &args.drops {

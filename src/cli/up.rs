@@ -37,18 +37,13 @@ pub struct UpArgs {
 
 pub fn run(args: UpArgs) -> Result<std::process::ExitCode> {
     let started = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(up(args, started))
 }
 
 async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     let mut config: StackConfig = match &args.config {
-        Some(p) => idprop_mocks::yaml::from_file(p)
-            .map_err(anyhow::Error::new)
-            .context("reading the --config file")?,
+        Some(p) => idprop_mocks::yaml::from_file(p).map_err(anyhow::Error::new).context("reading the --config file")?,
         None => StackConfig::default(),
     };
     config.uaa = config.uaa.normalized();
@@ -58,16 +53,11 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         }
         config.bind = ip;
     }
-    if config.ports == Ports::default() {
-        config.ports = Ports {
-            gateway: args.port,
-            uaa: args.port + 1,
-        };
+    if config.ports == Ports::default() && args.port != 0 {
+        config.ports = Ports::consecutive(args.port);
     }
     config.state_dir = Some(args.state_dir.clone());
-    let stack = Stack::start_with(config)
-        .await
-        .context("starting the stack")?;
+    let stack = Stack::start_with(config).await.context("starting the stack")?;
     let info = stack.ready_info();
     if let Some(path) = &args.ready_file {
         let tmp = path.with_extension("tmp");
@@ -75,18 +65,20 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     }
-    eprintln!(
-        "idprop: stack ready in {} ms",
-        started.elapsed().as_millis()
-    );
+    eprintln!("idprop: stack ready in {} ms", started.elapsed().as_millis());
     eprintln!("  gateway (proxy): {}", stack.gateway_url());
     eprintln!("  CA bundle:       {}", stack.ca_file().display());
     for (name, url) in stack.components() {
         eprintln!("  {name:<16} {url}");
     }
-    eprintln!("  try: curl --proxy {} --cacert {} -u '{}:{}' -d grant_type=client_credentials {}/oauth/token",
-        stack.gateway_url(), stack.ca_file().display(),
-        idprop_mocks::uaa::APP_CLIENT.0, idprop_mocks::uaa::APP_CLIENT.1, stack.uaa_url("mytenant"));
+    eprintln!(
+        "  try: curl --proxy {} --cacert {} -u '{}:{}' -d grant_type=client_credentials {}/oauth/token",
+        stack.gateway_url(),
+        stack.ca_file().display(),
+        idprop_mocks::uaa::APP_CLIENT.0,
+        idprop_mocks::uaa::APP_CLIENT.1,
+        stack.uaa_url("mytenant")
+    );
     if !args.quiet {
         let mut feed = stack.journal().subscribe();
         tokio::spawn(async move {
@@ -105,8 +97,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

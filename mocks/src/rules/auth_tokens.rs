@@ -33,19 +33,11 @@ impl AuthToken {
     /// A bearer token for `auth`: `FD-2` puts technical-user tokens under
     /// `SAP-Connectivity-Technical-Authentication`, `FD-3` every other OAuth2
     /// type under `Authorization`.
-    pub fn bearer(
-        auth: AuthenticationType,
-        token: &str,
-        expires_in: Option<u64>,
-        scope: Option<String>,
-    ) -> Self {
+    pub fn bearer(auth: AuthenticationType, token: &str, expires_in: Option<u64>, scope: Option<String>) -> Self {
         Self {
             kind: "Bearer".into(),
             value: token.into(),
-            http_header: Some(HttpHeader {
-                key: auth.header_key().into(),
-                value: format!("Bearer {token}"),
-            }),
+            http_header: Some(HttpHeader { key: auth.header_key().into(), value: format!("Bearer {token}") }),
             expires_in: expires_in.map(|e| e.to_string()),
             scope,
             error: None,
@@ -58,20 +50,14 @@ impl AuthToken {
         Self {
             kind: "Basic".into(),
             value: v.clone(),
-            http_header: Some(HttpHeader {
-                key: "Authorization".into(),
-                value: format!("Basic {v}"),
-            }),
+            http_header: Some(HttpHeader { key: "Authorization".into(), value: format!("Basic {v}") }),
             ..Default::default()
         }
     }
 
     /// `FD-4`: empty `type` and `value`, the cause in `error`.
     pub fn error(message: impl Into<String>) -> Self {
-        Self {
-            error: Some(message.into()),
-            ..Default::default()
-        }
+        Self { error: Some(message.into()), ..Default::default() }
     }
 
     pub fn is_error(&self) -> bool {

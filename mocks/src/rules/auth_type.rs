@@ -64,21 +64,15 @@ impl AuthenticationType {
         if v == "OAuthUserTokenExchange" {
             return Ok(Self::OAuth2UserTokenExchange);
         }
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == v)
-            .ok_or_else(|| RuleError::Invalid {
-                property: "Authentication",
-                message: format!("unknown authentication type {v:?}"),
-            })
+        Self::ALL.into_iter().find(|t| t.as_str() == v).ok_or_else(|| RuleError::Invalid {
+            property: "Authentication",
+            message: format!("unknown authentication type {v:?}"),
+        })
     }
 
     /// Whether the type needs the caller's user token (`AT-5`).
     pub fn is_user_based(self) -> bool {
-        matches!(
-            self,
-            Self::OAuth2JWTBearer | Self::OAuth2UserTokenExchange | Self::OAuth2SAMLBearerAssertion
-        )
+        matches!(self, Self::OAuth2JWTBearer | Self::OAuth2UserTokenExchange | Self::OAuth2SAMLBearerAssertion)
     }
 
     /// Whether the service fetches a token for this type.

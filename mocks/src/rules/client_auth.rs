@@ -35,17 +35,11 @@ pub const IN_BODY_PROPERTY: &str = "tokenService.addClientCredentialsInBody";
 /// value keeps the default. A missing `clientSecret` (mutual TLS) sends
 /// `client_id` alone.
 pub fn placement(d: &Destination) -> ClientAuth {
-    let in_body = !d
-        .get(IN_BODY_PROPERTY)
-        .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+    let in_body = !d.get(IN_BODY_PROPERTY).is_some_and(|v| v.eq_ignore_ascii_case("false"));
     let client_id = d.get("clientId").map(str::to_string);
     let secret = d.get("clientSecret").map(str::to_string);
-    let service_user = d.get("tokenServiceUser").map(|u| {
-        (
-            u.to_string(),
-            d.get("tokenServicePassword").unwrap_or("").to_string(),
-        )
-    });
+    let service_user =
+        d.get("tokenServiceUser").map(|u| (u.to_string(), d.get("tokenServicePassword").unwrap_or("").to_string()));
     let mut auth = ClientAuth::default();
     if in_body {
         if let Some(id) = &client_id {

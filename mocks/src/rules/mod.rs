@@ -41,10 +41,7 @@ pub enum RuleError {
     #[error("destination property {0} is required for this authentication type")]
     Missing(&'static str),
     #[error("destination property {property}: {message}")]
-    Invalid {
-        property: &'static str,
-        message: String,
-    },
+    Invalid { property: &'static str, message: String },
     #[error("{0} needs the user's token (X-user-token), and the call carried none")]
     NeedsUserToken(&'static str),
     #[error("not supported: {0}")]

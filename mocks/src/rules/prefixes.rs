@@ -28,11 +28,7 @@ impl Prefixed {
     /// (case-sensitive, with its dot); the rest of the key, whatever it
     /// holds (dots, spaces, non-ASCII), is the name.
     pub fn of(d: &Destination) -> Self {
-        let take = |p: &str| {
-            d.with_prefix(p)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
+        let take = |p: &str| d.with_prefix(p).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self {
             token_headers: take(TOKEN_HEADERS),
             token_queries: take(TOKEN_QUERIES),

@@ -38,14 +38,9 @@ impl Destination {
 
     /// Every `prefix<k>` property as `(k, value)`, in key order; empty `k`s
     /// are skipped (a bare prefix names nothing).
-    pub fn with_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.0.iter().filter_map(move |(k, v)| {
-            k.strip_prefix(prefix)
-                .filter(|rest| !rest.is_empty())
-                .map(|rest| (rest, v.as_str()))
+            k.strip_prefix(prefix).filter(|rest| !rest.is_empty()).map(|rest| (rest, v.as_str()))
         })
     }
 
@@ -60,14 +55,7 @@ impl Destination {
         let obj = v.as_object()?;
         Some(Self(
             obj.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
                 .collect(),
         ))
     }
@@ -75,11 +63,6 @@ impl Destination {
 
 impl<const N: usize> From<[(&str, &str); N]> for Destination {
     fn from(pairs: [(&str, &str); N]) -> Self {
-        Self(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Self(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 }

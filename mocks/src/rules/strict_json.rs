@@ -11,9 +11,7 @@ pub const MAX_DEPTH: usize = 32;
 pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>, String> {
     // serde_json itself stops at 128 levels; we stop earlier and say why.
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let v = StrictValue(0)
-        .deserialize(&mut de)
-        .map_err(|e| e.to_string())?;
+    let v = StrictValue(0).deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     match v {
         Value::Object(m) => Ok(m),
@@ -47,9 +45,7 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(v.into())
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .unwrap_or(Value::Null))
+        Ok(serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_string()))

@@ -34,12 +34,7 @@ fn base() -> Destination {
 #[test]
 fn tu_4_common_without_placeholder_inserts_the_subdomain() {
     assert_eq!(
-        resolve(
-            "https://authentication.us10.hana.ondemand.com/oauth/token",
-            UrlType::Common,
-            "mytenant"
-        )
-        .unwrap(),
+        resolve("https://authentication.us10.hana.ondemand.com/oauth/token", UrlType::Common, "mytenant").unwrap(),
         "https://mytenant.authentication.us10.hana.ondemand.com/oauth/token"
     );
 }
@@ -47,12 +42,8 @@ fn tu_4_common_without_placeholder_inserts_the_subdomain() {
 #[test]
 fn tu_2_common_placeholder_in_host_as_first_label() {
     assert_eq!(
-        resolve(
-            "https://{tenant}.authentication.us10.hana.ondemand.com/oauth/token",
-            UrlType::Common,
-            "mytenant"
-        )
-        .unwrap(),
+        resolve("https://{tenant}.authentication.us10.hana.ondemand.com/oauth/token", UrlType::Common, "mytenant")
+            .unwrap(),
         "https://mytenant.authentication.us10.hana.ondemand.com/oauth/token"
     );
 }
@@ -60,12 +51,8 @@ fn tu_2_common_placeholder_in_host_as_first_label() {
 #[test]
 fn tu_3_common_placeholder_in_path() {
     assert_eq!(
-        resolve(
-            "https://authentication.myauthserver.com/tenant/{tenant}/oauth/token",
-            UrlType::Common,
-            "mytenant"
-        )
-        .unwrap(),
+        resolve("https://authentication.myauthserver.com/tenant/{tenant}/oauth/token", UrlType::Common, "mytenant")
+            .unwrap(),
         "https://authentication.myauthserver.com/tenant/mytenant/oauth/token"
     );
 }
@@ -73,12 +60,7 @@ fn tu_3_common_placeholder_in_path() {
 #[test]
 fn tu_2_common_placeholder_in_the_middle_of_the_host() {
     assert_eq!(
-        resolve(
-            "https://oauth.{tenant}.myauthserver.com/token",
-            UrlType::Common,
-            "mytenant"
-        )
-        .unwrap(),
+        resolve("https://oauth.{tenant}.myauthserver.com/token", UrlType::Common, "mytenant").unwrap(),
         "https://oauth.mytenant.myauthserver.com/token"
     );
 }
@@ -87,14 +69,8 @@ fn tu_2_common_placeholder_in_the_middle_of_the_host() {
 fn tu_1_dedicated_and_absent_type_use_the_url_as_is() {
     for t in [None, Some("Dedicated"), Some("dedicated")] {
         let ty = UrlType::parse(t).unwrap();
-        assert_eq!(
-            resolve("https://{tenant}.auth.test/t", ty, "mytenant").unwrap(),
-            "https://{tenant}.auth.test/t"
-        );
-        assert_eq!(
-            resolve("https://auth.test/t", ty, "mytenant").unwrap(),
-            "https://auth.test/t"
-        );
+        assert_eq!(resolve("https://{tenant}.auth.test/t", ty, "mytenant").unwrap(), "https://{tenant}.auth.test/t");
+        assert_eq!(resolve("https://auth.test/t", ty, "mytenant").unwrap(), "https://auth.test/t");
     }
     assert!(UrlType::parse(Some("Shared")).is_err());
 }
@@ -111,26 +87,15 @@ fn ca_1_default_puts_client_credentials_in_the_body_only() {
             ("client_secret".into(), "sec".into())
         ]
     );
-    let r = fetch(plan(
-        &base().with("tokenService.addClientCredentialsInBody", "true"),
-        "t",
-        None,
-    ));
+    let r = fetch(plan(&base().with("tokenService.addClientCredentialsInBody", "true"), "t", None));
     assert_eq!(r.basic, None);
 }
 
 #[test]
 fn ca_2_false_uses_basic_with_the_client_and_nothing_in_the_body() {
-    let r = fetch(plan(
-        &base().with("tokenService.addClientCredentialsInBody", "false"),
-        "t",
-        None,
-    ));
+    let r = fetch(plan(&base().with("tokenService.addClientCredentialsInBody", "false"), "t", None));
     assert_eq!(r.basic, Some(("cid".into(), "sec".into())));
-    assert!(r
-        .form
-        .iter()
-        .all(|(k, _)| k != "client_id" && k != "client_secret"));
+    assert!(r.form.iter().all(|(k, _)| k != "client_id" && k != "client_secret"));
 }
 
 #[test]
@@ -146,13 +111,7 @@ fn ca_3_false_with_token_service_user_prefers_the_user() {
 
 #[test]
 fn ca_4_default_with_token_service_user_sends_both() {
-    let r = fetch(plan(
-        &base()
-            .with("tokenServiceUser", "u")
-            .with("tokenServicePassword", "p"),
-        "t",
-        None,
-    ));
+    let r = fetch(plan(&base().with("tokenServiceUser", "u").with("tokenServicePassword", "p"), "t", None));
     assert_eq!(r.basic, Some(("u".into(), "p".into())));
     assert!(r.form.contains(&("client_secret".into(), "sec".into())));
 }
@@ -161,9 +120,7 @@ fn ca_4_default_with_token_service_user_sends_both() {
 fn ca_8_grant_is_client_credentials_for_both_technical_types() {
     let r = fetch(plan(&base(), "t", None));
     assert_eq!(r.form[0].1, "client_credentials");
-    let tu = base()
-        .with("Authentication", "OAuth2TechnicalUserPropagation")
-        .with("ProxyType", "OnPremise");
+    let tu = base().with("Authentication", "OAuth2TechnicalUserPropagation").with("ProxyType", "OnPremise");
     let r = fetch(plan(&tu, "t", None));
     assert_eq!(r.form[0].1, "client_credentials");
 }
@@ -172,10 +129,7 @@ fn ca_8_grant_is_client_credentials_for_both_technical_types() {
 fn ca_9_scope_is_sent_unchanged_only_when_set() {
     let r = fetch(plan(&base().with("scope", "read  write:all"), "t", None));
     assert!(r.form.contains(&("scope".into(), "read  write:all".into())));
-    assert!(fetch(plan(&base(), "t", None))
-        .form
-        .iter()
-        .all(|(k, _)| k != "scope"));
+    assert!(fetch(plan(&base(), "t", None)).form.iter().all(|(k, _)| k != "scope"));
 }
 
 #[test]
@@ -187,15 +141,7 @@ fn to_1_to_5_timeouts_clamp_to_ten_seconds_outside_their_range() {
     assert_eq!(clamp(Some("61"), 60), s(10), "TO-2: not 60");
     assert_eq!(clamp(Some("600"), 600), s(600));
     assert_eq!(clamp(Some("601"), 600), s(10), "TO-4: not 600");
-    for odd in [
-        None,
-        Some("0"),
-        Some("-3"),
-        Some("abc"),
-        Some("2.5"),
-        Some(""),
-        Some("99999999999999999999"),
-    ] {
+    for odd in [None, Some("0"), Some("-3"), Some("abc"), Some("2.5"), Some(""), Some("99999999999999999999")] {
         assert_eq!(clamp(odd, 60), s(10), "TO-5 {odd:?}");
     }
     assert_eq!(clamp(Some(" +7 "), 60), s(7));
@@ -206,13 +152,7 @@ fn to_1_to_5_timeouts_clamp_to_ten_seconds_outside_their_range() {
         "t",
         None,
     ));
-    assert_eq!(
-        r.timeouts,
-        timeouts::Timeouts {
-            connect: s(3),
-            read: s(10)
-        }
-    );
+    assert_eq!(r.timeouts, timeouts::Timeouts { connect: s(3), read: s(10) });
 }
 
 #[test]
@@ -228,11 +168,7 @@ fn px_1_to_px_4_prefixes_are_stripped_and_kept_apart() {
     assert_eq!(r.headers, vec![("X-Custom".into(), "h v".into())]);
     assert_eq!(r.url, "https://auth.test/oauth/token?resource=urn%3Aa+b");
     assert!(r.form.contains(&("audience".into(), "aud".into())));
-    assert_eq!(
-        r.form.iter().filter(|(k, _)| k == "grant_type").count(),
-        1,
-        "grant not overridden"
-    );
+    assert_eq!(r.form.iter().filter(|(k, _)| k == "grant_type").count(), 1, "grant not overridden");
     assert!(r.headers.iter().all(|(k, _)| k != "X-Target"));
     assert!(!r.url.contains("sap-client"));
     let p = prefixes::Prefixed::of(&dd);
@@ -256,35 +192,15 @@ fn fd_6_and_tu_6_token_proxy_type() {
     assert_eq!(fetch(plan(&tu, "t", None)).proxy_type, "Internet");
     let cc = base().with("ProxyType", "OnPremise");
     assert_eq!(fetch(plan(&cc, "t", None)).proxy_type, "OnPremise");
-    assert_eq!(
-        fetch(plan(
-            &cc.with("tokenServiceURL.ProxyType", "Internet"),
-            "t",
-            None
-        ))
-        .proxy_type,
-        "Internet"
-    );
+    assert_eq!(fetch(plan(&cc.with("tokenServiceURL.ProxyType", "Internet"), "t", None)).proxy_type, "Internet");
 }
 
 #[test]
 fn at_1_jwt_bearer_sends_the_user_token_as_assertion() {
     for ty in ["OAuth2JWTBearer", "OAuth2UserTokenExchange"] {
-        let r = fetch(plan(
-            &base().with("Authentication", ty),
-            "t",
-            Some("user.jwt.token"),
-        ));
-        assert_eq!(
-            r.form[0],
-            (
-                "grant_type".into(),
-                "urn:ietf:params:oauth:grant-type:jwt-bearer".into()
-            )
-        );
-        assert!(r
-            .form
-            .contains(&("assertion".into(), "user.jwt.token".into())));
+        let r = fetch(plan(&base().with("Authentication", ty), "t", Some("user.jwt.token")));
+        assert_eq!(r.form[0], ("grant_type".into(), "urn:ietf:params:oauth:grant-type:jwt-bearer".into()));
+        assert!(r.form.contains(&("assertion".into(), "user.jwt.token".into())));
     }
 }
 
@@ -301,10 +217,7 @@ fn at_5_user_based_types_without_user_token_are_errors() {
 #[test]
 fn at_2_password_grant_carries_user_and_password() {
     let r = fetch(plan(
-        &base()
-            .with("Authentication", "OAuth2Password")
-            .with("User", "u1")
-            .with("Password", "p1"),
+        &base().with("Authentication", "OAuth2Password").with("User", "u1").with("Password", "p1"),
         "t",
         None,
     ));
@@ -316,29 +229,10 @@ fn at_2_password_grant_carries_user_and_password() {
 
 #[test]
 fn at_4_and_fd_3_types_without_retrieval() {
-    assert_eq!(
-        plan(
-            &base().with("Authentication", "PrincipalPropagation"),
-            "t",
-            None
-        )
-        .unwrap(),
-        Plan::NoToken
-    );
-    assert_eq!(
-        plan(
-            &base().with("Authentication", "NoAuthentication"),
-            "t",
-            None
-        )
-        .unwrap(),
-        Plan::NoToken
-    );
+    assert_eq!(plan(&base().with("Authentication", "PrincipalPropagation"), "t", None).unwrap(), Plan::NoToken);
+    assert_eq!(plan(&base().with("Authentication", "NoAuthentication"), "t", None).unwrap(), Plan::NoToken);
     let Plan::Static(tok) = plan(
-        &base()
-            .with("Authentication", "BasicAuthentication")
-            .with("User", "test")
-            .with("Password", "pass12345"),
+        &base().with("Authentication", "BasicAuthentication").with("User", "test").with("Password", "pass12345"),
         "t",
         None,
     )
@@ -352,49 +246,30 @@ fn at_4_and_fd_3_types_without_retrieval() {
 
 #[test]
 fn saml_bearer_is_recognised_and_refused_clearly() {
-    let err = plan(
-        &base().with("Authentication", "OAuth2SAMLBearerAssertion"),
-        "t",
-        Some("x"),
-    )
-    .unwrap_err();
+    let err = plan(&base().with("Authentication", "OAuth2SAMLBearerAssertion"), "t", Some("x")).unwrap_err();
     assert!(err.to_string().contains("SAML"));
-    assert!(
-        plan(&base().with("Authentication", "OAuth2Magic"), "t", None)
-            .unwrap_err()
-            .to_string()
-            .contains("OAuth2Magic")
-    );
+    assert!(plan(&base().with("Authentication", "OAuth2Magic"), "t", None)
+        .unwrap_err()
+        .to_string()
+        .contains("OAuth2Magic"));
 }
 
 #[test]
 fn fd_2_fd_3_auth_token_shapes() {
     let t = AuthToken::bearer(A::OAuth2TechnicalUserPropagation, "abc", Some(3599), None);
-    assert_eq!(
-        t.http_header.as_ref().unwrap().key,
-        "SAP-Connectivity-Technical-Authentication"
-    );
+    assert_eq!(t.http_header.as_ref().unwrap().key, "SAP-Connectivity-Technical-Authentication");
     assert_eq!(t.http_header.as_ref().unwrap().value, "Bearer abc");
     assert_eq!(t.expires_in.as_deref(), Some("3599"));
     let t = AuthToken::bearer(A::OAuth2ClientCredentials, "abc", None, None);
     assert_eq!(t.http_header.unwrap().key, "Authorization");
     let e = serde_json::to_value(AuthToken::error("boom")).unwrap();
-    assert_eq!(
-        e,
-        serde_json::json!({"type": "", "value": "", "error": "boom"})
-    );
+    assert_eq!(e, serde_json::json!({"type": "", "value": "", "error": "boom"}));
 }
 
 #[test]
 fn ch_1_ch_2_cache_lifetime_never_reaches_expiry() {
-    assert_eq!(
-        cache::cacheable_for(Some(3600)),
-        Some(Duration::from_secs(3540))
-    );
-    assert_eq!(
-        cache::cacheable_for(Some(2)),
-        Some(Duration::from_millis(1800))
-    );
+    assert_eq!(cache::cacheable_for(Some(3600)), Some(Duration::from_secs(3540)));
+    assert_eq!(cache::cacheable_for(Some(2)), Some(Duration::from_millis(1800)));
     assert_eq!(cache::cacheable_for(Some(0)), None);
     assert_eq!(cache::cacheable_for(None), None);
 }

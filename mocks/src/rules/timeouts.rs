@@ -21,20 +21,14 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self {
-            connect: DEFAULT_TIMEOUT,
-            read: DEFAULT_TIMEOUT,
-        }
+        Self { connect: DEFAULT_TIMEOUT, read: DEFAULT_TIMEOUT }
     }
 }
 
 impl Timeouts {
     /// Reads both properties (`None` = absent).
     pub fn from_properties(connect: Option<&str>, read: Option<&str>) -> Self {
-        Self {
-            connect: clamp(connect, MAX_CONNECT_SECS),
-            read: clamp(read, MAX_READ_SECS),
-        }
+        Self { connect: clamp(connect, MAX_CONNECT_SECS), read: clamp(read, MAX_READ_SECS) }
     }
 }
 

@@ -84,30 +84,20 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
         _ => {}
     }
     // FD-5: technical user propagation only makes sense through the Cloud Connector.
-    if auth == AuthenticationType::OAuth2TechnicalUserPropagation
-        && !d.proxy_type().eq_ignore_ascii_case("OnPremise")
-    {
+    if auth == AuthenticationType::OAuth2TechnicalUserPropagation && !d.proxy_type().eq_ignore_ascii_case("OnPremise") {
         return Err(RuleError::Invalid {
             property: "ProxyType",
-            message: format!(
-                "OAuth2TechnicalUserPropagation requires ProxyType OnPremise, not {}",
-                d.proxy_type()
-            ),
+            message: format!("OAuth2TechnicalUserPropagation requires ProxyType OnPremise, not {}", d.proxy_type()),
         });
     }
     let client_id = d.get("clientId").ok_or(RuleError::Missing("clientId"))?;
-    let raw_url = d
-        .get("tokenServiceURL")
-        .ok_or(RuleError::Missing("tokenServiceURL"))?;
+    let raw_url = d.get("tokenServiceURL").ok_or(RuleError::Missing("tokenServiceURL"))?;
     let url_type = UrlType::parse(d.get("tokenServiceURLType"))?;
     let resolved = token_url::resolve(raw_url, url_type, tenant)?;
     let prefixed = Prefixed::of(d);
     let url = append_queries(&resolved, &prefixed.token_queries)?;
 
-    let user = match (
-        auth.is_user_based(),
-        user_token.map(str::trim).filter(|t| !t.is_empty()),
-    ) {
+    let user = match (auth.is_user_based(), user_token.map(str::trim).filter(|t| !t.is_empty())) {
         (true, None) => return Err(RuleError::NeedsUserToken(auth.as_str())),
         (true, Some(t)) => Some(t),
         (false, _) => None,
@@ -116,11 +106,10 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
     let ca = client_auth::placement(d);
     let mut form: Vec<(String, String)> = Vec::new();
     let g = match auth {
-        AuthenticationType::OAuth2ClientCredentials
-        | AuthenticationType::OAuth2TechnicalUserPropagation => grant::CLIENT_CREDENTIALS,
-        AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => {
-            grant::JWT_BEARER
+        AuthenticationType::OAuth2ClientCredentials | AuthenticationType::OAuth2TechnicalUserPropagation => {
+            grant::CLIENT_CREDENTIALS
         }
+        AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => grant::JWT_BEARER,
         AuthenticationType::OAuth2Password => grant::PASSWORD,
         _ => unreachable!("types without retrieval returned above"),
     };
@@ -131,14 +120,8 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
             form.push(("assertion".into(), user.unwrap_or_default().to_string()));
         }
         AuthenticationType::OAuth2Password => {
-            form.push((
-                "username".into(),
-                d.get("User").ok_or(RuleError::Missing("User"))?.to_string(),
-            ));
-            form.push((
-                "password".into(),
-                d.get("Password").unwrap_or("").to_string(),
-            ));
+            form.push(("username".into(), d.get("User").ok_or(RuleError::Missing("User"))?.to_string()));
+            form.push(("password".into(), d.get("Password").unwrap_or("").to_string()));
         }
         _ => {}
     }
@@ -156,9 +139,7 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
     let proxy_type = if auth == AuthenticationType::OAuth2TechnicalUserPropagation {
         "Internet".to_string()
     } else {
-        d.get("tokenServiceURL.ProxyType")
-            .unwrap_or(d.proxy_type())
-            .to_string()
+        d.get("tokenServiceURL.ProxyType").unwrap_or(d.proxy_type()).to_string()
     };
     Ok(Plan::Fetch(TokenRequest {
         auth,
@@ -180,9 +161,7 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
         }),
         client_assertion_destination: d.get("clientAssertion.destinationName").map(str::to_string),
         proxy_type,
-        trust_all: d
-            .get("TrustAll")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        trust_all: d.get("TrustAll").is_some_and(|v| v.eq_ignore_ascii_case("true")),
     }))
 }
 

@@ -59,11 +59,9 @@ pub struct ValidToken {
 /// Decodes one base64url JWT segment into a JSON object, strictly: no
 /// duplicate keys, bounded nesting.
 pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejection> {
-    let raw = B64
-        .decode(seg.trim_end_matches('='))
-        .map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
-    crate::rules::strict_json::parse_object(&raw)
-        .map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
+    let raw =
+        B64.decode(seg.trim_end_matches('=')).map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
+    crate::rules::strict_json::parse_object(&raw).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
 }
 
 /// Validates `token` against `trusted` at time `now` (Unix seconds).
@@ -78,10 +76,7 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
     }
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
-        return Err(Rejection::Malformed(format!(
-            "{} segments, expected 3",
-            parts.len()
-        )));
+        return Err(Rejection::Malformed(format!("{} segments, expected 3", parts.len())));
     }
     let header = decode_segment(parts[0], "header")?;
     let claims = decode_segment(parts[1], "payload")?;
@@ -100,10 +95,7 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
         Some(_) => return Err(Rejection::ClaimType("iss")),
         None => return Err(Rejection::UntrustedIssuer(String::new())),
     };
-    let idp = trusted
-        .iter()
-        .find(|t| t.issuer == iss)
-        .ok_or_else(|| Rejection::UntrustedIssuer(iss.clone()))?;
+    let idp = trusted.iter().find(|t| t.issuer == iss).ok_or_else(|| Rejection::UntrustedIssuer(iss.clone()))?;
     let kid = match header.get("kid") {
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(Rejection::Malformed("kid is not a string".into())),
@@ -133,11 +125,9 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
     let num = |k: &'static str| -> Result<Option<i64>, Rejection> {
         match claims.get(k) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().map(|f| f as i64))
-                .map(Some)
-                .ok_or(Rejection::ClaimType(k)),
+            Some(Value::Number(n)) => {
+                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(Rejection::ClaimType(k))
+            }
             Some(_) => Err(Rejection::ClaimType(k)),
         }
     };

@@ -1,0 +1,410 @@
+//! The mock Destination service: Find Destination and the destination
+//! lists, protected by UAA tokens, answering with tokens fetched by
+//! [`TokenRetriever`] under the shared rules.
+
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, Response, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::http::{bearer, error_response, json_response};
+use crate::retrieval::{Certificate, FindRequest, TokenRetriever};
+use crate::rules::Destination;
+use crate::uaa::MockUaa;
+
+/// Where a destination lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    Subaccount,
+    Instance,
+}
+
+/// A configured destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationEntry {
+    /// Only this tenant (subdomain) sees it; every tenant when absent.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub level: Level,
+    pub properties: Destination,
+}
+
+impl DestinationEntry {
+    pub fn new(properties: Destination) -> Self {
+        Self { tenant: None, level: Level::Subaccount, properties }
+    }
+}
+
+struct State_ {
+    uaa: MockUaa,
+    retriever: TokenRetriever,
+    destinations: RwLock<Vec<DestinationEntry>>,
+    certificates: RwLock<Vec<Certificate>>,
+    client_id: String,
+    instance_id: String,
+}
+
+/// The mock Destination service.
+#[derive(Clone)]
+pub struct DestinationService {
+    state: Arc<State_>,
+}
+
+impl std::fmt::Debug for DestinationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DestinationService").finish_non_exhaustive()
+    }
+}
+
+impl DestinationService {
+    /// A service accepting tokens the `uaa` issued to `client_id`.
+    pub fn new(uaa: MockUaa, retriever: TokenRetriever, client_id: &str, instance_id: &str) -> Self {
+        Self {
+            state: Arc::new(State_ {
+                uaa,
+                retriever,
+                destinations: RwLock::new(Vec::new()),
+                certificates: RwLock::new(Vec::new()),
+                client_id: client_id.into(),
+                instance_id: instance_id.into(),
+            }),
+        }
+    }
+
+    /// Adds or replaces (same name, tenant and level) a destination.
+    pub fn add(&self, entry: DestinationEntry) {
+        let mut list = self.state.destinations.write().expect("destinations lock");
+        list.retain(|e| {
+            !(e.properties.name() == entry.properties.name() && e.tenant == entry.tenant && e.level == entry.level)
+        });
+        list.push(entry);
+    }
+
+    /// Uploads a key store (for `tokenService.KeyStoreLocation`).
+    pub fn add_certificate(&self, c: Certificate) {
+        let mut list = self.state.certificates.write().expect("certificates lock");
+        list.retain(|x| x.name != c.name);
+        list.push(c);
+    }
+
+    pub fn destinations(&self) -> Vec<DestinationEntry> {
+        self.state.destinations.read().expect("destinations lock").clone()
+    }
+
+    /// The token retriever (its cache can be reset between scenarios).
+    pub fn retriever(&self) -> &TokenRetriever {
+        &self.state.retriever
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/destination-configuration/v1/destinations/{name}", get(find))
+            .route("/destination-configuration/v1/subaccountDestinations", get(list_subaccount))
+            .route("/destination-configuration/v1/subaccountDestinations/{name}", get(get_subaccount))
+            .route("/destination-configuration/v1/instanceDestinations", get(list_instance))
+            .route("/destination-configuration/v1/instanceDestinations/{name}", get(get_instance))
+            .with_state(self.clone())
+    }
+
+    fn visible(&self, tenant: &str, level: Option<Level>) -> Vec<DestinationEntry> {
+        self.destinations()
+            .into_iter()
+            .filter(|e| e.tenant.as_deref().is_none_or(|t| t.eq_ignore_ascii_case(tenant)))
+            .filter(|e| level.is_none_or(|l| e.level == l))
+            .collect()
+    }
+
+    /// Instance level first, then subaccount (the Find Destination order).
+    fn lookup(&self, tenant: &str, name: &str, level: Option<Level>) -> Option<DestinationEntry> {
+        let all = self.visible(tenant, level);
+        all.iter()
+            .find(|e| e.level == Level::Instance && e.properties.name() == name)
+            .or_else(|| all.iter().find(|e| e.level == Level::Subaccount && e.properties.name() == name))
+            .cloned()
+    }
+}
+
+/// Who is calling: the tenant (from `X-user-token` when present, else from
+/// the `Authorization` token: `TU-5`) and the user token.
+struct Caller {
+    tenant: String,
+    zid: String,
+    user_token: Option<String>,
+}
+
+fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<Response<Body>>> {
+    let deny = |status: StatusCode, why: String| Box::new(error_response(status, &why));
+    let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(token) = auth.and_then(bearer) else {
+        return Err(deny(
+            StatusCode::UNAUTHORIZED,
+            "Authorization: Bearer <token of the destination service binding> is required".into(),
+        ));
+    };
+    let valid = svc
+        .state
+        .uaa
+        .validate(token)
+        .map_err(|r| deny(StatusCode::UNAUTHORIZED, format!("Authorization token rejected: {r}")))?;
+    let cid = valid.claims.get("cid").and_then(Value::as_str).unwrap_or("");
+    if cid != svc.state.client_id {
+        return Err(deny(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Authorization token was issued to client {cid:?}, not to the destination service binding's client"
+            ),
+        ));
+    }
+    let tenant_of = |claims: &serde_json::Map<String, Value>| {
+        let zdn = claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("").to_string();
+        let zid = claims.get("zid").and_then(Value::as_str).unwrap_or("").to_string();
+        (zdn, zid)
+    };
+    let user_token = req
+        .headers()
+        .get("x-user-token")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("Bearer ").trim().to_string())
+        .filter(|v| !v.is_empty());
+    let (tenant, zid) = match &user_token {
+        Some(ut) => {
+            let v = svc
+                .state
+                .uaa
+                .validate(ut)
+                .map_err(|r| deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {r}")))?;
+            tenant_of(&v.claims)
+        }
+        None => tenant_of(&valid.claims),
+    };
+    Ok(Caller { tenant, zid, user_token })
+}
+
+#[derive(Deserialize)]
+struct FindQuery {
+    #[serde(rename = "$skipTokenRetrieval", default)]
+    skip_token_retrieval: Option<String>,
+}
+
+async fn find(
+    State(svc): State<DestinationService>,
+    Path(name): Path<String>,
+    Query(q): Query<FindQuery>,
+    req: Request,
+) -> Response<Body> {
+    find_at(svc, name, q, req, None).await
+}
+
+async fn get_subaccount(
+    State(svc): State<DestinationService>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response<Body> {
+    match authenticate(&svc, &req) {
+        Err(r) => *r,
+        Ok(c) => match svc.lookup(&c.tenant, &name, Some(Level::Subaccount)) {
+            Some(e) => json_response(StatusCode::OK, &e.properties.to_json()),
+            None => not_found(&name),
+        },
+    }
+}
+
+async fn get_instance(State(svc): State<DestinationService>, Path(name): Path<String>, req: Request) -> Response<Body> {
+    match authenticate(&svc, &req) {
+        Err(r) => *r,
+        Ok(c) => match svc.lookup(&c.tenant, &name, Some(Level::Instance)) {
+            Some(e) => json_response(StatusCode::OK, &e.properties.to_json()),
+            None => not_found(&name),
+        },
+    }
+}
+
+async fn list_subaccount(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
+    list(svc, req, Level::Subaccount)
+}
+
+async fn list_instance(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
+    list(svc, req, Level::Instance)
+}
+
+fn list(svc: DestinationService, req: Request, level: Level) -> Response<Body> {
+    match authenticate(&svc, &req) {
+        Err(r) => *r,
+        Ok(c) => {
+            let all: Vec<Value> = svc.visible(&c.tenant, Some(level)).iter().map(|e| e.properties.to_json()).collect();
+            json_response(StatusCode::OK, &Value::Array(all))
+        }
+    }
+}
+
+fn not_found(name: &str) -> Response<Body> {
+    let mut r = json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"ErrorMessage": format!("Configuration with the specified name was not found: {name}")}),
+    );
+    r.extensions_mut().insert(crate::http::Note(format!("no destination {name:?}")));
+    r
+}
+
+async fn find_at(
+    svc: DestinationService,
+    name: String,
+    q: FindQuery,
+    req: Request,
+    level: Option<Level>,
+) -> Response<Body> {
+    let caller = match authenticate(&svc, &req) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(entry) = svc.lookup(&caller.tenant, &name, level) else {
+        return not_found(&name);
+    };
+    let certificates = svc.state.certificates.read().expect("certificates lock").clone();
+    let lookup_svc = svc.clone();
+    let tenant = caller.tenant.clone();
+    let lookup = move |n: &str| lookup_svc.lookup(&tenant, n, None).map(|e| e.properties);
+    let mut answer = if q.skip_token_retrieval.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        crate::retrieval::FindDestinationAnswer {
+            owner: None,
+            destination_configuration: entry.properties.clone(),
+            auth_tokens: None,
+            certificates: None,
+        }
+    } else {
+        svc.state
+            .retriever
+            .find_destination(FindRequest {
+                destination: &entry.properties,
+                tenant: &caller.tenant,
+                user_token: caller.user_token.as_deref(),
+                certificates: &certificates,
+                lookup: Some(&lookup),
+            })
+            .await
+    };
+    let instance = (entry.level == Level::Instance).then(|| svc.state.instance_id.clone());
+    answer.owner = Some(json!({"SubaccountId": caller.zid, "InstanceId": instance}));
+    let used: Vec<Certificate> = entry
+        .properties
+        .get("tokenService.KeyStoreLocation")
+        .and_then(|l| certificates.iter().find(|c| c.name == l).cloned())
+        .into_iter()
+        .collect();
+    if !used.is_empty() && answer.auth_tokens.is_none() {
+        answer.certificates = Some(used);
+    }
+    json_response(StatusCode::OK, &serde_json::to_value(&answer).expect("answer serialises"))
+}
+
+/// The destinations `idprop up` serves with no configuration: one of every
+/// authentication type, the seed's `technical-user-example` among them.
+pub fn default_destinations(uaa_domain: &str) -> Vec<DestinationEntry> {
+    let uaa_common = format!("https://{uaa_domain}/oauth/token");
+    let (app_id, app_secret) = crate::uaa::APP_CLIENT;
+    let mk = |pairs: &[(&str, &str)]| {
+        DestinationEntry::new(Destination(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+    };
+    vec![
+        // The seed's example (8634e21), its token server under `.test`.
+        mk(&[
+            ("Name", "technical-user-example"),
+            ("Type", "HTTP"),
+            ("URL", "http://protected-url.example.test"),
+            ("ProxyType", "OnPremise"),
+            ("Authentication", "OAuth2TechnicalUserPropagation"),
+            ("clientId", "clientId"),
+            ("clientSecret", "secret1234"),
+            ("tokenServiceURL", "https://authserver.example.test/oauth/token"),
+        ]),
+        mk(&[
+            ("Name", "client-credentials-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2ClientCredentials"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "jwt-bearer-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2JWTBearer"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "user-token-exchange-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2UserTokenExchange"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "password-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2Password"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("User", "alice"),
+            ("Password", "alice-password"),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "saml-bearer-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2SAMLBearerAssertion"),
+            ("audience", "https://api.example.test"),
+            ("clientKey", app_id),
+            ("tokenServiceURL", &uaa_common),
+            ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
+        ]),
+        mk(&[
+            ("Name", "principal-propagation-example"),
+            ("Type", "HTTP"),
+            ("URL", "http://erp.onprem.test:44300"),
+            ("ProxyType", "OnPremise"),
+            ("Authentication", "PrincipalPropagation"),
+        ]),
+        mk(&[
+            ("Name", "basic-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "BasicAuthentication"),
+            ("User", "test"),
+            ("Password", "pass12345"),
+        ]),
+        mk(&[
+            ("Name", "no-auth-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "NoAuthentication"),
+        ]),
+    ]
+}

@@ -1,0 +1,330 @@
+//! Token retrieval: the rules of [`crate::rules`] carried out over the
+//! network, with the timeouts applied, client certificates presented, and
+//! tokens cached for their validity.
+//!
+//! The mock Destination service and the harness's `builtin:reference` both
+//! run this; so what the reference does is what the mock does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::rules::cache::{cacheable_for, CacheKey};
+use crate::rules::token_request::{plan, KeyStoreRef, Plan, TokenRequest};
+use crate::rules::{AuthToken, AuthenticationType, Destination};
+
+/// How the retriever reaches token services: through the gateway, trusting
+/// the test CA, like any client on the Internet.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// HTTP proxy for every request (`http://127.0.0.1:<gateway>`).
+    pub proxy: String,
+    /// PEM bundle of the CAs to trust.
+    pub ca_pem: String,
+}
+
+/// A key store uploaded with a destination (`certificates` of the answer;
+/// `CA-6`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    #[serde(rename = "Name", alias = "name")]
+    pub name: String,
+    #[serde(rename = "Type", alias = "type", default = "certificate_type")]
+    pub kind: String,
+    /// Base64 of the file.
+    #[serde(rename = "Content", alias = "content")]
+    pub content: String,
+}
+
+fn certificate_type() -> String {
+    "CERTIFICATE".into()
+}
+
+/// The Find Destination answer (`FD-1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindDestinationAnswer {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<Value>,
+    pub destination_configuration: Destination,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_tokens: Option<Vec<AuthToken>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub certificates: Option<Vec<Certificate>>,
+}
+
+/// Looks up another destination by name (for `clientAssertion.destinationName`).
+pub type DestinationLookup<'a> = &'a (dyn Fn(&str) -> Option<Destination> + Sync);
+
+/// One Find Destination request.
+#[derive(Clone, Copy)]
+pub struct FindRequest<'a> {
+    pub destination: &'a Destination,
+    pub tenant: &'a str,
+    pub user_token: Option<&'a str>,
+    pub certificates: &'a [Certificate],
+    pub lookup: Option<DestinationLookup<'a>>,
+}
+
+#[derive(Debug, Clone)]
+struct Fetched {
+    access_token: String,
+    expires_in: Option<u64>,
+    scope: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    token: Fetched,
+    fetched_at: Instant,
+    fresh_for: Duration,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    connect: Duration,
+    read: Duration,
+    identity: Option<String>,
+    trust_all: bool,
+}
+
+/// Fetches and caches tokens for destinations.
+pub struct TokenRetriever {
+    network: Network,
+    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    cache: Mutex<HashMap<CacheKey, Slot>>,
+}
+
+impl std::fmt::Debug for TokenRetriever {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRetriever").field("proxy", &self.network.proxy).finish_non_exhaustive()
+    }
+}
+
+impl TokenRetriever {
+    pub fn new(network: Network) -> Self {
+        Self { network, clients: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Forgets every cached token.
+    pub fn reset(&self) {
+        self.cache.lock().expect("cache lock").clear();
+    }
+
+    /// Answers Find Destination for one destination: the properties as
+    /// configured, and the tokens its authentication type asks for. A
+    /// failure is an `authTokens` entry with `error`; the destination is
+    /// still returned (`FD-4`).
+    pub async fn find_destination(&self, req: FindRequest<'_>) -> FindDestinationAnswer {
+        let auth_tokens = match plan(req.destination, req.tenant, req.user_token) {
+            Ok(Plan::NoToken) => None,
+            Ok(Plan::Static(t)) => Some(vec![t]),
+            Ok(Plan::Fetch(tr)) => Some(vec![match self.token(&tr, &req, 0).await {
+                Ok(f) => AuthToken::bearer(tr.auth, &f.access_token, f.expires_in, f.scope),
+                Err(e) => AuthToken::error(e),
+            }]),
+            Err(e) => Some(vec![AuthToken::error(e.to_string())]),
+        };
+        FindDestinationAnswer {
+            owner: None,
+            destination_configuration: req.destination.clone(),
+            auth_tokens,
+            certificates: None,
+        }
+    }
+
+    /// A token for `tr`: from the cache while fresh (`CH-1`, `CH-2`), else
+    /// fetched, with concurrent callers for the same key waiting for one
+    /// request (`CH-4`).
+    async fn token(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, String> {
+        let slot: Slot = self.cache.lock().expect("cache lock").entry(tr.cache_key.clone()).or_default().clone();
+        let mut guard = slot.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.fetched_at.elapsed() < c.fresh_for {
+                return Ok(c.token.clone());
+            }
+        }
+        *guard = None;
+        let fetched = self.fetch(tr, req, depth).await?;
+        if let Some(fresh_for) = cacheable_for(fetched.expires_in) {
+            *guard = Some(Cached { token: fetched.clone(), fetched_at: Instant::now(), fresh_for });
+        }
+        Ok(fetched)
+    }
+
+    fn client(&self, tr: &TokenRequest, identity: Option<String>) -> Result<reqwest::Client, String> {
+        let key = ClientKey { connect: tr.timeouts.connect, read: tr.timeouts.read, identity, trust_all: tr.trust_all };
+        if let Some(c) = self.clients.lock().expect("clients lock").get(&key) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(&self.network.proxy).map_err(|e| format!("bad proxy: {e}"))?)
+            .connect_timeout(key.connect)
+            .read_timeout(key.read)
+            .pool_idle_timeout(Duration::from_secs(30));
+        let cas = reqwest::Certificate::from_pem_bundle(self.network.ca_pem.as_bytes())
+            .map_err(|e| format!("bad CA bundle: {e}"))?;
+        b = b.tls_certs_only(cas);
+        if key.trust_all {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &key.identity {
+            b = b.identity(
+                reqwest::Identity::from_pem(pem.as_bytes())
+                    .map_err(|e| format!("key store is not a usable PEM certificate and key: {e}"))?,
+            );
+        }
+        let c = b.build().map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        self.clients.lock().expect("clients lock").insert(key, c.clone());
+        Ok(c)
+    }
+
+    async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, String> {
+        if !tr.proxy_type.eq_ignore_ascii_case("Internet") {
+            return Err(format!(
+                "token service {} is to be reached with ProxyType {} (through the Cloud Connector); idprop reaches token services over the Internet only — set tokenServiceURL.ProxyType to Internet",
+                tr.url, tr.proxy_type
+            ));
+        }
+        let identity = tr.key_store.as_ref().map(|ks| key_store_pem(ks, req.certificates)).transpose()?;
+        let client = self.client(tr, identity)?;
+        let mut form = tr.form.clone();
+        // CA-7: a client assertion fetched through another destination.
+        if let Some(name) = &tr.client_assertion_destination {
+            if depth > 0 {
+                return Err(format!(
+                    "clientAssertion.destinationName {name:?} itself needs a client assertion; chains are not followed"
+                ));
+            }
+            let lookup = req.lookup.ok_or_else(|| {
+                format!("clientAssertion.destinationName {name:?}: no other destinations are known here")
+            })?;
+            let provider =
+                lookup(name).ok_or_else(|| format!("clientAssertion.destinationName {name:?}: no such destination"))?;
+            let assertion_type = provider
+                .get("clientAssertion.type")
+                .ok_or_else(|| {
+                    format!("destination {name:?} provides client assertions but has no clientAssertion.type")
+                })?
+                .to_string();
+            let Plan::Fetch(ptr) =
+                plan(&provider, req.tenant, None).map_err(|e| format!("client assertion destination {name:?}: {e}"))?
+            else {
+                return Err(format!("client assertion destination {name:?} must be OAuth2ClientCredentials"));
+            };
+            if ptr.auth != AuthenticationType::OAuth2ClientCredentials {
+                return Err(format!("client assertion destination {name:?} must be OAuth2ClientCredentials"));
+            }
+            let assertion = Box::pin(self.token(&ptr, req, depth + 1))
+                .await
+                .map_err(|e| format!("fetching the client assertion through {name:?}: {e}"))?;
+            form.retain(|(k, _)| k != "client_secret");
+            form.push(("client_assertion_type".into(), assertion_type));
+            form.push(("client_assertion".into(), assertion.access_token));
+        }
+        let mut rb = client.post(&tr.url).form(&form);
+        for (k, v) in &tr.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some((u, p)) = &tr.basic {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        let resp = rb.send().await.map_err(|e| describe_error(&e, tr))?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
+        if !status.is_success() {
+            return Err(format!("token service {} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)));
+        }
+        parse_token_response(&body)
+            .map_err(|e| format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
+    }
+}
+
+fn describe_error(e: &reqwest::Error, tr: &TokenRequest) -> String {
+    let secs = |d: Duration| d.as_secs_f64();
+    if e.is_timeout() && e.is_connect() {
+        format!(
+            "could not connect to token service {} within the connect timeout of {} s (tokenServiceURL.ConnectionTimeoutInSeconds)",
+            tr.url,
+            secs(tr.timeouts.connect)
+        )
+    } else if e.is_timeout() {
+        format!(
+            "token service {} did not answer within the read timeout of {} s (tokenServiceURL.SocketReadTimeoutInSeconds)",
+            tr.url,
+            secs(tr.timeouts.read)
+        )
+    } else if e.is_connect() {
+        format!("could not connect to token service {}: {}", tr.url, source_chain(e))
+    } else {
+        format!("token request to {} failed: {}", tr.url, source_chain(e))
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn excerpt(body: &str) -> String {
+    let t: String = body.chars().take(300).collect();
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        t
+    }
+}
+
+/// Reads a token endpoint's answer: `access_token` required; `expires_in`
+/// as a number or a numeric string (facts (j)17).
+fn parse_token_response(body: &str) -> Result<Fetched, String> {
+    let v: Value =
+        serde_json::from_str(body).map_err(|e| format!("a body that is not JSON ({e}): {}", excerpt(body)))?;
+    let access_token = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| format!("no access_token in its answer: {}", excerpt(body)))?
+        .to_string();
+    let expires_in = match v.get("expires_in") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let scope = v.get("scope").and_then(Value::as_str).map(str::to_string);
+    Ok(Fetched { access_token, expires_in, scope })
+}
+
+/// The PEM identity of the key store `ks` names (`CA-6`).
+fn key_store_pem(ks: &KeyStoreRef, certificates: &[Certificate]) -> Result<String, String> {
+    let cert = certificates.iter().find(|c| c.name == ks.location).ok_or_else(|| {
+        format!("tokenService.KeyStoreLocation names {:?}, but no such certificate is uploaded", ks.location)
+    })?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cert.content.trim())
+        .map_err(|_| format!("certificate {:?}: Content is not base64", ks.location))?;
+    let lower = ks.location.to_ascii_lowercase();
+    if lower.ends_with(".p12") || lower.ends_with(".pfx") || lower.ends_with(".jks") {
+        return Err(format!(
+            "certificate {:?}: PKCS#12/JKS key stores are not supported by idprop yet; upload the certificate and key as PEM",
+            ks.location
+        ));
+    }
+    let pem = String::from_utf8(raw).map_err(|_| format!("certificate {:?} is not PEM text", ks.location))?;
+    if !pem.contains("PRIVATE KEY-----") || !pem.contains("BEGIN CERTIFICATE") {
+        return Err(format!("certificate {:?} must hold a certificate and its private key (PEM)", ks.location));
+    }
+    Ok(pem)
+}

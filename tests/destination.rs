@@ -1,0 +1,553 @@
+//! The mock Destination service and the token retrieval behind it, per
+//! rule, against scriptable token servers through the gateway: real HTTP,
+//! real TLS, real timeouts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{find_destination, stack};
+use idprop::mocks::{ClientAuthMethod, Destination, DestinationEntry, Stack, TokenServerBehaviour};
+use serde_json::Value;
+
+const AUTH: &str = "authserver.example.test";
+
+fn dest(pairs: &[(&str, &str)]) -> DestinationEntry {
+    DestinationEntry::new(Destination(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+}
+
+/// A client-credentials destination named `name` against `url`, plus `extra`.
+fn cc(name: &str, url: &str, extra: &[(&str, &str)]) -> DestinationEntry {
+    let mut d = dest(&[
+        ("Name", name),
+        ("Type", "HTTP"),
+        ("URL", "https://api.example.test"),
+        ("ProxyType", "Internet"),
+        ("Authentication", "OAuth2ClientCredentials"),
+        ("clientId", "cid"),
+        ("clientSecret", "csecret"),
+        ("tokenServiceURL", url),
+    ]);
+    for (k, v) in extra {
+        d.properties.0.insert(k.to_string(), v.to_string());
+    }
+    d
+}
+
+async fn with(entries: Vec<DestinationEntry>, servers: &[(&str, TokenServerBehaviour)]) -> Stack {
+    let stack = stack().await;
+    for e in entries {
+        stack.destinations().add(e);
+    }
+    for (h, b) in servers {
+        stack.add_token_server(h, b.clone()).await.unwrap();
+    }
+    stack
+}
+
+fn token_requests(stack: &Stack) -> Vec<idprop::mocks::JournalEntry> {
+    stack.journal().of("token-server")
+}
+
+fn auth_token(answer: &Value) -> &Value {
+    &answer["authTokens"][0]
+}
+
+#[tokio::test]
+async fn seed_technical_user_example_end_to_end() {
+    let stack = stack().await;
+    let (status, answer) = find_destination(&stack, "mytenant", "technical-user-example", None).await;
+    assert_eq!(status, 200, "{answer}");
+    // FD-1
+    assert_eq!(answer["owner"]["SubaccountId"], stack.uaa().tenant("mytenant").unwrap().zid);
+    assert_eq!(answer["destinationConfiguration"]["Authentication"], "OAuth2TechnicalUserPropagation");
+    assert_eq!(answer["destinationConfiguration"]["clientSecret"], "secret1234");
+    // FD-2
+    let t = auth_token(&answer);
+    assert_eq!(t["type"], "Bearer");
+    let value = t["value"].as_str().unwrap();
+    assert!(!value.is_empty());
+    assert_eq!(t["http_header"]["key"], "SAP-Connectivity-Technical-Authentication");
+    assert_eq!(t["http_header"]["value"], format!("Bearer {value}"));
+    assert_eq!(t["expires_in"], "3600");
+    // CA-1, CA-8, TU-1, FD-6: what the token server saw.
+    let seen = token_requests(&stack);
+    assert_eq!(seen.len(), 1);
+    let e = &seen[0];
+    assert_eq!((e.host.as_str(), e.path.as_str(), e.tls), (AUTH, "/oauth/token", true));
+    assert_eq!(e.form_field("grant_type"), Some("client_credentials"));
+    assert_eq!(e.form_field("client_id"), Some("clientId"));
+    assert_eq!(e.form_field("client_secret"), Some("secret1234"));
+    assert_eq!(e.header("authorization"), None);
+}
+
+#[tokio::test]
+async fn tu_1_to_tu_4_token_service_urls_resolve_per_tenant() {
+    let host = "authentication.us10.hana.ondemand.test";
+    let stack = with(
+        vec![
+            cc("common-plain", &format!("https://{host}/oauth/token"), &[("tokenServiceURLType", "Common")]),
+            cc("common-host", &format!("https://{{tenant}}.{host}/oauth/token"), &[("tokenServiceURLType", "Common")]),
+            cc(
+                "common-path",
+                "https://authentication.myauthserver.test/tenant/{tenant}/oauth/token",
+                &[("tokenServiceURLType", "Common")],
+            ),
+            cc("common-mid", "https://oauth.{tenant}.myauthserver.test/token", &[("tokenServiceURLType", "Common")]),
+            cc("dedicated", &format!("https://{host}/oauth/token"), &[("tokenServiceURLType", "Dedicated")]),
+        ],
+        &[(host, Default::default()), ("myauthserver.test", Default::default())],
+    )
+    .await;
+    let expect = [
+        ("common-plain", "mytenant.authentication.us10.hana.ondemand.test", "/oauth/token"),
+        ("common-host", "mytenant.authentication.us10.hana.ondemand.test", "/oauth/token"),
+        ("common-path", "authentication.myauthserver.test", "/tenant/mytenant/oauth/token"),
+        ("common-mid", "oauth.mytenant.myauthserver.test", "/token"),
+        ("dedicated", "authentication.us10.hana.ondemand.test", "/oauth/token"),
+    ];
+    for (name, host, path) in expect {
+        stack.journal().clear();
+        let (s, a) = find_destination(&stack, "mytenant", name, None).await;
+        assert_eq!(s, 200);
+        assert!(auth_token(&a)["error"].is_null(), "{name}: {a}");
+        let e = &token_requests(&stack)[0];
+        assert_eq!((e.host.as_str(), e.path.as_str()), (host, path), "{name}");
+    }
+    // TU-5: the other tenant's call goes to the other tenant's URL.
+    stack.journal().clear();
+    find_destination(&stack, "othertenant", "common-plain", None).await;
+    assert_eq!(token_requests(&stack)[0].host, "othertenant.authentication.us10.hana.ondemand.test");
+}
+
+#[tokio::test]
+async fn ca_1_to_ca_5_credential_placement_reaches_the_server_as_documented() {
+    let url = format!("https://{AUTH}/oauth/token");
+    let stack = with(
+        vec![
+            cc("body", &url, &[]),
+            cc("basic", &url, &[("tokenService.addClientCredentialsInBody", "false")]),
+            cc(
+                "basic-user",
+                &url,
+                &[
+                    ("tokenService.addClientCredentialsInBody", "false"),
+                    ("tokenServiceUser", "tsu"),
+                    ("tokenServicePassword", "tsp"),
+                ],
+            ),
+            cc("both", &url, &[("tokenServiceUser", "tsu"), ("tokenServicePassword", "tsp")]),
+        ],
+        &[],
+    )
+    .await;
+    let run = |name: &'static str| {
+        let stack = stack.clone();
+        async move {
+            stack.journal().clear();
+            let (_, a) = find_destination(&stack, "mytenant", name, None).await;
+            assert!(auth_token(&a)["error"].is_null(), "{name}: {a}");
+            token_requests(&stack).remove(0)
+        }
+    };
+    let e = run("body").await;
+    assert_eq!(
+        (e.form_field("client_id"), e.form_field("client_secret"), e.basic_credentials()),
+        (Some("cid"), Some("csecret"), None)
+    );
+    let e = run("basic").await;
+    assert_eq!((e.form_field("client_id"), e.form_field("client_secret")), (None, None));
+    assert_eq!(e.basic_credentials(), Some(("cid".into(), "csecret".into())));
+    let e = run("basic-user").await;
+    assert_eq!(e.basic_credentials(), Some(("tsu".into(), "tsp".into())));
+    assert_eq!(e.form_field("client_secret"), None);
+    let e = run("both").await;
+    assert_eq!(e.basic_credentials(), Some(("tsu".into(), "tsp".into())));
+    assert_eq!(e.form_field("client_secret"), Some("csecret"));
+}
+
+#[tokio::test]
+async fn ca_5_neo_style_server_accepting_only_basic_works_with_token_service_user() {
+    let host = "api.neo.test";
+    let url = format!("https://{host}/oauth2/apitoken/v1?grant_type=client_credentials");
+    let neo = TokenServerBehaviour::default().client_auth(ClientAuthMethod::Basic).client("cid", "csecret");
+    let stack = with(
+        vec![
+            cc("neo-ok", &url, &[("tokenServiceUser", "cid"), ("tokenServicePassword", "csecret")]),
+            cc("neo-broken", &url, &[]),
+        ],
+        &[(host, neo)],
+    )
+    .await;
+    let (_, a) = find_destination(&stack, "mytenant", "neo-ok", None).await;
+    assert!(auth_token(&a)["error"].is_null(), "{a}");
+    assert_eq!(token_requests(&stack)[0].query_param("grant_type"), Some("client_credentials"));
+    let (_, a) = find_destination(&stack, "mytenant", "neo-broken", None).await;
+    let err = auth_token(&a)["error"].as_str().unwrap();
+    assert!(err.contains("401") && err.contains("Authorization header"), "{err}");
+    assert_eq!(auth_token(&a)["value"], "");
+}
+
+#[tokio::test]
+async fn ca_9_and_px_1_to_px_4_scope_and_prefixed_properties() {
+    let stack = with(
+        vec![cc(
+            "px",
+            &format!("https://{AUTH}/oauth/token"),
+            &[
+                ("scope", "read write"),
+                ("tokenServiceURL.headers.X-Tenant-Hint", "acme corp"),
+                ("tokenServiceURL.queries.resource", "urn:sap:x"),
+                ("tokenService.body.audience", "aud-1"),
+                ("URL.headers.X-Target", "t"),
+                ("URL.queries.sap-client", "100"),
+            ],
+        )],
+        &[],
+    )
+    .await;
+    let (_, a) = find_destination(&stack, "mytenant", "px", None).await;
+    assert!(auth_token(&a)["error"].is_null(), "{a}");
+    assert_eq!(auth_token(&a)["scope"], "read write");
+    let e = &token_requests(&stack)[0];
+    assert_eq!(e.form_field("scope"), Some("read write"));
+    assert_eq!(e.header("x-tenant-hint"), Some("acme corp"));
+    assert_eq!(e.query_param("resource"), Some("urn:sap:x"));
+    assert_eq!(e.form_field("audience"), Some("aud-1"));
+    assert_eq!(e.header("x-target"), None);
+    assert!(e.query_param("sap-client").is_none());
+    assert!(e.form.iter().all(|(k, _)| !k.starts_with("URL.") && !k.contains("headers")));
+    // PX-4: returned for the client, unchanged.
+    assert_eq!(a["destinationConfiguration"]["URL.headers.X-Target"], "t");
+    assert_eq!(a["destinationConfiguration"]["URL.queries.sap-client"], "100");
+}
+
+#[tokio::test]
+async fn to_3_and_to_6_a_one_second_read_timeout_against_a_three_second_server_fails_in_about_a_second() {
+    let stack = with(
+        vec![cc(
+            "slow",
+            &format!("https://{AUTH}/oauth/token"),
+            &[("tokenServiceURL.SocketReadTimeoutInSeconds", "1")],
+        )],
+        &[(AUTH, TokenServerBehaviour::default().delay(Duration::from_secs(3)))],
+    )
+    .await;
+    let t = Instant::now();
+    let (s, a) = find_destination(&stack, "mytenant", "slow", None).await;
+    let took = t.elapsed();
+    assert_eq!(s, 200);
+    let err = auth_token(&a)["error"].as_str().unwrap();
+    assert!(err.contains("read timeout of 1 s"), "{err}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "took {took:?}");
+    assert_eq!(a["destinationConfiguration"]["Name"], "slow", "FD-4: the destination is still returned");
+}
+
+#[tokio::test]
+async fn to_1_a_one_second_connect_timeout_against_a_three_second_connect_fails_in_about_a_second() {
+    let stack = with(
+        vec![cc(
+            "slow-connect",
+            &format!("https://{AUTH}/oauth/token"),
+            &[("tokenServiceURL.ConnectionTimeoutInSeconds", "1")],
+        )],
+        &[(AUTH, TokenServerBehaviour::default().connect_delay(Duration::from_secs(3)))],
+    )
+    .await;
+    let t = Instant::now();
+    let (_, a) = find_destination(&stack, "mytenant", "slow-connect", None).await;
+    let took = t.elapsed();
+    let err = auth_token(&a)["error"].as_str().unwrap();
+    assert!(err.contains("connect timeout of 1 s"), "{err}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "took {took:?}");
+}
+
+#[tokio::test]
+async fn to_4_an_out_of_range_read_timeout_falls_back_to_ten_seconds_not_six_hundred() {
+    let stack = with(
+        vec![
+            cc(
+                "over",
+                &format!("https://{AUTH}/oauth/token"),
+                &[("tokenServiceURL.SocketReadTimeoutInSeconds", "601")],
+            ),
+            cc(
+                "within",
+                &format!("https://{AUTH}/oauth/token"),
+                &[("tokenServiceURL.SocketReadTimeoutInSeconds", "600")],
+            ),
+        ],
+        &[(AUTH, TokenServerBehaviour::default().delay(Duration::from_millis(10_800)))],
+    )
+    .await;
+    let (over, within) = tokio::join!(
+        async {
+            let t = Instant::now();
+            let (_, a) = find_destination(&stack, "mytenant", "over", None).await;
+            (t.elapsed(), a)
+        },
+        async {
+            let (_, a) = find_destination(&stack, "mytenant", "within", None).await;
+            a
+        }
+    );
+    let err = auth_token(&over.1)["error"].as_str().unwrap();
+    assert!(err.contains("read timeout of 10 s"), "{err}");
+    assert!(over.0 >= Duration::from_millis(9_800) && over.0 < Duration::from_millis(10_700), "took {:?}", over.0);
+    assert!(auth_token(&within)["error"].is_null(), "600 is in range: {within}");
+}
+
+#[tokio::test]
+async fn to_2_an_out_of_range_connect_timeout_falls_back_to_ten_seconds() {
+    let stack = with(
+        // The read timeout is set well apart so the two cannot race.
+        vec![cc(
+            "over",
+            &format!("https://{AUTH}/oauth/token"),
+            &[
+                ("tokenServiceURL.ConnectionTimeoutInSeconds", "61"),
+                ("tokenServiceURL.SocketReadTimeoutInSeconds", "30"),
+            ],
+        )],
+        &[(AUTH, TokenServerBehaviour::default().connect_delay(Duration::from_millis(10_800)))],
+    )
+    .await;
+    let t = Instant::now();
+    let (_, a) = find_destination(&stack, "mytenant", "over", None).await;
+    let err = auth_token(&a)["error"].as_str().unwrap();
+    assert!(err.contains("connect timeout of 10 s"), "{err}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(9_800) && t.elapsed() < Duration::from_millis(10_700),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn ch_1_to_ch_4_tokens_are_cached_per_tenant_until_shortly_before_expiry() {
+    let stack = with(
+        vec![cc("cached", &format!("https://{AUTH}/oauth/token"), &[])],
+        &[(AUTH, TokenServerBehaviour::default().expires_in(2))],
+    )
+    .await;
+    let (_, a1) = find_destination(&stack, "mytenant", "cached", None).await;
+    let (_, a2) = find_destination(&stack, "mytenant", "cached", None).await;
+    assert_eq!(auth_token(&a1)["value"], auth_token(&a2)["value"], "CH-1");
+    assert_eq!(token_requests(&stack).len(), 1);
+    let (_, b) = find_destination(&stack, "othertenant", "cached", None).await;
+    assert_ne!(auth_token(&a1)["value"], auth_token(&b)["value"], "CH-3");
+    assert_eq!(token_requests(&stack).len(), 2);
+    tokio::time::sleep(Duration::from_millis(1900)).await;
+    let (_, a3) = find_destination(&stack, "mytenant", "cached", None).await;
+    assert_ne!(auth_token(&a1)["value"], auth_token(&a3)["value"], "CH-2");
+    assert_eq!(token_requests(&stack).len(), 3);
+    // CH-4: a burst for a fresh key makes one request.
+    stack.token_server(AUTH).unwrap().set_behaviour(TokenServerBehaviour::default().delay(Duration::from_millis(300)));
+    stack.destinations().add(cc("burst", &format!("https://{AUTH}/oauth/token"), &[]));
+    let before = token_requests(&stack).len();
+    let answers = futures::future::join_all((0..10).map(|_| find_destination(&stack, "mytenant", "burst", None))).await;
+    let values: std::collections::HashSet<String> =
+        answers.iter().map(|(_, a)| auth_token(a)["value"].as_str().unwrap().to_string()).collect();
+    assert_eq!(values.len(), 1);
+    assert_eq!(token_requests(&stack).len() - before, 1, "CH-4");
+}
+
+#[tokio::test]
+async fn at_1_jwt_bearer_and_user_token_exchange_carry_the_user_and_need_a_user_token() {
+    let stack = stack().await;
+    let user = stack.uaa().user_token("othertenant", "alice").sign();
+    for name in ["jwt-bearer-example", "user-token-exchange-example"] {
+        stack.journal().clear();
+        let (s, a) = find_destination(&stack, "mytenant", name, Some(&user)).await;
+        assert_eq!(s, 200);
+        let t = auth_token(&a);
+        assert!(t["error"].is_null(), "{name}: {a}");
+        let claims = common::claims(t["value"].as_str().unwrap());
+        assert_eq!(claims["user_name"], "alice");
+        assert_eq!(claims["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
+        // TU-5: the X-user-token's tenant decides the Common URL.
+        let uaa_calls = stack
+            .journal()
+            .filter(|e| e.component == "uaa" && e.form_field("grant_type").is_some_and(|g| g.contains("jwt-bearer")));
+        assert_eq!(uaa_calls[0].host, "othertenant.authentication.eu10.idp.test", "{name}");
+        assert_eq!(a["owner"]["SubaccountId"], stack.uaa().tenant("othertenant").unwrap().zid);
+        // AT-5
+        let (_, a) = find_destination(&stack, "mytenant", name, None).await;
+        let err = auth_token(&a)["error"].as_str().unwrap();
+        assert!(err.contains("X-user-token"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn at_2_at_3_fd_3_password_client_credentials_basic_and_tokenless_types() {
+    let stack = stack().await;
+    let (_, a) = find_destination(&stack, "mytenant", "password-example", None).await;
+    let c = common::claims(auth_token(&a)["value"].as_str().unwrap());
+    assert_eq!((c["user_name"].as_str(), c["grant_type"].as_str()), (Some("alice"), Some("password")));
+    assert_eq!(auth_token(&a)["http_header"]["key"], "Authorization");
+    let (_, a) = find_destination(&stack, "mytenant", "client-credentials-example", None).await;
+    let c = common::claims(auth_token(&a)["value"].as_str().unwrap());
+    assert_eq!(c["grant_type"], "client_credentials");
+    assert_eq!(c["ext_attr"]["zdn"], "mytenant");
+    let (_, a) = find_destination(&stack, "mytenant", "basic-example", None).await;
+    assert_eq!(auth_token(&a)["type"], "Basic");
+    assert_eq!(auth_token(&a)["http_header"]["value"], "Basic dGVzdDpwYXNzMTIzNDU=");
+    for name in ["principal-propagation-example", "no-auth-example"] {
+        let (s, a) = find_destination(&stack, "mytenant", name, None).await;
+        assert_eq!(s, 200);
+        assert!(a.get("authTokens").is_none(), "AT-4 {name}: {a}");
+    }
+    let user = stack.uaa().user_token("mytenant", "alice").sign();
+    let (_, a) = find_destination(&stack, "mytenant", "saml-bearer-example", Some(&user)).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("SAML"));
+}
+
+#[tokio::test]
+async fn fd_4_every_failure_is_an_auth_tokens_error_a_person_can_act_on() {
+    let url = format!("https://{AUTH}/oauth/token");
+    let cases: Vec<(TokenServerBehaviour, &str)> = vec![
+        (TokenServerBehaviour::default().error(500, "{\"error\":\"server_error\"}"), "HTTP 500"),
+        (TokenServerBehaviour::default().malformed_json(), "not JSON"),
+        (TokenServerBehaviour::default().close_connection(), "token request to"),
+        (TokenServerBehaviour::default().client("someone-else", "x"), "HTTP 401"),
+    ];
+    for (b, expected) in cases {
+        let stack = with(vec![cc("d", &url, &[])], &[(AUTH, b.clone())]).await;
+        let (s, a) = find_destination(&stack, "mytenant", "d", None).await;
+        assert_eq!(s, 200);
+        let t = auth_token(&a);
+        let err = t["error"].as_str().unwrap();
+        assert!(err.contains(expected) && err.contains(AUTH), "{b:?}: {err}");
+        assert_eq!((t["type"].as_str(), t["value"].as_str()), (Some(""), Some("")));
+        assert_eq!(a["destinationConfiguration"]["Name"], "d");
+    }
+    let stack =
+        with(vec![cc("nowhere", "https://no-such-host.test/oauth/token", &[]), cc("no-url", "", &[])], &[]).await;
+    let (_, a) = find_destination(&stack, "mytenant", "nowhere", None).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("no-such-host.test"), "{a}");
+    let (_, a) = find_destination(&stack, "mytenant", "no-url", None).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("tokenServiceURL"), "{a}");
+}
+
+#[tokio::test]
+async fn fd_5_technical_user_propagation_over_internet_is_an_error() {
+    let mut d = cc("tu-internet", &format!("https://{AUTH}/oauth/token"), &[]);
+    d.properties.0.insert("Authentication".into(), "OAuth2TechnicalUserPropagation".into());
+    let stack = with(vec![d], &[]).await;
+    let (_, a) = find_destination(&stack, "mytenant", "tu-internet", None).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("OnPremise"));
+    assert!(token_requests(&stack).is_empty());
+}
+
+#[tokio::test]
+async fn ca_6_key_store_client_certificate_is_presented_over_mutual_tls() {
+    let stack = stack().await;
+    let (cert, key) = stack.pki().client_cert_pem("destination-mtls-client").unwrap();
+    let content = base64::engine::general_purpose::STANDARD.encode(format!("{cert}{key}"));
+    stack.destinations().add_certificate(idprop::mocks::Certificate {
+        name: "client.pem".into(),
+        kind: "CERTIFICATE".into(),
+        content,
+    });
+    let url = format!("https://{AUTH}/oauth/token");
+    stack.destinations().add(cc(
+        "mtls",
+        &url,
+        &[("tokenService.KeyStoreLocation", "client.pem"), ("tokenService.KeyStorePassword", "")],
+    ));
+    stack.destinations().add(cc("plain", &url, &[]));
+    stack.destinations().add(cc("missing", &url, &[("tokenService.KeyStoreLocation", "nope.pem")]));
+    let (_, a) = find_destination(&stack, "mytenant", "mtls", None).await;
+    assert!(auth_token(&a)["error"].is_null(), "{a}");
+    let cert = token_requests(&stack)[0].client_cert.clone().expect("client certificate presented");
+    assert_eq!(cert.cn.as_deref(), Some("destination-mtls-client"));
+    stack.journal().clear();
+    find_destination(&stack, "mytenant", "plain", None).await;
+    assert!(token_requests(&stack)[0].client_cert.is_none());
+    let (_, a) = find_destination(&stack, "mytenant", "missing", None).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("nope.pem"));
+}
+
+#[tokio::test]
+async fn ca_7_client_assertion_is_fetched_through_the_named_destination() {
+    let url = format!("https://{AUTH}/oauth/token");
+    let mut provider = cc("assertion-provider", "https://assertions.example.test/oauth/token", &[]);
+    provider
+        .properties
+        .0
+        .insert("clientAssertion.type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into());
+    let consumer = cc("assertion-consumer", &url, &[("clientAssertion.destinationName", "assertion-provider")]);
+    let stack = with(vec![provider, consumer], &[("assertions.example.test", Default::default())]).await;
+    let (_, a) = find_destination(&stack, "mytenant", "assertion-consumer", None).await;
+    assert!(auth_token(&a)["error"].is_null(), "{a}");
+    let assertion_call = &stack.journal().for_host("assertions.example.test")[0];
+    assert_eq!(assertion_call.form_field("grant_type"), Some("client_credentials"));
+    let e = &stack.journal().for_host(AUTH)[0];
+    assert_eq!(e.form_field("client_assertion_type"), Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+    assert!(e.form_field("client_assertion").unwrap().starts_with("ts.assertions.example.test."));
+    assert_eq!(e.form_field("client_secret"), None);
+}
+
+#[tokio::test]
+async fn the_service_demands_a_destination_binding_token_and_a_valid_user_token() {
+    let stack = stack().await;
+    let url = format!("{}/destination-configuration/v1/destinations/technical-user-example", stack.destination_url());
+    let r = stack.http_client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("Bearer"));
+    // A token of another client.
+    let (_, b) = common::post_form(
+        &stack,
+        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
+        Some(common::APP),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let r = stack.http_client().get(&url).bearer_auth(b["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // A forged X-user-token.
+    let forged = stack.uaa().user_token("mytenant", "alice").forge(idprop::mocks::Forgery::AlgNone);
+    let (s, body) = find_destination(&stack, "mytenant", "jwt-bearer-example", Some(&forged)).await;
+    assert_eq!(s, 401);
+    assert!(body.as_str().unwrap().contains("X-user-token rejected"), "{body}");
+    // Unknown destination.
+    let (s, body) = find_destination(&stack, "mytenant", "nope", None).await;
+    assert_eq!(s, 404);
+    assert!(body["ErrorMessage"].as_str().unwrap().contains("nope"));
+}
+
+#[tokio::test]
+async fn lists_and_skip_token_retrieval() {
+    let stack = stack().await;
+    let token = common::destination_token(&stack, "mytenant").await;
+    let list: Vec<Value> = stack
+        .http_client()
+        .get(format!("{}/destination-configuration/v1/subaccountDestinations", stack.destination_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list.iter().map(|d| d["Name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"technical-user-example"));
+    let types: std::collections::HashSet<&str> = list.iter().map(|d| d["Authentication"].as_str().unwrap()).collect();
+    assert!(types.len() >= 8, "{types:?}");
+    let a: Value = stack
+        .http_client()
+        .get(format!(
+            "{}/destination-configuration/v1/destinations/technical-user-example?$skipTokenRetrieval=true",
+            stack.destination_url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(a.get("authTokens").is_none());
+    assert!(token_requests(&stack).is_empty());
+}
