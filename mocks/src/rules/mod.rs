@@ -16,14 +16,20 @@
 //! | `CH-1`..`CH-3` | [`cache`] |
 //! | `FD-2`..`FD-4` | [`auth_tokens`] |
 //! | `TV-1`..`TV-4` | [`token_validation`] |
+//! | `PP-2`..`PP-4` | [`principal`] |
+//! | `SP-1`..`SP-5` | [`subject`] |
+//! | the connector's whole step | [`principal_mapping`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
 pub mod cache;
 pub mod client_auth;
 pub mod prefixes;
+pub mod principal;
+pub mod principal_mapping;
 pub mod properties;
 pub mod strict_json;
+pub mod subject;
 pub mod timeouts;
 pub mod token_request;
 pub mod token_url;

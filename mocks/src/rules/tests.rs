@@ -284,3 +284,128 @@ fn ch_3_cache_keys_differ_by_tenant_and_user() {
     let u2 = fetch(plan(&j, "t", Some("a.b.d"))).cache_key;
     assert_ne!(u1, u2);
 }
+
+mod principal_rules {
+    use super::super::principal::{principal, UserType};
+    use super::super::principal_mapping::{map_claims, single};
+    use super::super::subject::{Condition, Operator, SubjectRule};
+    use serde_json::{json, Map, Value};
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn pp_4_seed_sample_token_gives_its_email() {
+        let c = claims(
+            json!({"aud": "111111111111-2222-3333-444444444444", "iss": "https://issuer.com", "exp": 2091269073, "iat": 1601901108, "jti": "111222333444555666777888999000", "sub": "test", "email": "test@users.com"}),
+        );
+        assert_eq!(principal(&c, UserType::Business).unwrap(), "test@users.com");
+        assert_eq!(map_claims(&c, &[]).unwrap().subject, "CN=test@users.com");
+    }
+
+    #[test]
+    fn pp_2_business_priority_order() {
+        let all = json!({"user_name": "u", "email": "e", "mail": "m", "user_uuid": "id", "sub": "s"});
+        let order = ["user_name", "email", "mail", "user_uuid", "sub"];
+        for (i, claim) in order.iter().enumerate() {
+            let mut c = claims(all.clone());
+            for drop in &order[..i] {
+                c.remove(*drop);
+            }
+            let expect = all[*claim].as_str().unwrap();
+            assert_eq!(principal(&c, UserType::Business).unwrap(), expect, "{claim}");
+        }
+    }
+
+    #[test]
+    fn pp_3_technical_priority_and_classification() {
+        let c =
+            claims(json!({"grant_type": "client_credentials", "sub": "s", "cid": "c", "client_id": "ci", "azp": "a"}));
+        assert_eq!(UserType::of(&c), UserType::Technical);
+        assert_eq!(map_claims(&c, &[]).unwrap().principal, "ci");
+        let c = claims(json!({"grant_type": "client_credentials", "azp": "a"}));
+        assert_eq!(principal(&c, UserType::Technical).unwrap(), "a");
+    }
+
+    #[test]
+    fn tv_4_no_or_bad_principal_claims_are_refused() {
+        assert!(map_claims(&claims(json!({"iss": "x"})), &[]).unwrap_err().contains("no principal"));
+        for bad in [json!(42), json!(["a"]), json!({"a": 1}), json!("")] {
+            let err = map_claims(&claims(json!({"user_name": bad, "email": "e@x"})), &[]).unwrap_err();
+            assert!(err.contains("user_name"), "{err}");
+        }
+        assert_eq!(map_claims(&claims(json!({"user_name": null, "email": "e@x"})), &[]).unwrap().principal, "e@x");
+    }
+
+    #[test]
+    fn sp_2_sp_4_variables_and_escaping() {
+        let c = claims(
+            json!({"user_name": "a,O=evil", "email": "x@y.test", "given_name": "Ann", "family_name": "Lee", "user_uuid": "${name}", "department": "R+D"}),
+        );
+        let m = map_claims(
+            &c,
+            &single("CN=${name},EMAIL=${mail},OU=${department},L=${user_uuid},O=ACME ${display_name},C=DE"),
+        )
+        .unwrap();
+        assert_eq!(
+            m.attributes,
+            vec![
+                ("CN".into(), "a,O=evil".into()),
+                ("EMAIL".into(), "x@y.test".into()),
+                ("OU".into(), "R+D".into()),
+                ("L".into(), "${name}".into()),
+                ("O".into(), "ACME Ann Lee".into()),
+                ("C".into(), "DE".into())
+            ]
+        );
+        assert_eq!(m.subject, "CN=a\\,O=evil,EMAIL=x@y.test,OU=R\\+D,L=${name},O=ACME Ann Lee,C=DE");
+        assert!(map_claims(&c, &single("CN=${nope}")).unwrap_err().contains("${nope}"));
+        assert!(map_claims(&c, &single("X=${name}")).unwrap_err().contains("not one of"));
+    }
+
+    #[test]
+    fn sp_5_xs_user_attributes_shadow_and_cp_reads_the_root() {
+        let c = claims(json!({"user_name": "u", "userId": "root", "xs.user.attributes": {"userId": ["attr"]}}));
+        let m = map_claims(&c, &single("CN=${userId},OU=${cp.userId}")).unwrap();
+        assert_eq!(m.subject, "CN=attr,OU=root");
+    }
+
+    #[test]
+    fn sp_3_first_matching_rule_wins_and_the_last_is_default() {
+        let rules = vec![
+            SubjectRule {
+                condition: Some(Condition {
+                    variable: "${user_type}".into(),
+                    operator: Operator::Is("Technical".into()),
+                }),
+                pattern: "CN=tech-${name}".into(),
+            },
+            SubjectRule {
+                condition: Some(Condition { variable: "email".into(), operator: Operator::Exists }),
+                pattern: "CN=${email},O=mail".into(),
+            },
+            SubjectRule {
+                condition: Some(Condition { variable: "origin".into(), operator: Operator::IsNot("ldap".into()) }),
+                pattern: "CN=${name},O=not-ldap".into(),
+            },
+            SubjectRule { condition: None, pattern: "CN=${name},O=default".into() },
+        ];
+        let m = |v: Value| map_claims(&claims(v), &rules).unwrap().subject;
+        assert_eq!(m(json!({"grant_type": "client_credentials", "client_id": "c1"})), "CN=tech-c1");
+        assert_eq!(m(json!({"user_name": "u", "email": "e@x"})), "CN=e@x,O=mail");
+        assert_eq!(m(json!({"user_name": "u", "origin": "idp"})), "CN=u,O=not-ldap");
+        assert_eq!(m(json!({"user_name": "u", "origin": "ldap"})), "CN=u,O=default");
+        assert_eq!(m(json!({"user_name": "u"})), "CN=u,O=default", "is not needs presence");
+        let dne = vec![SubjectRule {
+            condition: Some(Condition { variable: "email".into(), operator: Operator::DoesNotExist }),
+            pattern: "CN=${name},O=no-mail".into(),
+        }];
+        assert_eq!(map_claims(&claims(json!({"user_name": "u"})), &dne).unwrap().subject, "CN=u,O=no-mail");
+        assert_eq!(
+            map_claims(&claims(json!({"user_name": "u", "email": "e"})), &dne).unwrap().subject,
+            "CN=u",
+            "SP-1 default row"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The Cloud Connector's principal propagation step, whole: validate the
+//! token, name the principal, render the subject. The connector runs it per
+//! request; `builtin:reference` answers `map_principal` with it.
+
+use serde::{Deserialize, Serialize};
+
+use super::principal::{self, UserType};
+use super::subject::{self, SubjectPattern, SubjectRule, Variables};
+use super::token_validation::{self, TrustedIssuer};
+
+/// An accepted token, and the certificate subject it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub principal: String,
+    pub user_type: UserType,
+    /// RFC 4514.
+    pub subject: String,
+    /// The rendered attributes, RFC 4514 order, unescaped.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Maps `token` with `rules` (a table whose last row is the default; an
+/// empty table is `CN=${name}`), trusting `trust`, at time `now`.
+/// The error text is the reason sent back (`TV-5`).
+pub fn map_principal(token: &str, trust: &[TrustedIssuer], rules: &[SubjectRule], now: i64) -> Result<Mapping, String> {
+    let valid = token_validation::validate(token, trust, now).map_err(|e| e.to_string())?;
+    map_claims(&valid.claims, rules)
+}
+
+/// The mapping of already-validated claims.
+pub fn map_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    rules: &[SubjectRule],
+) -> Result<Mapping, String> {
+    let user_type = UserType::of(claims);
+    let name = principal::principal(claims, user_type).map_err(|e| e.to_string())?;
+    let vars = Variables { claims, name: &name, user_type };
+    let pattern_src = subject::select(rules, &vars).map_err(|e| e.to_string())?;
+    let pattern = SubjectPattern::parse(&pattern_src).map_err(|e| e.to_string())?;
+    let attributes = pattern.render(&vars).map_err(|e| e.to_string())?;
+    if attributes.iter().any(|(_, v)| v.is_empty()) {
+        return Err(format!("subject pattern {pattern_src:?} renders an empty attribute for this token"));
+    }
+    Ok(Mapping { principal: name, user_type, subject: subject::rfc4514_string(&attributes), attributes })
+}
+
+/// A one-row table with `pattern` (what `map_principal` of the adapter
+/// protocol sends).
+pub fn single(pattern: &str) -> Vec<SubjectRule> {
+    vec![SubjectRule { condition: None, pattern: pattern.to_string() }]
+}
