@@ -33,7 +33,23 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     for key in ["gateway", "ca_file", "uaa_domain", "tenants", "components", "vcap_services"] {
         assert!(info.get(key).is_some(), "ready file lacks {key}");
     }
+    assert_eq!(info["destinations"]["technical-user-example"], "OAuth2TechnicalUserPropagation");
+    assert!(info["destinations"].as_object().unwrap().len() >= 9);
+    let loc = &info["cloud_connector"]["locations"][0];
+    assert_eq!(loc["id"], "");
+    assert_eq!(loc["subject_pattern"], "CN=${name}");
+    assert_eq!(loc["mappings"][0]["virtual"], "http://erp.onprem.test:44300");
+    assert_eq!(loc["mappings"][0]["principal"], "x509");
     let vcap = &info["vcap_services"];
+    let conn = &vcap["connectivity"][0]["credentials"];
+    assert_eq!(
+        format!(
+            "http://{}:{}",
+            conn["onpremise_proxy_host"].as_str().unwrap(),
+            conn["onpremise_proxy_http_port"].as_str().unwrap()
+        ),
+        info["components"]["connectivity-proxy"].as_str().unwrap()
+    );
     for binding in ["xsuaa", "destination", "connectivity"] {
         assert!(vcap[binding][0]["credentials"]["clientid"].is_string(), "{binding}");
     }

@@ -4,6 +4,9 @@
 //! through the gateway ([`Stack::gateway_url`]) trusting [`Stack::ca_file`];
 //! read what every mock observed in the [`Journal`].
 
+pub mod backend;
+pub mod connectivity;
+pub mod connector;
 pub mod destination;
 pub mod gateway;
 pub mod http;
@@ -17,6 +20,9 @@ pub mod tokens;
 pub mod uaa;
 pub mod yaml;
 
+pub use backend::{Backend, BackendConfig, CannedResponse};
+pub use connectivity::ConnectivityProxy;
+pub use connector::{CloudConnector, ConnectorConfig, MappingConfig, PrincipalType, TrustedIdp};
 pub use destination::{DestinationEntry, DestinationService};
 pub use journal::{ClientCertInfo, Journal, JournalEntry};
 pub use pki::TestPki;

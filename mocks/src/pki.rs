@@ -51,6 +51,7 @@ pub enum PkiError {
 
 /// A certificate authority that can issue leaf certificates.
 pub struct CertificateAuthority {
+    name: &'static str,
     cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
@@ -62,10 +63,15 @@ impl std::fmt::Debug for CertificateAuthority {
 }
 
 impl CertificateAuthority {
-    fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+    fn load(name: &'static str, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         let key = KeyPair::from_pem(key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
-        Ok(Self { cert_pem: cert_pem.to_string(), issuer })
+        Ok(Self { name, cert_pem: cert_pem.to_string(), issuer })
+    }
+
+    /// Which of the test CAs this is (`root`, `connector`, `untrusted`).
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The CA certificate, PEM.
@@ -149,9 +155,9 @@ impl TestPki {
         install_crypto_provider();
         let keys = JWT_KEYS.iter().map(|(kid, pem)| SigningKey::from_pem(kid, pem)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            root: CertificateAuthority::load(ROOT_CA_PEM, ROOT_CA_KEY)?,
-            connector: CertificateAuthority::load(CONNECTOR_CA_PEM, CONNECTOR_CA_KEY)?,
-            other: CertificateAuthority::load(OTHER_CA_PEM, OTHER_CA_KEY)?,
+            root: CertificateAuthority::load("root", ROOT_CA_PEM, ROOT_CA_KEY)?,
+            connector: CertificateAuthority::load("connector", CONNECTOR_CA_PEM, CONNECTOR_CA_KEY)?,
+            other: CertificateAuthority::load("untrusted", OTHER_CA_PEM, OTHER_CA_KEY)?,
             keys,
             leaf_key: KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
             server_configs: Mutex::new(HashMap::new()),
@@ -192,23 +198,35 @@ impl TestPki {
     /// signed by the root CA. Cached per host; client certificates are
     /// requested but optional (signed by the root or connector CA).
     pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+        self.server_config_trusting(host, &[&self.root, &self.connector])
+    }
+
+    /// Like [`TestPki::server_config`], accepting client certificates of
+    /// `client_cas` only.
+    pub fn server_config_trusting(
+        &self,
+        host: &str,
+        client_cas: &[&CertificateAuthority],
+    ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+        let key = format!("{host}|{}", client_cas.iter().map(|c| c.name).collect::<Vec<_>>().join(","));
         let mut cache = self.server_configs.lock().expect("pki cache poisoned");
-        if let Some(cfg) = cache.get(host) {
+        if let Some(cfg) = cache.get(&key) {
             return Ok(cfg.clone());
         }
-        let (chain, key) = self.server_cert(host)?;
+        let (chain, leaf) = self.server_cert(host)?;
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.root.cert_der()).map_err(PkiError::Tls)?;
-        roots.add(self.connector.cert_der()).map_err(PkiError::Tls)?;
+        for ca in client_cas {
+            roots.add(ca.cert_der()).map_err(PkiError::Tls)?;
+        }
         let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
             .allow_unauthenticated()
             .build()
             .map_err(|e| PkiError::Other(e.to_string()))?;
         let mut cfg =
-            rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key)?;
+            rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, leaf)?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         let cfg = Arc::new(cfg);
-        cache.insert(host.to_string(), cfg.clone());
+        cache.insert(key, cfg.clone());
         Ok(cfg)
     }
 

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::backend::{Backend, BackendConfig, INTERNAL_HOST};
+use crate::connectivity::ConnectivityProxy;
+use crate::connector::{CloudConnector, ConnectorConfig, InternalNetwork, TrustedIdp};
 use crate::destination::{default_destinations, DestinationEntry, DestinationService};
 use crate::gateway::{admin_router, Gateway, Route};
 use crate::http::{bind, journalled, spawn_server, ServerHandle};
@@ -41,12 +44,22 @@ pub struct Ports {
     pub gateway: u16,
     pub uaa: u16,
     pub destination: u16,
+    pub connectivity: u16,
+    pub backend_http: u16,
+    pub backend_https: u16,
 }
 
 impl Ports {
     /// `base` for the gateway, the next ports for the other components.
     pub fn consecutive(base: u16) -> Self {
-        Self { gateway: base, uaa: base + 1, destination: base + 2 }
+        Self {
+            gateway: base,
+            uaa: base + 1,
+            destination: base + 2,
+            connectivity: base + 3,
+            backend_http: base + 4,
+            backend_https: base + 5,
+        }
     }
 }
 
@@ -73,6 +86,9 @@ pub struct StackConfig {
     pub destinations: Option<Vec<DestinationEntry>>,
     /// Key stores uploaded to the Destination service.
     pub certificates: Vec<Certificate>,
+    /// Cloud Connectors, one per location id.
+    pub connectors: Vec<ConnectorConfig>,
+    pub backend: BackendConfig,
     /// Where the CA bundle is written (a fresh temporary folder when absent).
     pub state_dir: Option<PathBuf>,
 }
@@ -89,6 +105,8 @@ impl Default for StackConfig {
             }],
             destinations: None,
             certificates: Vec::new(),
+            connectors: vec![ConnectorConfig::default()],
+            backend: BackendConfig::default(),
             state_dir: None,
         }
     }
@@ -134,6 +152,16 @@ impl StackBuilder {
         self.config.destinations.get_or_insert_with(Vec::new).push(entry);
         self
     }
+    /// Replaces the connector of `config.location_id` (or adds one).
+    pub fn connector(mut self, config: ConnectorConfig) -> Self {
+        self.config.connectors.retain(|c| c.location_id != config.location_id);
+        self.config.connectors.push(config);
+        self
+    }
+    pub fn backend(mut self, config: BackendConfig) -> Self {
+        self.config.backend = config;
+        self
+    }
     pub fn certificate(mut self, c: Certificate) -> Self {
         self.config.certificates.push(c);
         self
@@ -163,6 +191,8 @@ struct Inner {
     gateway: Gateway,
     gateway_addr: SocketAddr,
     destination: DestinationService,
+    connectivity: ConnectivityProxy,
+    backend: Backend,
     components: RwLock<BTreeMap<String, String>>,
     token_servers: Mutex<HashMap<String, (TokenServer, ServerHandle)>>,
     ca_file: PathBuf,
@@ -254,7 +284,13 @@ impl Stack {
         let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;
         let uaa_listener = bind_named("uaa", listen(config.ports.uaa)).await?;
         let dest_listener = bind_named("destination", listen(config.ports.destination)).await?;
+        let conn_listener = bind_named("connectivity proxy", listen(config.ports.connectivity)).await?;
+        let be_http_listener = bind_named("backend (http)", listen(config.ports.backend_http)).await?;
+        let be_https_listener = bind_named("backend (https)", listen(config.ports.backend_https)).await?;
         let gateway_addr = gw_listener.local_addr().expect("bound");
+        let mut internal = InternalNetwork::default();
+        internal.hosts.insert((INTERNAL_HOST.into(), "http".into()), be_http_listener.local_addr().expect("bound"));
+        internal.hosts.insert((INTERNAL_HOST.into(), "https".into()), be_https_listener.local_addr().expect("bound"));
 
         let retriever =
             TokenRetriever::new(Network { proxy: format!("http://{gateway_addr}"), ca_pem: pki.ca_bundle_pem() });
@@ -268,6 +304,33 @@ impl Stack {
             destination.add_certificate(c.clone());
         }
         let dest_router = journalled(destination.router(), journal.clone(), "destination");
+
+        let trusted: Vec<TrustedIdp> = uaa
+            .config()
+            .tenants
+            .iter()
+            .map(|t| TrustedIdp {
+                issuer: uaa.factory().issuer(&t.subdomain),
+                jwks_uri: uaa.factory().jku(&t.subdomain),
+            })
+            .collect();
+        let mut connectors = Vec::new();
+        for c in &config.connectors {
+            connectors.push(
+                CloudConnector::new(
+                    c.clone(),
+                    pki.clone(),
+                    internal.clone(),
+                    trusted.clone(),
+                    &format!("http://{gateway_addr}"),
+                )
+                .map_err(|e| StackError::Config(format!("cloud connector {:?}: {e}", c.location_id)))?,
+            );
+        }
+        let connectivity = ConnectivityProxy::new(uaa.clone(), CONNECTIVITY_CLIENT.0, connectors);
+        let conn_router = journalled(connectivity.router(), journal.clone(), "connectivity-proxy");
+        let backend = Backend::new(config.backend.clone());
+        let be_router = journalled(backend.router(), journal.clone(), "backend");
         gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
@@ -277,6 +340,16 @@ impl Stack {
         let dest_handle = spawn_server(dest_listener, dest_router, None);
         components.insert("destination".to_string(), format!("http://{}", dest_handle.addr));
         servers.push(dest_handle);
+        let h = ConnectivityProxy::spawn(conn_listener, conn_router);
+        components.insert("connectivity-proxy".to_string(), format!("http://{}", h.addr));
+        servers.push(h);
+        let h = spawn_server(be_http_listener, be_router.clone(), None);
+        components.insert("backend-http".to_string(), format!("http://{}", h.addr));
+        servers.push(h);
+        let be_tls = pki.server_config_trusting(INTERNAL_HOST, &[pki.connector_ca()])?;
+        let h = spawn_server(be_https_listener, be_router, Some(be_tls));
+        components.insert("backend-https".to_string(), format!("https://{}", h.addr));
+        servers.push(h);
         servers.push(gateway.clone().spawn(gw_listener));
         components.insert("gateway".to_string(), format!("http://{gateway_addr}"));
 
@@ -289,6 +362,8 @@ impl Stack {
                 gateway,
                 gateway_addr,
                 destination,
+                connectivity,
+                backend,
                 components: RwLock::new(components),
                 token_servers: Mutex::new(HashMap::new()),
                 ca_file,
@@ -341,6 +416,21 @@ impl Stack {
     /// The mock Destination service (add destinations, reset its cache).
     pub fn destinations(&self) -> &DestinationService {
         &self.inner.destination
+    }
+
+    /// The Connectivity proxy and its Cloud Connectors.
+    pub fn connectivity(&self) -> &ConnectivityProxy {
+        &self.inner.connectivity
+    }
+
+    /// `http://127.0.0.1:<port>`: the `onpremise_proxy_host`/`_http_port`.
+    pub fn connectivity_proxy_url(&self) -> String {
+        self.components().get("connectivity-proxy").cloned().unwrap_or_default()
+    }
+
+    /// The on-premise backend (canned responses).
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
     }
 
     /// `https://destination-configuration…idp.test`, through the gateway.
@@ -489,6 +579,7 @@ impl Stack {
             "components": self.components(),
             "destinations": self.inner.destination.destinations().iter().map(|e| (e.properties.name().to_string(), json!(e.properties.get("Authentication").unwrap_or("NoAuthentication")))).collect::<serde_json::Map<_, _>>(),
             "vcap_services": self.vcap_services(),
+            "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.config().summary()).collect::<Vec<_>>()},
         })
     }
 }

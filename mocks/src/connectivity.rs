@@ -1,0 +1,265 @@
+//! The mock Connectivity proxy: the plain-HTTP forward proxy of the
+//! `connectivity` binding (`onpremise_proxy_host`/`onpremise_proxy_http_port`)
+//! in front of the Cloud Connectors.
+//!
+//! Order of checks, each a refusal with a reason and nothing sent on:
+//! HTTPS/`CONNECT` (405, `CP-3`), `Proxy-Authorization` (407, `CP-1`),
+//! location (503, `CP-2`), mapping and path (403), identity headers
+//! (400/401, `TP-2`, `TV-*`). Only then is the backend called (`CP-4`:
+//! without `Proxy-Authorization` and `SAP-Connectivity-*`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, Response, StatusCode};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::connector::{CloudConnector, Identity, Refusal};
+use crate::http::{bearer, error_response, BufferedBody, ConnInfo, Note, ServerHandle};
+use crate::tokens::unix_now;
+use crate::uaa::MockUaa;
+
+/// `SAP-Connectivity-Authentication`: the user's token (`PP-1`).
+pub const H_USER: &str = "sap-connectivity-authentication";
+/// `SAP-Connectivity-Technical-Authentication` (`TP-1`).
+pub const H_TECHNICAL: &str = "sap-connectivity-technical-authentication";
+/// `SAP-Connectivity-SCC-Location_ID` (`CP-2`).
+pub const H_LOCATION: &str = "sap-connectivity-scc-location_id";
+/// Request line and headers above this are refused (`CP-3`).
+pub const MAX_HEAD_BYTES: usize = 8192;
+
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+struct Inner {
+    uaa: MockUaa,
+    client_id: String,
+    connectors: HashMap<String, Arc<CloudConnector>>,
+}
+
+/// The Connectivity proxy and its connectors.
+#[derive(Clone)]
+pub struct ConnectivityProxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ConnectivityProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectivityProxy").finish_non_exhaustive()
+    }
+}
+
+impl ConnectivityProxy {
+    /// A proxy accepting tokens the `uaa` issued to `client_id`.
+    pub fn new(uaa: MockUaa, client_id: &str, connectors: Vec<CloudConnector>) -> Self {
+        let connectors = connectors.into_iter().map(|c| (c.config().location_id.clone(), Arc::new(c))).collect();
+        Self { inner: Arc::new(Inner { uaa, client_id: client_id.into(), connectors }) }
+    }
+
+    pub fn connector(&self, location_id: &str) -> Option<Arc<CloudConnector>> {
+        self.inner.connectors.get(location_id).cloned()
+    }
+
+    pub fn connectors(&self) -> Vec<Arc<CloudConnector>> {
+        let mut v: Vec<_> = self.inner.connectors.values().cloned().collect();
+        v.sort_by(|a, b| a.config().location_id.cmp(&b.config().location_id));
+        v
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+
+    /// Serves `router` (the journalled proxy router) on `listener`: plain
+    /// HTTP only, heads capped at [`MAX_HEAD_BYTES`], a TLS handshake
+    /// answered with a plain-text 405.
+    pub fn spawn(listener: TcpListener, router: Router) -> ServerHandle {
+        let addr = listener.local_addr().expect("bound listener");
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                while conns.try_join_next().is_some() {}
+                let Ok((mut stream, peer)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                conns.spawn(async move {
+                    let mut first = [0u8; 1];
+                    if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] == 0x16 {
+                        let body = "the Connectivity proxy speaks plain HTTP; send http:// requests to it (HTTPS refused)\n";
+                        let resp = format!(
+                            "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        // Drain what the client sent so closing is not a reset.
+                        let mut sink = [0u8; 4096];
+                        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), async {
+                            use tokio::io::AsyncReadExt;
+                            let _ = stream.read(&mut sink).await;
+                        })
+                        .await;
+                        let _ = stream.write_all(resp.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                    let info = ConnInfo { peer: Some(peer), ..Default::default() };
+                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(info.clone());
+                        let router = router.clone();
+                        async move {
+                            use tower::ServiceExt;
+                            router.oneshot(req.map(Body::new)).await
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .max_buf_size(MAX_HEAD_BYTES)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        ServerHandle::new(addr, task)
+    }
+}
+
+fn refuse(status: u16, reason: &str) -> Response<Body> {
+    let mut r = error_response(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), reason);
+    if status == 407 {
+        r.headers_mut().insert(header::PROXY_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"connectivity\""));
+    }
+    r
+}
+
+fn refusal(r: Refusal) -> Response<Body> {
+    refuse(r.status, &r.reason)
+}
+
+async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Response<Body> {
+    // Only the head is needed (the journal layer buffered the body).
+    let (req, _) = req.into_parts();
+    // CP-3: plain HTTP only.
+    if req.method == Method::CONNECT || req.uri.scheme_str() == Some("https") {
+        return refuse(405, "the Connectivity proxy speaks plain HTTP: send http:// URLs (no CONNECT, no HTTPS)");
+    }
+    let Some(host) = req.uri.host().map(str::to_ascii_lowercase) else {
+        return refuse(400, "not a proxy request: the request line must carry an absolute http:// URL");
+    };
+    let port = req.uri.port_u16().unwrap_or(80);
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+
+    // CP-1: the proxy token of the connectivity binding.
+    let Some(proxy_token) = header("proxy-authorization").as_deref().and_then(bearer).map(str::to_string) else {
+        return refuse(407, "Proxy-Authorization: Bearer <token of the connectivity binding> is required");
+    };
+    let proxy_claims = match proxy.inner.uaa.validate(&proxy_token) {
+        Ok(v) => v.claims,
+        Err(e) => return refuse(407, &format!("Proxy-Authorization token rejected: {e}")),
+    };
+    let cid = proxy_claims.get("cid").and_then(Value::as_str).unwrap_or("");
+    if cid != proxy.inner.client_id {
+        return refuse(
+            407,
+            &format!(
+                "Proxy-Authorization token was issued to client {cid:?}, not to the connectivity binding's client"
+            ),
+        );
+    }
+
+    // CP-2: the location selects the connector.
+    let location = header(H_LOCATION).unwrap_or_default();
+    let Some(connector) = proxy.connector(&location) else {
+        return refuse(503, &format!("no Cloud Connector is connected for location id {location:?}"));
+    };
+    let path = req.uri.path().to_string();
+    let mapping = match connector.route(&host, port, &path) {
+        Ok(m) => m.clone(),
+        Err(r) => return refusal(r),
+    };
+
+    // The identity to propagate.
+    let user = header(H_USER);
+    let technical = header(H_TECHNICAL);
+    let identity = match (user, technical) {
+        (Some(_), Some(_)) => {
+            return refuse(400, "both SAP-Connectivity-Authentication and SAP-Connectivity-Technical-Authentication: principal and technical propagation are never combined")
+        }
+        (Some(u), None) => {
+            let Some(token) = bearer(&u) else {
+                return refuse(401, "SAP-Connectivity-Authentication must be \"Bearer <user JWT>\"");
+            };
+            match connector.validate(token, unix_now() as i64).await {
+                Ok(v) => match connector.map(&v.claims) {
+                    Ok(m) => Identity::Principal(m),
+                    Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
+                },
+                Err(e) => return refuse(401, &format!("principal propagation refused: {e}")),
+            }
+        }
+        (None, Some(t)) => match bearer(&t) {
+            Some(token) => Identity::Technical(token.to_string()),
+            None => return refuse(401, "SAP-Connectivity-Technical-Authentication must be \"Bearer <token>\""),
+        },
+        // CP-5: a user exchange token carries the user by itself.
+        (None, None) if proxy_claims.contains_key("user_name") => match connector.map(&proxy_claims) {
+            Ok(m) => Identity::Principal(m),
+            Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
+        },
+        (None, None) => Identity::AsIs,
+    };
+
+    // CP-4: none of the proxy's own headers go on; with propagation the
+    // application's Authorization does not either (TP-2).
+    let mut dropped_authorization = false;
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            if k == "authorization" && !matches!(identity, Identity::AsIs) {
+                dropped_authorization = true;
+                return false;
+            }
+            !HOP_BY_HOP.contains(&k) && !k.starts_with("sap-connectivity-") && k != "host" && k != "content-length"
+        })
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = req.extensions.get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let path_and_query = req.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or(path);
+    let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+    let note = match &identity {
+        Identity::Principal(m) => format!("principal propagation as {} ({})", m.subject, m.principal),
+        Identity::Technical(_) => "technical user propagation".to_string(),
+        Identity::AsIs => "no identity propagation".to_string(),
+    };
+    let note = if dropped_authorization { format!("{note}; application's Authorization dropped (TP-2)") } else { note };
+    let resp = match connector.forward(&mapping, &identity, method, &path_and_query, headers, body).await {
+        Ok(r) => r,
+        Err(r) => return refusal(r),
+    };
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for (k, v) in resp.headers() {
+        if !HOP_BY_HOP.contains(&k.as_str()) && k != header::CONTENT_LENGTH {
+            out = out.header(k.as_str(), v.as_bytes());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut r = out.body(Body::from(bytes)).unwrap_or_else(|_| refuse(502, "bad backend answer"));
+    r.extensions_mut().insert(Note(note));
+    r
+}
