@@ -21,6 +21,14 @@ enum Command {
     Up(cli::up::UpArgs),
     /// Print a user token signed with the stack's default signing key.
     Token(cli::token::TokenArgs),
+    /// Run scenarios against an implementation (exit 0 all passed, 1 failures, 2 usage/load errors).
+    Run(cli::run::RunArgs),
+    /// List scenarios (or, with --rules, the rule catalogue).
+    List(cli::run::ListArgs),
+    /// Print a rule, its source, and the scenarios that check it.
+    Explain(cli::run::ExplainArgs),
+    /// Print the JSON Schema of scenario files.
+    Schema,
     /// Manage the committed test fixtures.
     Fixtures {
         #[command(subcommand)]
@@ -52,6 +60,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.command {
         Command::Up(args) => cli::up::run(args),
         Command::Token(args) => cli::token::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::List(args) => cli::run::list(args),
+        Command::Explain(args) => cli::run::explain(args),
+        Command::Schema => cli::run::schema(),
         Command::Fixtures { action: FixturesAction::Regenerate { dir } } => {
             let written = idprop_mocks::pki::generate_fixtures(&dir)
                 .with_context(|| format!("regenerating fixtures in {}", dir.display()))?;

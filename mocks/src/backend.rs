@@ -19,7 +19,7 @@ use crate::http::{cert_info, error_response, json_response, ConnInfo};
 pub const INTERNAL_HOST: &str = "erp.internal.test";
 
 /// A scripted answer for one path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponse {
     pub path: String,
@@ -40,7 +40,7 @@ fn json_type() -> String {
 }
 
 /// Configuration of the backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
     /// Path prefixes on which the HTTPS listener demands a client

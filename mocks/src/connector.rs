@@ -20,7 +20,7 @@ use crate::rules::token_validation::{self, Rejection, TrustedIssuer};
 pub const MAX_VALIDITY_MINUTES: u32 = 43_200;
 
 /// How the connector authenticates the user at the backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipalType {
     /// Short-lived X.509 certificate (principal propagation).
@@ -32,7 +32,7 @@ pub enum PrincipalType {
 
 /// One access-control entry: a virtual host and port on the cloud side,
 /// the internal system behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     /// `http://erp.onprem.test:44300`.
@@ -52,7 +52,7 @@ fn root_path() -> Vec<String> {
 }
 
 /// An identity provider the connector trusts (`TV-1`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIdp {
     pub issuer: String,
@@ -60,7 +60,7 @@ pub struct TrustedIdp {
 }
 
 /// Configuration of one Cloud Connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorConfig {
     /// `SAP-Connectivity-SCC-Location_ID`; empty is the default connector.

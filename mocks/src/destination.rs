@@ -18,7 +18,7 @@ use crate::rules::Destination;
 use crate::uaa::MockUaa;
 
 /// Where a destination lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     #[default]
@@ -27,7 +27,7 @@ pub enum Level {
 }
 
 /// A configured destination.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationEntry {
     /// Only this tenant (subdomain) sees it; every tenant when absent.

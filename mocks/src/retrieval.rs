@@ -29,7 +29,7 @@ pub struct Network {
 
 /// A key store uploaded with a destination (`certificates` of the answer;
 /// `CA-6`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Certificate {
     #[serde(rename = "Name", alias = "name")]
     pub name: String,
@@ -45,7 +45,7 @@ fn certificate_type() -> String {
 }
 
 /// The Find Destination answer (`FD-1`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FindDestinationAnswer {
     #[serde(skip_serializing_if = "Option::is_none", default)]

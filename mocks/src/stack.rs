@@ -64,7 +64,7 @@ impl Ports {
 }
 
 /// A token server in a configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenServerConfig {
     pub host: String,

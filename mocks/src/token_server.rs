@@ -23,7 +23,7 @@ use crate::http::{decode_pairs, oauth_error, parse_basic, request_host, Buffered
 use crate::uaa::ClientAuthMethod;
 
 /// A scripted error answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedError {
     pub status: u16,
@@ -33,7 +33,7 @@ pub struct ScriptedError {
 
 /// What a token server does with the next requests. Every field has a
 /// harmless default: a default server accepts any client, any way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenServerBehaviour {
     /// Where client credentials are accepted.

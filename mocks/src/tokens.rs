@@ -15,7 +15,7 @@ use crate::pki::{SigningKey, TestPki};
 use crate::uaa::{OAuthClient, Tenant, User};
 
 /// Ways a token can be wrong, for negative tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Forgery {
     /// `alg: none` and an empty signature.

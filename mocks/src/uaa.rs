@@ -25,7 +25,7 @@ pub const DEFAULT_UAA_DOMAIN: &str = "authentication.eu10.idp.test";
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// A subaccount, reached as a subdomain of the UAA domain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub subdomain: String,
@@ -41,7 +41,7 @@ impl Tenant {
 }
 
 /// How a client may authenticate at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// `client_id`/`client_secret` in the form body only.
@@ -54,7 +54,7 @@ pub enum ClientAuthMethod {
 }
 
 /// An OAuth client known to every tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClient {
     pub client_id: String,
@@ -78,7 +78,7 @@ impl OAuthClient {
 }
 
 /// A user of every tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub user_name: String,
@@ -124,7 +124,7 @@ impl User {
 }
 
 /// Configuration of the mock UAA.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UaaConfig {
     pub domain: String,

@@ -1,4 +1,5 @@
 //! Subcommands of the `idprop` binary.
 
+pub mod run;
 pub mod token;
 pub mod up;

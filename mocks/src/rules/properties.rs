@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A destination: its flat property map (`Name`, `URL`, `Authentication`,
 /// `tokenServiceURL`, `tokenServiceURL.headers.x`, …). Keys are
 /// case-sensitive, as in the Destination service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Destination(pub BTreeMap<String, String>);
 

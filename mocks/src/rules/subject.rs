@@ -218,7 +218,7 @@ fn parse_template(t: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// A condition operator (`SP-3`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Operator {
     Exists,
@@ -228,7 +228,7 @@ pub enum Operator {
 }
 
 /// A rule's condition: `${variable} <operator>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// Without `${}`: `user_type`, `email`, …
@@ -237,7 +237,7 @@ pub struct Condition {
 }
 
 /// One row of the connector's subject pattern table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRule {
     #[serde(default)]

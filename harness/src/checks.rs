@@ -1,0 +1,386 @@
+//! Judging: each `then` check against the answers and the journal.
+
+use std::time::Duration;
+
+use idprop_mocks::JournalEntry;
+use serde_json::Value;
+
+use crate::scenario::{AuthTokenCheck, Check, MappingCheck, RequestMatch, RequestsCheck, ResponseCheck};
+
+/// What one step produced.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub name: Option<String>,
+    /// `result` of each answer, in order.
+    pub results: Vec<Value>,
+    pub elapsed: Duration,
+}
+
+/// Everything checks can look at.
+pub struct Evidence<'a> {
+    pub steps: &'a [StepOutcome],
+    pub journal: &'a [JournalEntry],
+}
+
+/// `(expected, observed)` of a failed check.
+pub type Mismatch = (String, String);
+
+fn mismatch(expected: impl Into<String>, observed: impl Into<String>) -> Mismatch {
+    (expected.into(), observed.into())
+}
+
+impl Evidence<'_> {
+    fn step(&self, name: Option<&str>) -> Result<&StepOutcome, Mismatch> {
+        match name {
+            Some(n) => self
+                .steps
+                .iter()
+                .find(|s| s.name.as_deref() == Some(n))
+                .ok_or_else(|| mismatch(format!("a step named {n:?}"), "none")),
+            None => self
+                .steps
+                .iter()
+                .rev()
+                .find(|s| !s.results.is_empty())
+                .ok_or_else(|| mismatch("an answered step", "none")),
+        }
+    }
+
+    fn answer(&self, name: Option<&str>) -> Result<&Value, Mismatch> {
+        self.step(name)?.results.last().ok_or_else(|| mismatch("an answer", "no answer"))
+    }
+}
+
+/// Judges one check.
+pub fn evaluate(check: &Check, ev: &Evidence<'_>) -> Result<(), Mismatch> {
+    let name = check.answer.as_deref();
+    if let Some(c) = &check.auth_token {
+        return auth_token(c, ev.answer(name)?);
+    }
+    if let Some(props) = &check.destination_configuration {
+        let a = ev.answer(name)?;
+        for (k, v) in props {
+            let got = a.pointer("/destinationConfiguration").and_then(|d| d.get(k)).and_then(Value::as_str);
+            if got != Some(v.as_str()) {
+                return Err(mismatch(format!("destinationConfiguration.{k} = {v:?}"), format!("{got:?}")));
+            }
+        }
+        return Ok(());
+    }
+    if let Some(c) = &check.mapping {
+        return mapping(c, ev.answer(name)?);
+    }
+    if let Some(c) = &check.response {
+        return response(c, ev.answer(name)?);
+    }
+    if let Some(c) = &check.requests {
+        return requests(c, ev.journal);
+    }
+    if let Some(c) = &check.elapsed {
+        let s = ev.step(c.step.as_deref().or(name))?;
+        let t = s.elapsed.as_secs_f64();
+        let (lo, hi) = (c.min_s.unwrap_or(0.0), c.max_s.unwrap_or(f64::INFINITY));
+        if t < lo || t > hi {
+            return Err(mismatch(format!("took between {lo} s and {hi} s"), format!("{t:.2} s")));
+        }
+        return Ok(());
+    }
+    if let Some(c) = &check.same_token {
+        let values: Vec<String> = c
+            .answers
+            .iter()
+            .map(|n| {
+                ev.answer(Some(n))
+                    .map(|a| a.pointer("/authTokens/0/value").and_then(Value::as_str).unwrap_or("").to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let all_same = values.windows(2).all(|w| w[0] == w[1]);
+        let all_set = values.iter().all(|v| !v.is_empty());
+        return match (c.same, all_set, all_same) {
+            (_, false, _) => Err(mismatch("a token in every answer", format!("{values:?}"))),
+            (true, _, true) | (false, _, false) => Ok(()),
+            (true, _, false) => Err(mismatch(
+                format!("the same token in {:?}", c.answers),
+                format!("{} different tokens", values.len()),
+            )),
+            (false, _, true) => Err(mismatch(format!("different tokens in {:?}", c.answers), "the same token")),
+        };
+    }
+    Err(mismatch("a check kind", "none"))
+}
+
+fn auth_token(c: &AuthTokenCheck, answer: &Value) -> Result<(), Mismatch> {
+    let tokens = answer.get("authTokens").and_then(Value::as_array);
+    if let Some(absent) = c.absent {
+        let none = tokens.is_none_or(|t| t.is_empty());
+        if none != absent {
+            return Err(mismatch(
+                if absent { "no authTokens" } else { "authTokens" },
+                format!("{}", answer.get("authTokens").unwrap_or(&Value::Null)),
+            ));
+        }
+        if absent {
+            return Ok(());
+        }
+    }
+    let t = tokens.and_then(|t| t.first()).ok_or_else(|| mismatch("an authTokens entry", "none"))?;
+    let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (value, error) = (s("value"), s("error"));
+    if let Some(ok) = c.ok {
+        if ok && (!error.is_empty() || value.is_empty()) {
+            return Err(mismatch(
+                "a token and no error",
+                format!("error {error:?}, value {:?}", crate::protocol::excerpt(&value)),
+            ));
+        }
+        if !ok && (error.is_empty() || !s("type").is_empty() || !value.is_empty()) {
+            return Err(mismatch("an error entry (type and value empty, error set)", format!("{t}")));
+        }
+    }
+    let eq = |what: &str, want: &Option<String>, got: String| match want {
+        Some(w) if *w != got => Err(mismatch(format!("{what} = {w:?}"), format!("{got:?}"))),
+        _ => Ok(()),
+    };
+    eq("type", &c.kind, s("type"))?;
+    eq(
+        "http_header.key",
+        &c.header_key,
+        t.pointer("/http_header/key").and_then(Value::as_str).unwrap_or("").to_string(),
+    )?;
+    let want_hv = c.header_value.as_ref().map(|h| h.replace("{{value}}", &value));
+    eq(
+        "http_header.value",
+        &want_hv,
+        t.pointer("/http_header/value").and_then(Value::as_str).unwrap_or("").to_string(),
+    )?;
+    let exp = match t.get("expires_in") {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    eq("expires_in", &c.expires_in, exp)?;
+    eq("scope", &c.scope, s("scope"))?;
+    for part in &c.error_contains {
+        if !error.to_lowercase().contains(&part.to_lowercase()) {
+            return Err(mismatch(format!("error containing {part:?}"), format!("{error:?}")));
+        }
+    }
+    if !c.claims.is_empty() {
+        let claims = idprop_mocks::tokens::peek_claims(&value)
+            .ok_or_else(|| mismatch("a JWT token value", crate::protocol::excerpt(&value)))?;
+        for (k, v) in &c.claims {
+            if claims.get(k) != Some(v) {
+                return Err(mismatch(format!("claim {k} = {v}"), format!("{}", claims.get(k).unwrap_or(&Value::Null))));
+            }
+        }
+    }
+    if let Some(host) = &c.issued_by {
+        if !value.starts_with(&format!("ts.{host}.")) {
+            return Err(mismatch(format!("a token issued by {host}"), crate::protocol::excerpt(&value)));
+        }
+    }
+    Ok(())
+}
+
+fn mapping(c: &MappingCheck, a: &Value) -> Result<(), Mismatch> {
+    let accepted = a.get("accepted").and_then(Value::as_bool);
+    if accepted != Some(c.accepted) {
+        return Err(mismatch(
+            if c.accepted { "accepted".to_string() } else { "refused".to_string() },
+            format!("{}", crate::protocol::excerpt(&a.to_string())),
+        ));
+    }
+    let s = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_string);
+    if let Some(p) = &c.principal {
+        if s("principal").as_deref() != Some(p.as_str()) {
+            return Err(mismatch(format!("principal {p:?}"), format!("{:?}", s("principal"))));
+        }
+    }
+    if let Some(p) = &c.subject {
+        if s("subject").as_deref() != Some(p.as_str()) {
+            return Err(mismatch(format!("subject {p:?}"), format!("{:?}", s("subject"))));
+        }
+    }
+    if !c.accepted {
+        let reason = s("reason").unwrap_or_default();
+        if reason.trim().is_empty() {
+            return Err(mismatch("a reason for the refusal", "none"));
+        }
+        for part in &c.reason_contains {
+            if !reason.to_lowercase().contains(&part.to_lowercase()) {
+                return Err(mismatch(format!("reason containing {part:?}"), format!("{reason:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn response(c: &ResponseCheck, a: &Value) -> Result<(), Mismatch> {
+    let error = a.get("error").and_then(Value::as_str).filter(|e| !e.is_empty());
+    if let Some(want) = c.error {
+        if want != error.is_some() {
+            return Err(mismatch(
+                if want { "an error" } else { "a response" },
+                crate::protocol::excerpt(&a.to_string()),
+            ));
+        }
+    }
+    if let Some(st) = c.status {
+        let got = a.get("status").and_then(Value::as_u64);
+        if got != Some(u64::from(st)) {
+            return Err(mismatch(
+                format!("status {st}"),
+                format!(
+                    "{} ({})",
+                    got.map(|g| g.to_string()).unwrap_or("none".into()),
+                    crate::protocol::excerpt(
+                        &error.map(str::to_string).unwrap_or_else(|| a
+                            .get("body")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string())
+                    )
+                ),
+            ));
+        }
+    }
+    let body = a.get("body").and_then(Value::as_str).unwrap_or("");
+    for part in &c.body_contains {
+        if !body.contains(part.as_str()) {
+            return Err(mismatch(format!("body containing {part:?}"), crate::protocol::excerpt(body)));
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: &JournalEntry) -> String {
+    format!("{} {}{} ({})", e.method, e.host, e.path, e.component)
+}
+
+fn requests(c: &RequestsCheck, journal: &[JournalEntry]) -> Result<(), Mismatch> {
+    let selected: Vec<&JournalEntry> = journal
+        .iter()
+        .filter(|e| c.component.as_deref().is_none_or(|x| e.component == x))
+        .filter(|e| match c.host.as_deref() {
+            None => true,
+            Some(h) if h.starts_with('.') => e.host.ends_with(h),
+            Some(h) => e.host.eq_ignore_ascii_case(h),
+        })
+        .filter(|e| c.with_form.iter().all(|(k, v)| e.form_field(k) == Some(v.as_str())))
+        .collect();
+    let what = format!(
+        "requests{}{}",
+        c.component.as_ref().map(|x| format!(" to {x}")).unwrap_or_default(),
+        c.host.as_ref().map(|h| format!(" at {h}")).unwrap_or_default()
+    );
+    let n = selected.len();
+    let seen = || selected.iter().map(|e| describe(e)).collect::<Vec<_>>().join("; ");
+    if let Some(want) = c.count {
+        if n != want {
+            return Err(mismatch(format!("{want} {what}"), format!("{n}: [{}]", seen())));
+        }
+    }
+    if let Some(min) = c.min_count {
+        if n < min {
+            return Err(mismatch(format!("at least {min} {what}"), format!("{n}")));
+        }
+    }
+    if let Some(max) = c.max_count {
+        if n > max {
+            return Err(mismatch(format!("at most {max} {what}"), format!("{n}: [{}]", seen())));
+        }
+    }
+    let check_one = |m: &RequestMatch, e: &JournalEntry, which: &str| -> Result<(), Mismatch> {
+        matches(m, e).map_err(|(exp, obs)| {
+            mismatch(format!("{which} of the {what}: {exp}"), format!("{obs} — in {}", describe(e)))
+        })
+    };
+    if let Some(m) = &c.first {
+        let e = selected.first().ok_or_else(|| mismatch(format!("a first {what}"), "none"))?;
+        check_one(m, e, "the first")?;
+    }
+    if let Some(m) = &c.last {
+        let e = selected.last().ok_or_else(|| mismatch(format!("a last {what}"), "none"))?;
+        check_one(m, e, "the last")?;
+    }
+    if let Some(m) = &c.each {
+        for e in &selected {
+            check_one(m, e, "each")?;
+        }
+    }
+    Ok(())
+}
+
+fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
+    let eq = |what: &str, want: &Option<String>, got: &str| match want {
+        Some(w) if !w.eq_ignore_ascii_case(got) => Err(mismatch(format!("{what} {w:?}"), format!("{got:?}"))),
+        _ => Ok(()),
+    };
+    eq("host", &m.host, &e.host)?;
+    if let Some(p) = &m.path {
+        if p != &e.path {
+            return Err(mismatch(format!("path {p:?}"), format!("{:?}", e.path)));
+        }
+    }
+    eq("method", &m.method, &e.method)?;
+    if let Some(t) = m.tls {
+        if t != e.tls {
+            return Err(mismatch(format!("tls {t}"), format!("tls {}", e.tls)));
+        }
+    }
+    if let Some(s) = m.status {
+        if s != e.status {
+            return Err(mismatch(format!("status {s}"), format!("{}", e.status)));
+        }
+    }
+    for (k, v) in &m.form {
+        if e.form_field(k) != Some(v.as_str()) {
+            return Err(mismatch(format!("form field {k}={v:?}"), format!("{:?}", e.form_field(k))));
+        }
+    }
+    for k in &m.form_absent {
+        if let Some(v) = e.form_field(k) {
+            return Err(mismatch(format!("no form field {k}"), format!("{k}={v:?}")));
+        }
+    }
+    for (k, v) in &m.headers {
+        if e.header(k) != Some(v.as_str()) {
+            return Err(mismatch(format!("header {k}: {v:?}"), format!("{:?}", e.header(k))));
+        }
+    }
+    for (k, v) in &m.header_prefixes {
+        if !e.header(k).is_some_and(|h| h.starts_with(v.as_str())) {
+            return Err(mismatch(format!("header {k} starting {v:?}"), format!("{:?}", e.header(k))));
+        }
+    }
+    for k in &m.headers_absent {
+        if let Some(v) = e.header(k) {
+            return Err(mismatch(format!("no header {k}"), format!("{k}: {}", crate::protocol::excerpt(v))));
+        }
+    }
+    for (k, v) in &m.query {
+        if e.query_param(k) != Some(v.as_str()) {
+            return Err(mismatch(format!("query {k}={v:?}"), format!("{:?}", e.query_param(k))));
+        }
+    }
+    for k in &m.query_absent {
+        if let Some(v) = e.query_param(k) {
+            return Err(mismatch(format!("no query parameter {k}"), format!("{k}={v:?}")));
+        }
+    }
+    if let Some(b) = &m.basic {
+        let got = e.basic_credentials().map(|(u, p)| format!("{u}:{p}"));
+        let ok = if b == "none" { got.is_none() } else { got.as_deref() == Some(b.as_str()) };
+        if !ok {
+            return Err(mismatch(format!("Basic {b:?}"), format!("{got:?}")));
+        }
+    }
+    if let Some(s) = &m.client_cert_subject {
+        let got = e.client_cert.as_ref().map(|c| c.subject.clone());
+        let ok = if s == "none" { got.is_none() } else { got.as_deref() == Some(s.as_str()) };
+        if !ok {
+            return Err(mismatch(format!("client certificate {s:?}"), format!("{got:?}")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! `exec:<command line>`: a fresh process per scenario, JSON Lines on
+//! stdin/stdout, stderr kept, its whole process group killed at the end.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::{Driver, Session, SessionEnd, SessionEnv};
+use crate::protocol::{excerpt, id_of};
+
+/// How long an adapter may take to exit once its stdin is closed.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// Kept tail of an adapter's stderr.
+const STDERR_KEEP: usize = 16 * 1024;
+
+/// Runs a command line through `sh -c`.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    command: String,
+}
+
+impl Exec {
+    pub fn new(command: &str) -> Self {
+        Self { command: command.to_string() }
+    }
+}
+
+#[async_trait]
+impl Driver for Exec {
+    fn describe(&self) -> String {
+        format!("exec:{}", self.command)
+    }
+
+    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, String> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(&self.command);
+        let n = &env.network;
+        cmd.env("IDPROP_PROTOCOL", "1");
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            cmd.env(k, &n.proxy);
+        }
+        for k in ["NO_PROXY", "no_proxy"] {
+            cmd.env(k, "");
+        }
+        for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "IDPROP_CA_FILE"] {
+            cmd.env(k, &n.ca_file);
+        }
+        match &env.vcap_services {
+            Some(v) => cmd.env("VCAP_SERVICES", v),
+            None => cmd.env_remove("VCAP_SERVICES"),
+        };
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.process_group(0);
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start `{}`: {e}", self.command))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(BufReader::new);
+        let stderr_buf = Arc::new(Mutex::new(String::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let buf = stderr_buf.clone();
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = err.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut b = buf.lock().expect("stderr lock");
+                    b.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    if b.len() > STDERR_KEEP {
+                        let cut = b.len() - STDERR_KEEP;
+                        let cut = (cut..b.len()).find(|i| b.is_char_boundary(*i)).unwrap_or(b.len());
+                        b.drain(..cut);
+                    }
+                }
+            });
+        }
+        let pgid = child.id().map(|p| p as i32);
+        Ok(Box::new(ExecSession { child, pgid, stdin, stdout, stderr: stderr_buf, broken: None }))
+    }
+}
+
+struct ExecSession {
+    child: Child,
+    pgid: Option<i32>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+    stderr: Arc<Mutex<String>>,
+    /// Once the stream is out of step (garbage, timeout) every later request fails.
+    broken: Option<String>,
+}
+
+impl ExecSession {
+    fn stderr_tail(&self) -> String {
+        let s = self.stderr.lock().expect("stderr lock").clone();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    async fn exited(&mut self) -> String {
+        // Give the process a moment to be reaped so its status is known.
+        let status = tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await;
+        let how = match status {
+            Ok(Ok(s)) => format!("exited ({s})"),
+            _ => "closed its stdout".into(),
+        };
+        let tail = self.stderr_tail();
+        if tail.is_empty() {
+            format!("adapter {how} before answering")
+        } else {
+            format!("adapter {how} before answering; stderr: {tail}")
+        }
+    }
+
+    async fn read_answer(&mut self, request: &Value) -> Result<Value, String> {
+        let stdout = self.stdout.as_mut().ok_or("adapter stdout unavailable")?;
+        loop {
+            let mut line = String::new();
+            let n = stdout.read_line(&mut line).await.map_err(|e| format!("reading adapter stdout: {e}"))?;
+            if n == 0 {
+                return Err(self.exited().await);
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line.trim())
+                .map_err(|e| format!("adapter wrote a line that is not JSON ({e}): {}", excerpt(line.trim())))?;
+            let want = id_of(request);
+            return match v.get("id").and_then(Value::as_u64) {
+                Some(id) if id == want => Ok(v),
+                Some(id) => Err(format!("adapter answered id {id} to request id {want}")),
+                None => Err(format!("adapter answer has no integer id: {}", excerpt(line.trim()))),
+            };
+        }
+    }
+
+    fn kill_group(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // we created for this adapter (process_group(0)); no memory is involved.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Session for ExecSession {
+    async fn send(
+        &mut self,
+        requests: Vec<Value>,
+        _concurrent: bool,
+        deadline: Duration,
+    ) -> Vec<Result<Value, String>> {
+        if let Some(b) = &self.broken {
+            return requests.iter().map(|_| Err(b.clone())).collect();
+        }
+        // Pipelined: all lines written, answers read in order (the protocol
+        // answers in order; an adapter may work on them concurrently).
+        let mut lines = String::new();
+        for r in &requests {
+            lines.push_str(&r.to_string());
+            lines.push('\n');
+        }
+        let write = async {
+            let stdin = self.stdin.as_mut().ok_or("adapter stdin already closed")?;
+            stdin.write_all(lines.as_bytes()).await.map_err(|e| format!("writing to adapter stdin: {e}"))?;
+            stdin.flush().await.map_err(|e| format!("writing to adapter stdin: {e}"))
+        };
+        if let Err(e) = write.await {
+            let e = format!("{e}; {}", self.exited().await);
+            self.broken = Some(e.clone());
+            return requests.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut out = Vec::new();
+        let started = tokio::time::Instant::now();
+        for r in &requests {
+            let left = deadline.saturating_sub(started.elapsed());
+            let answer = match tokio::time::timeout(left, self.read_answer(r)).await {
+                Ok(a) => a,
+                Err(_) => Err(format!(
+                    "no answer to request id {} within the deadline of {} s",
+                    id_of(r),
+                    deadline.as_secs_f64()
+                )),
+            };
+            if let Err(e) = &answer {
+                self.broken = Some(e.clone());
+            }
+            out.push(answer);
+            if self.broken.is_some() {
+                break;
+            }
+        }
+        while out.len() < requests.len() {
+            out.push(Err(self.broken.clone().unwrap_or_default()));
+        }
+        out
+    }
+
+    async fn close(mut self: Box<Self>) -> SessionEnd {
+        drop(self.stdin.take());
+        let problem = match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
+            Ok(_) => None,
+            Err(_) => Some(format!(
+                "adapter did not exit within {} s of its stdin closing; its process group was killed",
+                EXIT_GRACE.as_secs()
+            )),
+        };
+        // Always: children it left behind go with the group.
+        self.kill_group();
+        let _ = self.child.start_kill();
+        SessionEnd { stderr: self.stderr.lock().expect("stderr lock").clone(), problem }
+    }
+}
+
+impl Drop for ExecSession {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}

@@ -1,0 +1,386 @@
+//! `builtin:reference`: the reference implementation of every role, on the
+//! same code as the mocks ([`idprop_mocks::rules`], [`TokenRetriever`]) —
+//! and the mutants: the reference with exactly one [`Deviation`] from one
+//! rule, to prove the suite can fail.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use idprop_mocks::retrieval::{Certificate, FindRequest, Network, TokenRetriever};
+use idprop_mocks::rules::principal_mapping;
+use idprop_mocks::rules::token_validation::{self, TrustedIssuer};
+use idprop_mocks::rules::Destination;
+use serde_json::{json, Map, Value};
+
+use crate::consumer::Consumer;
+use crate::driver::SessionEnv;
+use crate::protocol::{id_of, not_ok, ok};
+
+/// One deliberate departure from one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Deviation {
+    /// `TU-4`: a `Common` URL without `{tenant}` never gets the subdomain.
+    CommonWithoutSubdomain,
+    /// `TU-2`/`TU-3`: the `{tenant}` placeholder is left in the URL.
+    PlaceholderNotReplaced,
+    /// `CA-1`: client credentials always go in HTTP Basic.
+    CredentialsAlwaysBasic,
+    /// `CA-3`/`CA-4`: `tokenServiceUser`/`tokenServicePassword` ignored.
+    TokenServiceUserIgnored,
+    /// `TO-2`/`TO-4`: out-of-range timeouts clamped to the maximum, not 10 s.
+    TimeoutsClampedToMax,
+    /// `CH-1`: no token cache.
+    NoCache,
+    /// `CH-2`: cached tokens served past their expiry.
+    CachePastExpiry,
+    /// `CH-3`: one cache entry per destination, whatever the tenant.
+    CacheSharedAcrossTenants,
+    /// `FD-2`: technical user tokens under `Authorization`.
+    WrongHeaderKey,
+    /// `PX-1`..`PX-3`: prefixed properties sent with their prefix.
+    PrefixesNotStripped,
+    /// `CA-9`: `scope` not sent.
+    ScopeDropped,
+    /// `PP-2`: `email` ranks before `user_name`.
+    EmailBeforeUserName,
+    /// `PP-2`: `sub` is never used.
+    SubNeverUsed,
+    /// `SP-2`: pattern variables are not substituted.
+    PatternNotSubstituted,
+    /// `TV-3`: expired tokens accepted.
+    ExpiredAccepted,
+    /// `TV-2`: `alg: none` accepted.
+    AlgNoneAccepted,
+    /// `TV-2`: HS256 accepted.
+    Hs256Accepted,
+    /// `TV-1`: any issuer accepted when a key verifies.
+    AnyIssuerAccepted,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 18] = [
+        Deviation::CommonWithoutSubdomain,
+        Deviation::PlaceholderNotReplaced,
+        Deviation::CredentialsAlwaysBasic,
+        Deviation::TokenServiceUserIgnored,
+        Deviation::TimeoutsClampedToMax,
+        Deviation::NoCache,
+        Deviation::CachePastExpiry,
+        Deviation::CacheSharedAcrossTenants,
+        Deviation::WrongHeaderKey,
+        Deviation::PrefixesNotStripped,
+        Deviation::ScopeDropped,
+        Deviation::EmailBeforeUserName,
+        Deviation::SubNeverUsed,
+        Deviation::PatternNotSubstituted,
+        Deviation::ExpiredAccepted,
+        Deviation::AlgNoneAccepted,
+        Deviation::Hs256Accepted,
+        Deviation::AnyIssuerAccepted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Deviation::CommonWithoutSubdomain => "common-without-subdomain",
+            Deviation::PlaceholderNotReplaced => "placeholder-not-replaced",
+            Deviation::CredentialsAlwaysBasic => "credentials-always-basic",
+            Deviation::TokenServiceUserIgnored => "token-service-user-ignored",
+            Deviation::TimeoutsClampedToMax => "timeouts-clamped-to-max",
+            Deviation::NoCache => "no-cache",
+            Deviation::CachePastExpiry => "cache-past-expiry",
+            Deviation::CacheSharedAcrossTenants => "cache-shared-across-tenants",
+            Deviation::WrongHeaderKey => "wrong-header-key",
+            Deviation::PrefixesNotStripped => "prefixes-not-stripped",
+            Deviation::ScopeDropped => "scope-dropped",
+            Deviation::EmailBeforeUserName => "email-before-user-name",
+            Deviation::SubNeverUsed => "sub-never-used",
+            Deviation::PatternNotSubstituted => "pattern-not-substituted",
+            Deviation::ExpiredAccepted => "expired-accepted",
+            Deviation::AlgNoneAccepted => "alg-none-accepted",
+            Deviation::Hs256Accepted => "hs256-accepted",
+            Deviation::AnyIssuerAccepted => "any-issuer-accepted",
+        }
+    }
+
+    /// The rule the deviation breaks.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Deviation::CommonWithoutSubdomain => "TU-4",
+            Deviation::PlaceholderNotReplaced => "TU-2",
+            Deviation::CredentialsAlwaysBasic => "CA-1",
+            Deviation::TokenServiceUserIgnored => "CA-3",
+            Deviation::TimeoutsClampedToMax => "TO-4",
+            Deviation::NoCache => "CH-1",
+            Deviation::CachePastExpiry => "CH-2",
+            Deviation::CacheSharedAcrossTenants => "CH-3",
+            Deviation::WrongHeaderKey => "FD-2",
+            Deviation::PrefixesNotStripped => "PX-1",
+            Deviation::ScopeDropped => "CA-9",
+            Deviation::EmailBeforeUserName => "PP-2",
+            Deviation::SubNeverUsed => "PP-2",
+            Deviation::PatternNotSubstituted => "SP-2",
+            Deviation::ExpiredAccepted => "TV-3",
+            Deviation::AlgNoneAccepted => "TV-2",
+            Deviation::Hs256Accepted => "TV-2",
+            Deviation::AnyIssuerAccepted => "TV-1",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Deviation> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+type MutantCache = HashMap<String, (Instant, Option<Duration>, Value)>;
+
+/// The reference implementation, optionally with one deviation.
+pub struct Reference {
+    network: Network,
+    retriever: TokenRetriever,
+    consumer: Consumer,
+    deviation: Option<Deviation>,
+    /// The broken caches of the cache mutants.
+    mutant_cache: Mutex<MutantCache>,
+}
+
+impl Reference {
+    pub fn new(env: &SessionEnv, deviation: Option<Deviation>) -> Result<Self, String> {
+        let ca_pem = std::fs::read_to_string(&env.network.ca_file)
+            .map_err(|e| format!("reading {}: {e}", env.network.ca_file))?;
+        let network = Network { proxy: env.network.proxy.clone(), ca_pem };
+        Ok(Self {
+            retriever: TokenRetriever::new(network.clone()),
+            consumer: Consumer::new(&network, env.vcap_services.clone())?,
+            network,
+            deviation,
+            mutant_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn is(&self, d: Deviation) -> bool {
+        self.deviation == Some(d)
+    }
+
+    /// Answers one protocol message.
+    pub async fn handle(&self, req: &Value) -> Value {
+        let id = id_of(req);
+        match req.get("op").and_then(Value::as_str) {
+            Some("hello") => ok(
+                id,
+                json!({
+                    "name": match self.deviation { None => "idprop-reference".to_string(), Some(d) => format!("idprop-mutant/{}", d.name()) },
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "roles": ["token-retrieval", "principal-mapping", "consumer"],
+                }),
+            ),
+            Some("reset") => {
+                self.retriever.reset();
+                self.mutant_cache.lock().expect("cache lock").clear();
+                ok(id, json!({}))
+            }
+            Some("find_destination") => match self.find_destination(req).await {
+                Ok(r) => ok(id, r),
+                Err(e) => not_ok(id, "bad_request", &e),
+            },
+            Some("map_principal") => match self.map_principal(req) {
+                Ok(r) => ok(id, r),
+                Err(e) => not_ok(id, "bad_request", &e),
+            },
+            Some("call") => match self.consumer.call(req).await {
+                Ok(r) => ok(id, r),
+                Err(e) => not_ok(id, "bad_request", &e),
+            },
+            Some(other) => not_ok(id, "unsupported", &format!("unknown op {other:?}")),
+            None => not_ok(id, "bad_request", "no op"),
+        }
+    }
+
+    async fn find_destination(&self, req: &Value) -> Result<Value, String> {
+        let mut d = Destination::from_json(req.get("destination").ok_or("no destination")?)
+            .ok_or("destination is not an object")?;
+        let tenant = req.get("tenant").and_then(Value::as_str).unwrap_or("").to_string();
+        let user_token = req.get("user_token").and_then(Value::as_str).map(str::to_string);
+        let certificates: Vec<Certificate> = match req.get("certificates") {
+            Some(Value::Array(a)) => a.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect(),
+            _ => Vec::new(),
+        };
+        self.deviate_destination(&mut d);
+        let cache_key = match self.deviation {
+            Some(Deviation::CachePastExpiry) => {
+                Some(format!("{tenant}|{}|{}", d.name(), user_token.as_deref().unwrap_or("")))
+            }
+            Some(Deviation::CacheSharedAcrossTenants) => Some(d.name().to_string()),
+            _ => None,
+        };
+        if let Some(k) = &cache_key {
+            if let Some((at, life, v)) = self.mutant_cache.lock().expect("cache lock").get(k) {
+                let fresh = match (self.deviation, life) {
+                    (Some(Deviation::CachePastExpiry), _) => true,
+                    (_, Some(l)) => at.elapsed() < *l,
+                    _ => false,
+                };
+                if fresh {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        if self.is(Deviation::NoCache) {
+            self.retriever.reset();
+        }
+        let answer = self
+            .retriever
+            .find_destination(FindRequest {
+                destination: &d,
+                tenant: &tenant,
+                user_token: user_token.as_deref(),
+                certificates: &certificates,
+                lookup: None,
+            })
+            .await;
+        let mut v = serde_json::to_value(&answer).map_err(|e| e.to_string())?;
+        if self.is(Deviation::WrongHeaderKey) {
+            if let Some(h) = v.pointer_mut("/authTokens/0/http_header/key") {
+                *h = json!("Authorization");
+            }
+        }
+        if let Some(k) = cache_key {
+            let life = v
+                .pointer("/authTokens/0/expires_in")
+                .and_then(Value::as_str)
+                .and_then(|e| e.parse::<u64>().ok())
+                .and_then(|e| idprop_mocks::rules::cache::cacheable_for(Some(e)));
+            if v.pointer("/authTokens/0/error").is_none() {
+                self.mutant_cache.lock().expect("cache lock").insert(k, (Instant::now(), life, v.clone()));
+            }
+        }
+        Ok(v)
+    }
+
+    /// Input-side deviations: the destination is rewritten so that the
+    /// shared rules produce the broken request.
+    fn deviate_destination(&self, d: &mut Destination) {
+        let Some(dev) = self.deviation else { return };
+        let props = &mut d.0;
+        match dev {
+            Deviation::CommonWithoutSubdomain => {
+                let common = props.get("tokenServiceURLType").is_some_and(|t| t.eq_ignore_ascii_case("common"));
+                let placeholder = props.get("tokenServiceURL").is_some_and(|u| u.contains("{tenant}"));
+                if common && !placeholder {
+                    props.insert("tokenServiceURLType".into(), "Dedicated".into());
+                }
+            }
+            Deviation::PlaceholderNotReplaced => {
+                if props.get("tokenServiceURL").is_some_and(|u| u.contains("{tenant}")) {
+                    props.insert("tokenServiceURLType".into(), "Dedicated".into());
+                }
+            }
+            Deviation::CredentialsAlwaysBasic => {
+                props.remove("tokenServiceUser");
+                props.remove("tokenServicePassword");
+                props.insert("tokenService.addClientCredentialsInBody".into(), "false".into());
+            }
+            Deviation::TokenServiceUserIgnored => {
+                props.remove("tokenServiceUser");
+                props.remove("tokenServicePassword");
+            }
+            Deviation::TimeoutsClampedToMax => {
+                for (k, max) in [
+                    ("tokenServiceURL.ConnectionTimeoutInSeconds", 60i64),
+                    ("tokenServiceURL.SocketReadTimeoutInSeconds", 600),
+                ] {
+                    if let Some(v) = props.get(k).and_then(|v| v.trim().parse::<i64>().ok()) {
+                        if v > max {
+                            props.insert(k.into(), max.to_string());
+                        }
+                    }
+                }
+            }
+            Deviation::PrefixesNotStripped => {
+                let keys: Vec<String> = props.keys().cloned().collect();
+                for k in keys {
+                    for p in ["tokenServiceURL.headers.", "tokenServiceURL.queries.", "tokenService.body."] {
+                        if k.starts_with(p) {
+                            let v = props.remove(&k).unwrap_or_default();
+                            props.insert(format!("{p}{k}"), v);
+                        }
+                    }
+                }
+            }
+            Deviation::ScopeDropped => {
+                props.remove("scope");
+            }
+            _ => {}
+        }
+    }
+
+    fn map_principal(&self, req: &Value) -> Result<Value, String> {
+        let token = req.get("token").and_then(Value::as_str).ok_or("no token")?;
+        let pattern = req.get("subject_pattern").and_then(Value::as_str).unwrap_or("CN=${name}");
+        let now = req.get("now").and_then(Value::as_i64).unwrap_or_else(|| idprop_mocks::tokens::unix_now() as i64);
+        let mut trust = Vec::new();
+        for t in req.get("trust").and_then(Value::as_array).cloned().unwrap_or_default() {
+            let issuer = t.get("issuer").and_then(Value::as_str).ok_or("trust entry without issuer")?.to_string();
+            let jwks = serde_json::from_value(t.get("jwks").cloned().unwrap_or(json!({"keys": []})))
+                .map_err(|e| format!("trust jwks: {e}"))?;
+            trust.push(TrustedIssuer { issuer, jwks });
+        }
+        let claims = match self.validate(token, &trust, now) {
+            Ok(c) => c,
+            Err(reason) => return Ok(json!({"accepted": false, "reason": reason})),
+        };
+        let mut claims = claims;
+        if self.is(Deviation::EmailBeforeUserName) && claims.contains_key("email") {
+            claims.remove("user_name");
+        }
+        if self.is(Deviation::SubNeverUsed) {
+            claims.remove("sub");
+        }
+        match principal_mapping::map_claims(&claims, &principal_mapping::single(pattern)) {
+            Ok(m) => {
+                let subject = if self.is(Deviation::PatternNotSubstituted) { pattern.to_string() } else { m.subject };
+                Ok(json!({"accepted": true, "principal": m.principal, "subject": subject}))
+            }
+            Err(reason) => Ok(json!({"accepted": false, "reason": reason})),
+        }
+    }
+
+    /// Token validation, with the validation mutants' holes.
+    fn validate(&self, token: &str, trust: &[TrustedIssuer], now: i64) -> Result<Map<String, Value>, String> {
+        let header = token.split('.').next().and_then(|h| token_validation::decode_segment(h, "header").ok());
+        let alg = header.as_ref().and_then(|h| h.get("alg")).and_then(Value::as_str).unwrap_or("").to_string();
+        let peek = idprop_mocks::tokens::peek_claims(token);
+        match self.deviation {
+            Some(Deviation::AlgNoneAccepted) if alg.eq_ignore_ascii_case("none") => {
+                return peek.ok_or("malformed".into())
+            }
+            Some(Deviation::Hs256Accepted) if alg == "HS256" => return peek.ok_or("malformed".into()),
+            _ => {}
+        }
+        let mut now = now;
+        if self.is(Deviation::ExpiredAccepted) {
+            if let Some(exp) = peek.as_ref().and_then(|c| c.get("exp")).and_then(Value::as_i64) {
+                now = now.min(exp - 1);
+            }
+        }
+        let mut trust = trust.to_vec();
+        if self.is(Deviation::AnyIssuerAccepted) {
+            if let Some(iss) = peek.as_ref().and_then(|c| c.get("iss")).and_then(Value::as_str) {
+                let keys: Vec<_> = trust.iter().flat_map(|t| t.jwks.keys.clone()).collect();
+                trust.push(TrustedIssuer { issuer: iss.to_string(), jwks: jsonwebtoken_jwks(keys) });
+            }
+        }
+        token_validation::validate(token, &trust, now).map(|v| v.claims).map_err(|e| e.to_string())
+    }
+
+    /// The network this implementation uses.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+}
+
+fn jsonwebtoken_jwks(
+    keys: Vec<idprop_mocks::rules::token_validation::Jwk>,
+) -> idprop_mocks::rules::token_validation::JwkSet {
+    idprop_mocks::rules::token_validation::JwkSet { keys }
+}

@@ -1,0 +1,473 @@
+//! The scenario format: one YAML file per scenario. `given` sets up the
+//! stack, `when` sends messages to the implementation, `then` checks the
+//! answers and what the mocks observed, each check citing a rule.
+//!
+//! Unknown keys are errors everywhere. `idprop schema` prints the JSON
+//! Schema generated from these types.
+
+use std::collections::BTreeMap;
+
+use idprop_mocks::backend::BackendConfig;
+use idprop_mocks::connector::ConnectorConfig;
+use idprop_mocks::destination::DestinationEntry;
+use idprop_mocks::stack::TokenServerConfig;
+use idprop_mocks::tokens::Forgery;
+use idprop_mocks::uaa::{OAuthClient, User};
+use idprop_mocks::yaml::Located;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The role of the implementation a scenario tests (adapter protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    TokenRetrieval,
+    PrincipalMapping,
+    Consumer,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::TokenRetrieval, Role::PrincipalMapping, Role::Consumer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::TokenRetrieval => "token-retrieval",
+            Role::PrincipalMapping => "principal-mapping",
+            Role::Consumer => "consumer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// One scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique, stable id (kebab-case).
+    pub id: String,
+    pub title: String,
+    pub role: Role,
+    /// `slow` marks scenarios that wait on real timeouts.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Rule ids of the catalogue this scenario checks.
+    pub rules: Vec<String>,
+    #[serde(default)]
+    pub given: Given,
+    pub when: Vec<Located<Step>>,
+    pub then: Vec<Located<Check>>,
+    /// Seconds the implementation has to answer one message (default 15).
+    #[serde(default)]
+    pub deadline_s: Option<f64>,
+    /// Known departures of named implementations (the name their `hello`
+    /// gives): the scenario is reported as a known finding for them, with
+    /// this explanation, instead of failing the run.
+    #[serde(default)]
+    pub known_findings: BTreeMap<String, String>,
+}
+
+/// Stack set-up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Given {
+    /// Tenants beside the default `mytenant` and `othertenant`.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub clients: Vec<OAuthClient>,
+    /// Scriptable token servers (each serves its host and its subdomains).
+    #[serde(default)]
+    pub token_servers: Vec<TokenServerConfig>,
+    /// Destinations of the mock Destination service (consumer role);
+    /// the default set when absent.
+    #[serde(default)]
+    pub destinations: Option<Vec<DestinationEntry>>,
+    /// Cloud Connectors; the default one when absent.
+    #[serde(default)]
+    pub connectors: Option<Vec<ConnectorConfig>>,
+    #[serde(default)]
+    pub backend: Option<BackendConfig>,
+    /// Key stores made from the test PKI: name → client certificate CN.
+    #[serde(default)]
+    pub key_stores: BTreeMap<String, String>,
+}
+
+/// A token the harness mints (or a literal one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Use this text as the token.
+    #[serde(default)]
+    pub literal: Option<String>,
+    /// Tenant subdomain (default `mytenant`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// User (default `alice`); ignored with `client`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// A client-credentials token of this client instead of a user token.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// Claims to add or override (JSON values).
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    /// Claims to remove.
+    #[serde(default)]
+    pub drop: Vec<String>,
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Break the token this way.
+    #[serde(default)]
+    pub forge: Option<Forgery>,
+    /// Replace every claim by exactly these (`iss` still defaults to the tenant's).
+    #[serde(default)]
+    pub only_claims: Option<Map<String, Value>>,
+}
+
+/// One message to the implementation, or a pause.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    FindDestination(FindStep),
+    MapPrincipal(MapStep),
+    Call(CallStep),
+    Wait(WaitStep),
+}
+
+impl Step {
+    /// The name answers are referred to by.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Step::FindDestination(s) => s.name.as_deref(),
+            Step::MapPrincipal(s) => s.name.as_deref(),
+            Step::Call(s) => s.name.as_deref(),
+            Step::Wait(_) => None,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Step::FindDestination(_) => Some(Role::TokenRetrieval),
+            Step::MapPrincipal(_) => Some(Role::PrincipalMapping),
+            Step::Call(_) => Some(Role::Consumer),
+            Step::Wait(_) => None,
+        }
+    }
+}
+
+/// `find_destination` (role `token-retrieval`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Default `mytenant`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The destination's properties, as strings.
+    pub destination: BTreeMap<String, String>,
+    #[serde(default)]
+    pub user_token: Option<TokenSpec>,
+    /// Send the message this many times (answers are checked on the last;
+    /// `requests` checks see all).
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// Send the repeats at once instead of one after the other.
+    #[serde(default)]
+    pub concurrent: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `map_principal` (role `principal-mapping`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub token: TokenSpec,
+    #[serde(default = "default_pattern")]
+    pub subject_pattern: String,
+    /// Trusted tenants (their issuers and keys); every stack tenant when absent.
+    #[serde(default)]
+    pub trust: Option<Vec<String>>,
+    /// Seconds added to the harness clock for `now`.
+    #[serde(default)]
+    pub now_offset_s: i64,
+}
+
+fn default_pattern() -> String {
+    "CN=${name}".into()
+}
+
+/// `call` (role `consumer`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Destination name in the mock Destination service.
+    pub destination: String,
+    #[serde(default)]
+    pub user_token: Option<TokenSpec>,
+    #[serde(default)]
+    pub request: CallRequest,
+    #[serde(default = "one")]
+    pub repeat: u32,
+    #[serde(default)]
+    pub concurrent: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    #[serde(default = "get")]
+    pub method: String,
+    #[serde(default = "echo_path")]
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl Default for CallRequest {
+    fn default() -> Self {
+        Self { method: get(), path: echo_path(), headers: BTreeMap::new(), body: None }
+    }
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn echo_path() -> String {
+    "/echo/idprop".into()
+}
+
+/// A pause (cache expiry).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    pub seconds: f64,
+}
+
+/// One check; exactly one kind besides `rule` and `answer`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// The rule this check enforces.
+    pub rule: String,
+    /// Which step's answer (its `name`); the last answered step by default.
+    #[serde(default)]
+    pub answer: Option<String>,
+    #[serde(default)]
+    pub auth_token: Option<AuthTokenCheck>,
+    /// Properties the answer's `destinationConfiguration` must hold.
+    #[serde(default)]
+    pub destination_configuration: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub mapping: Option<MappingCheck>,
+    #[serde(default)]
+    pub response: Option<ResponseCheck>,
+    #[serde(default)]
+    pub requests: Option<RequestsCheck>,
+    #[serde(default)]
+    pub elapsed: Option<ElapsedCheck>,
+    /// Two answers carry the same (or different) token.
+    #[serde(default)]
+    pub same_token: Option<SameTokenCheck>,
+}
+
+impl Check {
+    /// Names of the kinds set (a valid check has exactly one).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        if self.auth_token.is_some() {
+            k.push("auth_token");
+        }
+        if self.destination_configuration.is_some() {
+            k.push("destination_configuration");
+        }
+        if self.mapping.is_some() {
+            k.push("mapping");
+        }
+        if self.response.is_some() {
+            k.push("response");
+        }
+        if self.requests.is_some() {
+            k.push("requests");
+        }
+        if self.elapsed.is_some() {
+            k.push("elapsed");
+        }
+        if self.same_token.is_some() {
+            k.push("same_token");
+        }
+        k
+    }
+}
+
+/// Checks on `authTokens[0]` of a `find_destination` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthTokenCheck {
+    /// `true`: a token and no error; `false`: an error entry (`type` and `value` empty).
+    #[serde(default)]
+    pub ok: Option<bool>,
+    /// `true`: the answer has no `authTokens` at all.
+    #[serde(default)]
+    pub absent: Option<bool>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub header_key: Option<String>,
+    /// Exact `http_header.value`; `Bearer {{value}}` stands for the token.
+    #[serde(default)]
+    pub header_value: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Substrings the `error` must contain (any case).
+    #[serde(default)]
+    pub error_contains: Vec<String>,
+    /// Claims the token (a JWT) must carry.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    /// The token must be one issued by the token server of this host.
+    #[serde(default)]
+    pub issued_by: Option<String>,
+}
+
+/// Checks on a `map_principal` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingCheck {
+    pub accepted: bool,
+    #[serde(default)]
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Substrings the refusal `reason` must contain (any case); any non-empty reason when empty.
+    #[serde(default)]
+    pub reason_contains: Vec<String>,
+}
+
+/// Checks on a `call` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseCheck {
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `true`: the implementation reported it could not send the request.
+    #[serde(default)]
+    pub error: Option<bool>,
+    #[serde(default)]
+    pub body_contains: Vec<String>,
+}
+
+/// Checks on what the mocks observed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsCheck {
+    /// `uaa`, `token-server`, `destination`, `connectivity-proxy`, `backend`, `gateway`.
+    #[serde(default)]
+    pub component: Option<String>,
+    /// Only requests to this host (or, with a leading `.`, hosts ending so).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Only requests with this form field and value (`grant_type: …`).
+    #[serde(default)]
+    pub with_form: BTreeMap<String, String>,
+    #[serde(default)]
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub min_count: Option<usize>,
+    #[serde(default)]
+    pub max_count: Option<usize>,
+    /// The first selected request must match.
+    #[serde(default)]
+    pub first: Option<RequestMatch>,
+    /// The last selected request must match.
+    #[serde(default)]
+    pub last: Option<RequestMatch>,
+    /// Every selected request must match.
+    #[serde(default)]
+    pub each: Option<RequestMatch>,
+}
+
+/// What one observed request must look like.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestMatch {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub tls: Option<bool>,
+    #[serde(default)]
+    pub form: BTreeMap<String, String>,
+    #[serde(default)]
+    pub form_absent: Vec<String>,
+    /// Header values (names any case).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Headers whose value starts with the given text.
+    #[serde(default)]
+    pub header_prefixes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers_absent: Vec<String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query_absent: Vec<String>,
+    /// HTTP Basic credentials `user:password`; `none` for no Basic header.
+    #[serde(default)]
+    pub basic: Option<String>,
+    /// RFC 4514 subject of the client certificate; `none` for no certificate.
+    #[serde(default)]
+    pub client_cert_subject: Option<String>,
+    /// Status the mock answered.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// How long a step took.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ElapsedCheck {
+    /// Step name (default: the checked answer's step).
+    #[serde(default)]
+    pub step: Option<String>,
+    #[serde(default)]
+    pub min_s: Option<f64>,
+    #[serde(default)]
+    pub max_s: Option<f64>,
+}
+
+/// Two answers' tokens compared.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SameTokenCheck {
+    pub answers: Vec<String>,
+    pub same: bool,
+}
+
+/// The JSON Schema of scenario files.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises")
+}

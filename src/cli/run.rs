@@ -1,0 +1,188 @@
+//! `idprop run`, `idprop list`, `idprop explain`, `idprop schema`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use idprop_harness::report::RunReport;
+use idprop_harness::runner::{parse_partition, run_all, Selection};
+use idprop_harness::scenario::Role;
+use idprop_harness::{catalogue, driver, loader};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files or folders (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// The implementation: builtin:reference, builtin:mutant/NAME, exec:COMMAND, http:URL.
+    #[arg(long = "impl", default_value = "builtin:reference")]
+    implementation: String,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    /// Only scenarios whose id or title contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Only scenarios with this tag (or in this area folder); repeatable.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Only scenarios of this role; repeatable.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// Only scenarios checking this rule; repeatable.
+    #[arg(long = "rule")]
+    rules: Vec<String>,
+    /// Run the k-th of n partitions (`2/4`), for splitting across machines.
+    #[arg(long)]
+    partition: Option<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Also write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get() * 4).unwrap_or(8)
+}
+
+/// Scenario folder used when no path is given.
+pub fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    }
+}
+
+/// Exit 2 for usage errors.
+fn usage(msg: String) -> Result<std::process::ExitCode> {
+    eprintln!("idprop: {msg}");
+    Ok(std::process::ExitCode::from(2))
+}
+
+pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
+    let mut selection = Selection {
+        filter: args.filter.clone(),
+        tags: args.tags.clone(),
+        rules: args.rules.clone(),
+        ..Default::default()
+    };
+    for r in &args.roles {
+        match Role::parse(r) {
+            Some(r) => selection.roles.push(r),
+            None => return usage(format!("--role {r:?}: one of token-retrieval, principal-mapping, consumer")),
+        }
+    }
+    for r in &args.rules {
+        if catalogue::rule(r).is_none() {
+            return usage(format!("--rule {r:?}: no such rule (see `idprop list --rules`)"));
+        }
+    }
+    if let Some(p) = &args.partition {
+        match parse_partition(p) {
+            Ok(kn) => selection.partition = Some(kn),
+            Err(e) => return usage(e),
+        }
+    }
+    let driver: Arc<dyn driver::Driver> = match driver::from_spec(&args.implementation) {
+        Ok(d) => Arc::from(d),
+        Err(e) => return usage(e),
+    };
+    let (scenarios, errors) = match loader::load(&default_paths(args.paths.clone())) {
+        Ok(x) => x,
+        Err(e) => return usage(e),
+    };
+    let scenarios = selection.apply(scenarios);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let human = matches!(args.format, Format::Human);
+    let total = scenarios.len() + errors.len();
+    if human {
+        eprintln!("idprop: {} scenarios against {}", total, driver.describe());
+    }
+    let progress = |r: &idprop_harness::report::ScenarioResult| {
+        if human {
+            eprintln!("{}", RunReport::progress_line(r));
+        }
+    };
+    let report = rt.block_on(run_all(driver, scenarios, errors, args.jobs, &progress));
+    match args.format {
+        Format::Human => print!("{}", report.human()),
+        Format::Json => println!("{}", report.json()),
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.junit()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    std::io::stdout().flush().ok();
+    Ok(std::process::ExitCode::from(report.exit_code() as u8))
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    paths: Vec<PathBuf>,
+    /// List the rule catalogue instead, with how many scenarios check each rule.
+    #[arg(long)]
+    rules: bool,
+}
+
+pub fn list(args: ListArgs) -> Result<std::process::ExitCode> {
+    let (scenarios, errors) = match loader::load(&default_paths(args.paths)) {
+        Ok(x) => x,
+        Err(e) => return usage(e),
+    };
+    if args.rules {
+        for r in catalogue::rules() {
+            let n = scenarios.iter().filter(|l| l.scenario.rules.contains(&r.id)).count();
+            println!("{:<6} {:>3} scenario(s)  {}", r.id, n, r.text);
+        }
+    } else {
+        let mut sorted: Vec<_> = scenarios.iter().collect();
+        sorted.sort_by(|a, b| a.scenario.id.cmp(&b.scenario.id));
+        for l in sorted {
+            let s = &l.scenario;
+            println!("{:<56} {:<18} [{}] {}", s.id, s.role.as_str(), s.rules.join(","), s.title);
+        }
+    }
+    for e in &errors {
+        eprintln!("load error: {}", e.message);
+    }
+    Ok(std::process::ExitCode::from(if errors.is_empty() { 0 } else { 2 }))
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A rule id, e.g. TU-4.
+    rule: String,
+    #[arg(long = "scenarios", default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+}
+
+pub fn explain(args: ExplainArgs) -> Result<std::process::ExitCode> {
+    let Some(rule) = catalogue::rule(&args.rule) else {
+        return usage(format!("no rule {:?} (see `idprop list --rules`)", args.rule));
+    };
+    println!("{} — {}", rule.id, rule.section);
+    println!("  {}", rule.text);
+    println!("  source: {} (see shared/spec/sap-docs/ and the seeds)", rule.source);
+    let (scenarios, _) = loader::load(&args.paths).unwrap_or_default();
+    let mut checking: Vec<_> = scenarios.iter().filter(|l| l.scenario.rules.contains(&rule.id)).collect();
+    checking.sort_by(|a, b| a.path.cmp(&b.path));
+    println!("  checked by {} scenario(s):", checking.len());
+    for l in checking {
+        println!("    {}  {} — {}", l.path.display(), l.scenario.id, l.scenario.title);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+pub fn schema() -> Result<std::process::ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&idprop_harness::scenario::json_schema())?);
+    Ok(std::process::ExitCode::SUCCESS)
+}
