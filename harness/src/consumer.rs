@@ -69,6 +69,25 @@ impl Consumer {
             .ok_or_else(|| format!("{uaa} answered {status}: {v}"))
     }
 
+    /// The user exchange token: jwt-bearer with the connectivity client (39f538a).
+    async fn exchange_token(&self, uaa: &str, b: &Binding, user_token: &str) -> Result<String, String> {
+        let resp = self
+            .internet
+            .post(format!("{uaa}/oauth/token"))
+            .basic_auth(b.get("clientid")?, Some(b.get("clientsecret")?))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("token_format", "jwt"),
+                ("response_type", "token"),
+                ("assertion", user_token),
+            ])
+            .send()
+            .await
+            .map_err(|e| format!("user exchange at {uaa} failed: {e}"))?;
+        let v: Value = resp.json().await.map_err(|e| format!("user exchange answer: {e}"))?;
+        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("user exchange refused: {v}"))
+    }
+
     /// Answers a `call` message: `{status, headers, body}` or `{error}`.
     pub async fn call(&self, req: &Value) -> Result<Value, String> {
         let vcap_text = req
@@ -82,7 +101,8 @@ impl Consumer {
         let name = req.get("destination").and_then(Value::as_str).ok_or("no destination")?;
         let user_token = req.get("user_token").and_then(Value::as_str).filter(|t| !t.is_empty());
         let request = req.get("request").cloned().unwrap_or(json!({}));
-        Ok(match self.call_inner(&vcap, tenant, name, user_token, &request).await {
+        let user_exchange = req.get("principal_propagation").and_then(Value::as_str) == Some("user-exchange");
+        Ok(match self.call_inner(&vcap, tenant, name, user_token, &request, user_exchange).await {
             Ok(v) => v,
             Err(e) => json!({"error": e}),
         })
@@ -95,6 +115,7 @@ impl Consumer {
         name: &str,
         user_token: Option<&str>,
         request: &Value,
+        user_exchange: bool,
     ) -> Result<Value, String> {
         // CO-1: the destination, with a token of the destination binding for the tenant.
         let dest_binding = Self::binding(vcap, "destination")?;
@@ -152,13 +173,21 @@ impl Consumer {
         let client = if on_premise {
             // CO-2: through the Connectivity proxy with its own token.
             let conn = Self::binding(vcap, "connectivity")?;
-            let proxy_token = self.client_token(&Self::tenant_uaa(&conn, tenant)?, &conn).await?;
+            let conn_uaa = Self::tenant_uaa(&conn, tenant)?;
+            let pp = prop("Authentication").as_deref() == Some("PrincipalPropagation");
+            let proxy_token = if pp && user_exchange {
+                // CP-5: the user exchange token carries the user by itself.
+                let u = user_token.ok_or("PrincipalPropagation needs the user's token")?;
+                self.exchange_token(&conn_uaa, &conn, u).await?
+            } else {
+                self.client_token(&conn_uaa, &conn).await?
+            };
             let proxy_url =
                 format!("http://{}:{}", conn.get("onpremise_proxy_host")?, conn.get("onpremise_proxy_http_port")?);
             let auth =
                 reqwest::header::HeaderValue::from_str(&format!("Bearer {proxy_token}")).map_err(|e| e.to_string())?;
             // CO-3: the user's token for principal propagation.
-            if prop("Authentication").as_deref() == Some("PrincipalPropagation") {
+            if pp && !user_exchange {
                 let u = user_token.ok_or("PrincipalPropagation needs the user's token")?;
                 headers.insert(PROXY_USER.into(), format!("Bearer {u}"));
             }

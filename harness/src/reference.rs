@@ -205,6 +205,12 @@ impl Reference {
             Some(Value::Array(a)) => a.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect(),
             _ => Vec::new(),
         };
+        let related: HashMap<String, Destination> = req
+            .get("related_destinations")
+            .and_then(Value::as_object)
+            .map(|o| o.iter().filter_map(|(k, v)| Destination::from_json(v).map(|d| (k.clone(), d))).collect())
+            .unwrap_or_default();
+        let lookup = move |name: &str| related.get(name).cloned();
         self.deviate_destination(&mut d);
         let cache_key = match self.deviation {
             Some(Deviation::CachePastExpiry) => {
@@ -235,7 +241,7 @@ impl Reference {
                 tenant: &tenant,
                 user_token: user_token.as_deref(),
                 certificates: &certificates,
-                lookup: None,
+                lookup: Some(&lookup),
             })
             .await;
         let mut v = serde_json::to_value(&answer).map_err(|e| e.to_string())?;

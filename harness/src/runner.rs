@@ -340,6 +340,8 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
             Step::FindDestination(f) => {
                 let mut dest = serde_json::to_value(&f.destination).expect("map serialises");
                 render_value(&mut dest, &vars);
+                let mut related = serde_json::to_value(&f.related_destinations).expect("map serialises");
+                render_value(&mut related, &vars);
                 let req = json!({
                     "v": 1, "op": "find_destination",
                     "tenant": render(f.tenant.as_deref().unwrap_or("mytenant"), &vars),
@@ -348,6 +350,10 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
                     "certificates": certificates,
                     "network": network,
                 });
+                let mut req = req;
+                if !f.related_destinations.is_empty() {
+                    req["related_destinations"] = related;
+                }
                 (req, f.repeat.max(1), f.concurrent)
             }
             Step::MapPrincipal(m) => {
@@ -381,6 +387,10 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
                     "request": request,
                     "network": network,
                 });
+                let mut req = req;
+                if let Some(pp) = &c.principal_propagation {
+                    req["principal_propagation"] = json!(pp);
+                }
                 (req, c.repeat.max(1), c.concurrent)
             }
         };

@@ -174,6 +174,11 @@ pub struct FindStep {
     pub destination: BTreeMap<String, String>,
     #[serde(default)]
     pub user_token: Option<TokenSpec>,
+    /// Other destinations of the same subaccount, by name (for
+    /// `clientAssertion.destinationName`); sent as the optional protocol
+    /// field `related_destinations`.
+    #[serde(default)]
+    pub related_destinations: BTreeMap<String, BTreeMap<String, String>>,
     /// Send the message this many times (answers are checked on the last;
     /// `requests` checks see all).
     #[serde(default = "one")]
@@ -222,6 +227,12 @@ pub struct CallStep {
     pub user_token: Option<TokenSpec>,
     #[serde(default)]
     pub request: CallRequest,
+    /// How to propagate the user through the Connectivity proxy: `header`
+    /// (`SAP-Connectivity-Authentication`) or `user-exchange` (a jwt-bearer
+    /// token in `Proxy-Authorization`); the optional protocol field
+    /// `principal_propagation`. Implementations may ignore it.
+    #[serde(default)]
+    pub principal_propagation: Option<String>,
     #[serde(default = "one")]
     pub repeat: u32,
     #[serde(default)]

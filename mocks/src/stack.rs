@@ -20,6 +20,9 @@ use crate::retrieval::{Certificate, Network, TokenRetriever};
 use crate::token_server::{TokenServer, TokenServerBehaviour};
 use crate::uaa::{MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT};
 
+/// An Internet API (echoing like the backend) behind the gateway.
+pub const INTERNET_API_HOST: &str = "api.example.test";
+
 /// Host of the Destination service behind the gateway.
 pub const DESTINATION_HOST: &str = "destination-configuration.cfapps.eu10.idp.test";
 
@@ -331,6 +334,9 @@ impl Stack {
         let conn_router = journalled(connectivity.router(), journal.clone(), "connectivity-proxy");
         let backend = Backend::new(config.backend.clone());
         let be_router = journalled(backend.router(), journal.clone(), "backend");
+        // An Internet API for destinations with ProxyType Internet.
+        let api = Backend::new(BackendConfig { mtls_paths: vec![], responses: vec![] });
+        gateway.routes.add(INTERNET_API_HOST, Route::new("api", journalled(api.router(), journal.clone(), "api")));
         gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
