@@ -266,6 +266,7 @@ fn requests(c: &RequestsCheck, journal: &[JournalEntry]) -> Result<(), Mismatch>
             Some(h) if h.starts_with('.') => e.host.ends_with(h),
             Some(h) => e.host.eq_ignore_ascii_case(h),
         })
+        .filter(|e| c.path.as_deref().is_none_or(|p| e.path == p))
         .filter(|e| c.with_form.iter().all(|(k, v)| e.form_field(k) == Some(v.as_str())))
         .collect();
     let what = format!(
@@ -373,6 +374,25 @@ fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
         let ok = if b == "none" { got.is_none() } else { got.as_deref() == Some(b.as_str()) };
         if !ok {
             return Err(mismatch(format!("Basic {b:?}"), format!("{got:?}")));
+        }
+    }
+    if let Some(i) = &m.client_cert_issuer {
+        let got = e.client_cert.as_ref().map(|c| c.issuer.clone());
+        if got.as_deref() != Some(i.as_str()) {
+            return Err(mismatch(format!("client certificate issued by {i:?}"), format!("{got:?}")));
+        }
+    }
+    if !m.bearer_claims.is_empty() {
+        let token = e.header("authorization").and_then(idprop_mocks::http::bearer).unwrap_or("");
+        let claims = idprop_mocks::tokens::peek_claims(token)
+            .ok_or_else(|| mismatch("a JWT in Authorization: Bearer", format!("{:?}", e.header("authorization"))))?;
+        for (k, v) in &m.bearer_claims {
+            if claims.get(k) != Some(v) {
+                return Err(mismatch(
+                    format!("bearer claim {k} = {v}"),
+                    format!("{}", claims.get(k).unwrap_or(&Value::Null)),
+                ));
+            }
         }
     }
     if let Some(s) = &m.client_cert_subject {

@@ -69,6 +69,21 @@ impl Consumer {
             .ok_or_else(|| format!("{uaa} answered {status}: {v}"))
     }
 
+    async fn find(&self, uri: &str, name: &str, token: &str, user_token: Option<&str>) -> Result<Value, String> {
+        let mut find =
+            self.internet.get(format!("{uri}/destination-configuration/v1/destinations/{name}")).bearer_auth(token);
+        if let Some(u) = user_token {
+            find = find.header("X-user-token", u);
+        }
+        let resp = find.send().await.map_err(|e| format!("Find Destination failed: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| format!("Find Destination answer: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("Find Destination answered {status}: {}", text.trim()));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("Find Destination answer is not JSON: {e}"))
+    }
+
     /// The user exchange token: jwt-bearer with the connectivity client (39f538a).
     async fn exchange_token(&self, uaa: &str, b: &Binding, user_token: &str) -> Result<String, String> {
         let resp = self
@@ -85,7 +100,10 @@ impl Consumer {
             .await
             .map_err(|e| format!("user exchange at {uaa} failed: {e}"))?;
         let v: Value = resp.json().await.map_err(|e| format!("user exchange answer: {e}"))?;
-        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("user exchange refused: {v}"))
+        v.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("user exchange refused: {v}"))
     }
 
     /// Answers a `call` message: `{status, headers, body}` or `{error}`.
@@ -120,18 +138,15 @@ impl Consumer {
         // CO-1: the destination, with a token of the destination binding for the tenant.
         let dest_binding = Self::binding(vcap, "destination")?;
         let token = self.client_token(&Self::tenant_uaa(&dest_binding, tenant)?, &dest_binding).await?;
-        let mut find = self
-            .internet
-            .get(format!("{}/destination-configuration/v1/destinations/{name}", dest_binding.get("uri")?))
-            .bearer_auth(&token);
-        if let Some(u) = user_token {
-            find = find.header("X-user-token", u);
-        }
-        let resp = find.send().await.map_err(|e| format!("Find Destination failed: {e}"))?;
-        let status = resp.status();
-        let found: Value = resp.json().await.map_err(|e| format!("Find Destination answer: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("Find Destination answered {status}: {found}"));
+        let uri = dest_binding.get("uri")?;
+        // CO-1: X-user-token only for the user-based types; the type is
+        // known from a first lookup without it.
+        let mut found = self.find(&uri, name, &token, None).await?;
+        let auth = found.pointer("/destinationConfiguration/Authentication").and_then(Value::as_str).unwrap_or("");
+        if matches!(auth, "OAuth2JWTBearer" | "OAuth2UserTokenExchange" | "OAuth2SAMLBearerAssertion") {
+            if let Some(u) = user_token {
+                found = self.find(&uri, name, &token, Some(u)).await?;
+            }
         }
         let cfg = found.get("destinationConfiguration").cloned().unwrap_or(json!({}));
         let prop = |k: &str| cfg.get(k).and_then(Value::as_str).map(str::to_string);

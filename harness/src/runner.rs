@@ -163,7 +163,11 @@ pub fn stack_config(s: &Scenario) -> StackConfig {
         c.token_servers = servers;
     }
     if let Some(d) = &g.destinations {
-        c.destinations = Some(d.clone());
+        // Destinations may name the UAA domain: {{uaa_domain}}.
+        let mut v = serde_json::to_value(d).expect("destinations serialise");
+        let vars = BTreeMap::from([("uaa_domain".to_string(), c.uaa.domain.clone())]);
+        render_value(&mut v, &vars);
+        c.destinations = Some(serde_json::from_value(v).expect("rendered destinations keep their shape"));
     }
     if let Some(cs) = &g.connectors {
         c.connectors = cs.clone();

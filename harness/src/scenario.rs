@@ -398,6 +398,9 @@ pub struct RequestsCheck {
     /// Only requests to this host (or, with a leading `.`, hosts ending so).
     #[serde(default)]
     pub host: Option<String>,
+    /// Only requests to this path.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Only requests with this form field and value (`grant_type: …`).
     #[serde(default)]
     pub with_form: BTreeMap<String, String>,
@@ -452,6 +455,12 @@ pub struct RequestMatch {
     /// RFC 4514 subject of the client certificate; `none` for no certificate.
     #[serde(default)]
     pub client_cert_subject: Option<String>,
+    /// RFC 4514 issuer of the client certificate.
+    #[serde(default)]
+    pub client_cert_issuer: Option<String>,
+    /// Claims the JWT in `Authorization: Bearer …` must carry.
+    #[serde(default)]
+    pub bearer_claims: Map<String, Value>,
     /// Status the mock answered.
     #[serde(default)]
     pub status: Option<u16>,
