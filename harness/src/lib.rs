@@ -13,6 +13,7 @@ pub mod checks;
 pub mod consumer;
 pub mod driver;
 pub mod loader;
+pub mod mutants;
 pub mod protocol;
 pub mod reference;
 pub mod report;

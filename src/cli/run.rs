@@ -186,3 +186,36 @@ pub fn schema() -> Result<std::process::ExitCode> {
     println!("{}", serde_json::to_string_pretty(&idprop_harness::scenario::json_schema())?);
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+#[derive(Args, Debug)]
+pub struct MutantsArgs {
+    /// Scenario files or folders (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Run every scenario against every mutant (slower; a full kill table).
+    #[arg(long)]
+    all: bool,
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+}
+
+/// `idprop mutants`: the kill table; exit 1 if a mutant survives.
+pub fn mutants(args: MutantsArgs) -> Result<std::process::ExitCode> {
+    let (scenarios, errors) = match loader::load(&default_paths(args.paths)) {
+        Ok(x) => x,
+        Err(e) => return usage(e),
+    };
+    for e in &errors {
+        eprintln!("load error: {}", e.message);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let kills = rt.block_on(idprop_harness::mutants::hunt_all(&scenarios, args.jobs, args.all));
+    print!("{}", idprop_harness::mutants::table(&kills));
+    let survived = kills.iter().any(|k| k.killed_by.is_empty());
+    Ok(std::process::ExitCode::from(if !errors.is_empty() {
+        2
+    } else if survived {
+        1
+    } else {
+        0
+    }))
+}

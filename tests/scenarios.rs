@@ -1,0 +1,53 @@
+//! Every scenario of `scenarios/` is its own test against
+//! `builtin:reference`, so `cargo test` names the scenario that broke.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use idprop::harness::driver::{builtin::Builtin, Driver};
+use idprop::harness::loader;
+use idprop::harness::report::Status;
+use idprop::harness::runner::run_scenario;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Scenarios wait on the network, not the CPU: run many at once.
+    if args.test_threads.is_none() {
+        args.test_threads = Some(16);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let (scenarios, errors) = loader::load(&[root]).expect("scenarios/ is readable");
+    let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime"));
+    let driver: Arc<dyn Driver> = Arc::new(Builtin::new("reference").expect("reference exists"));
+    let mut trials: Vec<Trial> = errors
+        .into_iter()
+        .map(|e| Trial::test(format!("load::{}", e.path.display()), move || Err(Failed::from(e.message.clone()))))
+        .collect();
+    for l in scenarios {
+        let area =
+            l.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = format!("{area}::{}", l.scenario.id);
+        let slow = l.scenario.tags.iter().any(|t| t == "slow");
+        let (rt, driver) = (rt.clone(), driver.clone());
+        let trial = Trial::test(name, move || {
+            let r = rt.block_on(run_scenario(driver.as_ref(), &l));
+            match r.status {
+                Status::Passed => Ok(()),
+                _ => {
+                    let mut msg = r.message.clone().unwrap_or_default();
+                    for f in &r.failures {
+                        msg.push_str(&format!(
+                            "\n[{}] at {}\n  expected {}\n  observed {}",
+                            f.rule, f.location, f.expected, f.observed
+                        ));
+                    }
+                    Err(Failed::from(msg))
+                }
+            }
+        })
+        .with_kind(if slow { "slow" } else { "" });
+        trials.push(trial);
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
