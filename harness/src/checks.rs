@@ -187,7 +187,7 @@ fn mapping(c: &MappingCheck, a: &Value) -> Result<(), Mismatch> {
     if accepted != Some(c.accepted) {
         return Err(mismatch(
             if c.accepted { "accepted".to_string() } else { "refused".to_string() },
-            format!("{}", crate::protocol::excerpt(&a.to_string())),
+            crate::protocol::excerpt(&a.to_string()),
         ));
     }
     let s = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_string);

@@ -276,10 +276,10 @@ impl Reference {
                     props.insert("tokenServiceURLType".into(), "Dedicated".into());
                 }
             }
-            Deviation::PlaceholderNotReplaced => {
-                if props.get("tokenServiceURL").is_some_and(|u| u.contains("{tenant}")) {
-                    props.insert("tokenServiceURLType".into(), "Dedicated".into());
-                }
+            Deviation::PlaceholderNotReplaced
+                if props.get("tokenServiceURL").is_some_and(|u| u.contains("{tenant}")) =>
+            {
+                props.insert("tokenServiceURLType".into(), "Dedicated".into());
             }
             Deviation::CredentialsAlwaysBasic => {
                 props.remove("tokenServiceUser");

@@ -19,11 +19,14 @@ pub struct YamlError {
 pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        let message = e.to_string();
-        // serde-saphyr appends its own " at line X column Y"; keep ours only.
-        let message = match message.find(" at line ") {
-            Some(i) => message[..i].to_string(),
-            None => message,
+        // serde-saphyr renders "error: line X column Y: what" and a source
+        // snippet; we keep the "what" and give the position ourselves.
+        let full = e.to_string();
+        let first = full.lines().next().unwrap_or("").trim();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let message = match first.split_once(": ") {
+            Some((pos, rest)) if pos.starts_with("line ") && pos.contains(" column ") => rest.to_string(),
+            _ => first.to_string(),
         };
         YamlError { file: file.to_string(), line, column, message }
     })
