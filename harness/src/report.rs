@@ -129,10 +129,17 @@ impl RunReport {
             }
             for id in &r.rules {
                 let e = by_rule.entry(id.clone()).or_default();
-                if r.status == Status::Passed {
-                    e.0 += 1;
-                } else {
+                // A failed scenario counts against the rules whose checks
+                // failed (all of them when the implementation broke down).
+                let failed = match r.status {
+                    Status::Passed => false,
+                    _ if r.failures.is_empty() => true,
+                    _ => r.failures.iter().any(|f| &f.rule == id),
+                };
+                if failed {
                     e.1 += 1;
+                } else {
+                    e.0 += 1;
                 }
             }
         }

@@ -29,6 +29,8 @@ pub struct Selection {
     /// Substring of the id or title.
     pub filter: Option<String>,
     pub tags: Vec<String>,
+    /// Scenarios with any of these tags are left out.
+    pub exclude_tags: Vec<String>,
     pub roles: Vec<Role>,
     pub rules: Vec<String>,
     /// `(k, n)`: the k-th of n partitions (1-based).
@@ -49,6 +51,7 @@ impl Selection {
                             .tags
                             .iter()
                             .any(|t| s.tags.contains(t) || l.path.to_string_lossy().contains(&format!("/{t}/"))))
+                    && !self.exclude_tags.iter().any(|t| s.tags.contains(t))
                     && (self.roles.is_empty() || self.roles.contains(&s.role))
                     && (self.rules.is_empty() || self.rules.iter().any(|r| s.rules.contains(r)))
             })

@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Only scenarios with this tag (or in this area folder); repeatable.
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// Leave out scenarios with this tag (e.g. `slow`); repeatable.
+    #[arg(long = "exclude-tag")]
+    exclude_tags: Vec<String>,
     /// Only scenarios of this role; repeatable.
     #[arg(long = "role")]
     roles: Vec<String>,
@@ -73,6 +76,7 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
     let mut selection = Selection {
         filter: args.filter.clone(),
         tags: args.tags.clone(),
+        exclude_tags: args.exclude_tags.clone(),
         rules: args.rules.clone(),
         ..Default::default()
     };
