@@ -404,3 +404,8 @@ fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
     }
     Ok(())
 }
+
+/// `user:password` of a `Basic …` header value.
+pub fn basic_of(v: &str) -> Option<String> {
+    idprop_mocks::http::parse_basic(v).map(|(u, p)| format!("{u}:{p}"))
+}

@@ -14,10 +14,12 @@ pub mod consumer;
 pub mod driver;
 pub mod loader;
 pub mod mutants;
+pub mod properties;
 pub mod protocol;
 pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod transcript;
 
 pub use idprop_mocks as mocks;

@@ -15,6 +15,8 @@ pub struct Kill {
     pub mutant: String,
     pub rule: String,
     pub killed_by: Vec<String>,
+    /// Properties that failed (with the rule they named).
+    pub killed_by_properties: Vec<String>,
 }
 
 /// Runs the scenarios that check the mutant's rule (all of them with
@@ -31,7 +33,16 @@ pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhau
     if killers.is_empty() && !exhaustive {
         killers = killers_of(driver, scenarios.to_vec(), jobs).await;
     }
-    Kill { mutant: deviation.name().into(), rule: deviation.rule().into(), killed_by: killers }
+    let name = deviation.name().to_string();
+    let props = tokio::task::spawn_blocking(move || {
+        let d: Arc<dyn Driver> = Arc::new(Builtin::new(&format!("mutant/{name}")).expect("known mutant"));
+        crate::properties::run_all(d, 256, 2026)
+    })
+    .await
+    .unwrap_or_default();
+    let killed_by_properties =
+        props.iter().filter_map(|o| o.failure.as_ref().map(|f| format!("{} [{}]", o.role, f.rule))).collect();
+    Kill { mutant: deviation.name().into(), rule: deviation.rule().into(), killed_by: killers, killed_by_properties }
 }
 
 async fn killers_of(driver: Arc<dyn Driver>, scenarios: Vec<Loaded>, jobs: usize) -> Vec<String> {
@@ -49,8 +60,11 @@ pub async fn hunt_all(scenarios: &[Loaded], jobs: usize, exhaustive: bool) -> Ve
 pub fn table(kills: &[Kill]) -> String {
     let mut out = format!("{:<30} {:<6} killed by\n", "mutant", "rule");
     for k in kills {
-        let by = if k.killed_by.is_empty() { "SURVIVED".to_string() } else { k.killed_by.join(", ") };
-        out.push_str(&format!("{:<30} {:<6} {by}\n", k.mutant, k.rule));
+        let by = if k.killed_by.is_empty() { "SURVIVED the scenarios".to_string() } else { k.killed_by.join(", ") };
+        out.push_str(&format!("{:<30} {:<6} scenarios: {by}\n", k.mutant, k.rule));
+        let props =
+            if k.killed_by_properties.is_empty() { "none".to_string() } else { k.killed_by_properties.join(", ") };
+        out.push_str(&format!("{:<37} properties: {props}\n", ""));
     }
     out
 }

@@ -50,6 +50,9 @@ pub struct ScenarioResult {
     pub stderr: String,
     /// Why it was skipped, or the known finding's explanation.
     pub note: Option<String>,
+    /// The normalized transcript of what the mocks observed.
+    #[serde(skip)]
+    pub transcript: String,
 }
 
 impl ScenarioResult {

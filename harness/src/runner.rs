@@ -130,6 +130,7 @@ fn load_error_result(e: LoadError) -> ScenarioResult {
         duration_ms: 0,
         stderr: String::new(),
         note: None,
+        transcript: String::new(),
     }
 }
 
@@ -269,6 +270,7 @@ pub async fn run_scenario(driver: &dyn Driver, l: &Loaded) -> ScenarioResult {
         duration_ms: 0,
         stderr: String::new(),
         note: None,
+        transcript: String::new(),
     };
     let outcome = drive(driver, l, &mut result).await;
     if let Err(m) = outcome {
@@ -437,6 +439,7 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
         return Err(p);
     }
     let journal = stack.journal().entries();
+    result.transcript = crate::transcript::transcript(&journal);
     let ev = Evidence { steps: &outcomes, journal: &journal };
     for check in &s.then {
         let mut c = check.value.clone();

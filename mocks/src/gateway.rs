@@ -179,7 +179,7 @@ impl Gateway {
     /// 502 naming the host, recorded in the journal as a finding.
     fn unknown_host(&self, host: &str, method: &str, path: &str) -> Response<Body> {
         let reason = format!("idprop gateway: unknown host {host:?}; routed hosts: {}", self.routes.hosts().join(", "));
-        self.journal.record(JournalEntry {
+        let _ = self.journal.record(JournalEntry {
             seq: 0,
             time_ms: now_ms(),
             component: "gateway".into(),

@@ -287,7 +287,8 @@ async fn journal_mw(
     };
     // Journalled on arrival, completed on answer: a client that gives up
     // (timeout) still leaves its request in the journal.
-    let mut guard = PendingEntry { journal: layer.journal.clone(), entry: Some(entry), started };
+    let seq = layer.journal.begin(entry);
+    let mut guard = PendingEntry { journal: layer.journal.clone(), seq: Some(seq), started };
     parts.extensions.insert(BufferedBody(bytes.clone()));
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let status = if resp.extensions().get::<CloseConnection>().is_some() { 0 } else { resp.status().as_u16() };
@@ -298,17 +299,19 @@ async fn journal_mw(
 
 struct PendingEntry {
     journal: Journal,
-    entry: Option<JournalEntry>,
+    seq: Option<u64>,
     started: Instant,
 }
 
 impl PendingEntry {
     fn finish(&mut self, status: u16, note: Option<String>) {
-        if let Some(mut e) = self.entry.take() {
-            e.status = status;
-            e.note = note;
-            e.latency_ms = self.started.elapsed().as_millis() as u64;
-            self.journal.record(e);
+        if let Some(seq) = self.seq.take() {
+            let latency = self.started.elapsed().as_millis() as u64;
+            self.journal.complete(seq, |e| {
+                e.status = status;
+                e.note = note;
+                e.latency_ms = latency;
+            });
         }
     }
 }

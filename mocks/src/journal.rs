@@ -125,11 +125,35 @@ impl Journal {
         }
     }
 
-    /// Appends an entry, assigning its sequence number.
-    pub fn record(&self, mut entry: JournalEntry) {
+    /// Appends a finished entry, assigning its sequence number.
+    pub fn record(&self, entry: JournalEntry) -> u64 {
+        let seq = self.begin(entry);
+        self.complete(seq, |_| {});
+        seq
+    }
+
+    /// Appends an entry whose answer is still to come (status 0), so a
+    /// request the client gave up on is in the journal all the same.
+    pub fn begin(&self, mut entry: JournalEntry) -> u64 {
         entry.seq = self.inner.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.inner.live.send(entry.clone());
+        let seq = entry.seq;
         self.inner.entries.lock().expect("journal poisoned").push(entry);
+        seq
+    }
+
+    /// Completes entry `seq` (status, latency, note) and announces it on
+    /// the live feed.
+    pub fn complete(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
+        let done = {
+            let mut entries = self.inner.entries.lock().expect("journal poisoned");
+            entries.iter_mut().rev().find(|e| e.seq == seq).map(|e| {
+                f(e);
+                e.clone()
+            })
+        };
+        if let Some(e) = done {
+            let _ = self.inner.live.send(e);
+        }
     }
 
     /// Everything so far, in order of arrival.

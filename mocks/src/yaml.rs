@@ -80,3 +80,8 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Located<T> {
         T::json_schema(g)
     }
 }
+
+/// Writes `value` as YAML (for generated scenario files).
+pub fn to_string<T: serde::Serialize>(value: &T) -> String {
+    serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# could not write YAML: {e}\n"))
+}

@@ -48,6 +48,19 @@ pub struct RunArgs {
     partition: Option<String>,
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// Run the property checks instead of the scenarios.
+    #[arg(long)]
+    properties: bool,
+    /// Generated cases per property.
+    #[arg(long, default_value_t = 64)]
+    cases: u32,
+    /// Seed of the generator (printed with every failure).
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Also run builtin:reference and show, per scenario, how the
+    /// implementation's transcript (what the mocks saw) differs from it.
+    #[arg(long)]
+    snapshot_diff: bool,
     /// Also write JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -101,6 +114,14 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         Ok(d) => Arc::from(d),
         Err(e) => return usage(e),
     };
+    if args.properties {
+        let t = std::time::Instant::now();
+        let outcomes = idprop_harness::properties::run_all(driver.clone(), args.cases, args.seed);
+        print!("{}", idprop_harness::properties::report(&outcomes, &driver.describe()));
+        println!("{:.1} s", t.elapsed().as_secs_f64());
+        let failed = outcomes.iter().any(|o| o.failure.is_some());
+        return Ok(std::process::ExitCode::from(if failed { 1 } else { 0 }));
+    }
     let (scenarios, errors) = match loader::load(&default_paths(args.paths.clone())) {
         Ok(x) => x,
         Err(e) => return usage(e),
@@ -117,7 +138,24 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
             eprintln!("{}", RunReport::progress_line(r));
         }
     };
+    let reference_run = args.snapshot_diff.then(|| scenarios.clone());
     let report = rt.block_on(run_all(driver, scenarios, errors, args.jobs, &progress));
+    if let Some(scenarios) = reference_run {
+        let reference: Arc<dyn driver::Driver> =
+            Arc::from(driver::from_spec("builtin:reference").expect("reference exists"));
+        let base = rt.block_on(run_all(reference, scenarios, vec![], args.jobs, &|_| {}));
+        let mut differing = 0;
+        for r in &report.results {
+            let Some(b) = base.results.iter().find(|b| b.id == r.id) else { continue };
+            if r.status == idprop_harness::report::Status::Skipped || b.transcript == r.transcript {
+                continue;
+            }
+            differing += 1;
+            println!("\n=== {} ({}) — what the mocks saw: - reference, + {}", r.id, r.file, report.implementation);
+            print!("{}", idprop_harness::transcript::diff(&b.transcript, &r.transcript));
+        }
+        println!("\n{differing} scenario transcript(s) differ from builtin:reference");
+    }
     match args.format {
         Format::Human => print!("{}", report.human()),
         Format::Json => println!("{}", report.json()),
