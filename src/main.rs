@@ -31,6 +31,8 @@ enum Command {
     Mutants(cli::run::MutantsArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Print the traffic of a running `idprop up`, one line per hop.
+    Journal(cli::journal::JournalArgs),
     /// Manage the committed test fixtures.
     Fixtures {
         #[command(subcommand)]
@@ -63,6 +65,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Up(args) => cli::up::run(args),
         Command::Token(args) => cli::token::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Journal(args) => cli::journal::run(args),
         Command::List(args) => cli::run::list(args),
         Command::Explain(args) => cli::run::explain(args),
         Command::Schema => cli::run::schema(),

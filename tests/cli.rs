@@ -78,6 +78,20 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     let claims = common::claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["ext_attr"]["zdn"], "mytenant");
 
+    // The local environment for applications.
+    let state = dir.path().join("state");
+    let default_env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("default-env.json")).unwrap()).unwrap();
+    assert_eq!(default_env["VCAP_SERVICES"], info["vcap_services"]);
+    let env_sh = std::fs::read_to_string(state.join("env.sh")).unwrap();
+    assert!(env_sh.contains(&format!("export HTTPS_PROXY={}", info["gateway"].as_str().unwrap())), "{env_sh}");
+    assert!(env_sh.contains("export NODE_EXTRA_CA_CERTS="));
+    assert!(env_sh.contains("export VCAP_SERVICES='{"));
+    // `idprop journal` prints the traffic, one line per hop.
+    let out = idprop().args(["journal", "--gateway", info["gateway"].as_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("200 POST https://mytenant.authentication.eu10.idp.test/oauth/token (uaa"), "{text}");
+
     let pid = child.id() as i32;
     sigterm(pid);
     let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("exits after SIGTERM");

@@ -208,9 +208,11 @@ pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>) -> R
     Router::new()
         .route(
             "/__idprop/journal",
-            get(move || {
+            get(move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
                 let j = j1.clone();
-                async move { axum::Json(j.entries()) }
+                // `?since=N`: only entries after sequence number N.
+                let since = q.get("since").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+                async move { axum::Json(j.filter(|e| e.seq > since)) }
             })
             .delete(move || {
                 let j = j2.clone();

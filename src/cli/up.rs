@@ -65,6 +65,7 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     }
+    let env = local_env(&stack, &args.state_dir)?;
     eprintln!("idprop: stack ready in {} ms", started.elapsed().as_millis());
     eprintln!("  gateway (proxy): {}", stack.gateway_url());
     eprintln!("  CA bundle:       {}", stack.ca_file().display());
@@ -79,6 +80,7 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         idprop_mocks::uaa::APP_CLIENT.1,
         stack.uaa_url("mytenant")
     );
+    eprintln!("\nFor your application (also in {}):\n{env}", args.state_dir.join("env.sh").display());
     if !args.quiet {
         let mut feed = stack.journal().subscribe();
         tokio::spawn(async move {
@@ -91,6 +93,31 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     eprintln!("idprop: shutting down");
     drop(stack);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Writes `default-env.json` (read by SAP's approuter and CAP) and
+/// `env.sh` (the export lines), and returns the export lines.
+fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
+    let vcap = stack.vcap_services();
+    let default_env = serde_json::json!({ "VCAP_SERVICES": vcap });
+    let path = dir.join("default-env.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&default_env)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let ca = stack.ca_file().display().to_string();
+    let gw = stack.gateway_url();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut lines = vec![format!("export VCAP_SERVICES={}", quote(&vcap.to_string()))];
+    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        lines.push(format!("export {k}={gw}"));
+    }
+    lines.push("export NO_PROXY= no_proxy=".to_string());
+    for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
+        lines.push(format!("export {k}={}", quote(&ca)));
+    }
+    let text = lines.join("\n") + "\n";
+    let sh = dir.join("env.sh");
+    std::fs::write(&sh, &text).with_context(|| format!("writing {}", sh.display()))?;
+    Ok(text)
 }
 
 async fn shutdown_signal() {
