@@ -279,11 +279,9 @@ async fn minted_tokens_take_arbitrary_claims_and_forgeries_fail_validation() {
         let forged = b.forge(f);
         let verdict = stack.uaa().validate(&forged);
         match f {
-            // These two are well-signed: what is wrong with them is for the
-            // principal mapper (no principal) or a jku-follower to notice.
-            Forgery::MissingPrincipalClaims | Forgery::ForeignJku => {
-                assert!(verdict.is_ok(), "{f:?}")
-            }
+            // Well-signed: what is wrong with it (no principal) is for the
+            // principal mapper to notice.
+            Forgery::MissingPrincipalClaims => assert!(verdict.is_ok(), "{f:?}"),
             _ => assert!(verdict.is_err(), "{f:?} validated"),
         }
     }

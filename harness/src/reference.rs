@@ -329,7 +329,8 @@ impl Reference {
             let issuer = t.get("issuer").and_then(Value::as_str).ok_or("trust entry without issuer")?.to_string();
             let jwks = serde_json::from_value(t.get("jwks").cloned().unwrap_or(json!({"keys": []})))
                 .map_err(|e| format!("trust jwks: {e}"))?;
-            trust.push(TrustedIssuer { issuer, jwks });
+            let jwks_uri = t.get("jwks_uri").and_then(Value::as_str).map(str::to_string);
+            trust.push(TrustedIssuer { issuer, jwks, jwks_uri });
         }
         let claims = match self.validate(token, &trust, now) {
             Ok(c) => c,
@@ -373,7 +374,7 @@ impl Reference {
         if self.is(Deviation::AnyIssuerAccepted) {
             if let Some(iss) = peek.as_ref().and_then(|c| c.get("iss")).and_then(Value::as_str) {
                 let keys: Vec<_> = trust.iter().flat_map(|t| t.jwks.keys.clone()).collect();
-                trust.push(TrustedIssuer { issuer: iss.to_string(), jwks: jsonwebtoken_jwks(keys) });
+                trust.push(TrustedIssuer { issuer: iss.to_string(), jwks: jsonwebtoken_jwks(keys), jwks_uri: None });
             }
         }
         token_validation::validate(token, &trust, now).map(|v| v.claims).map_err(|e| e.to_string())

@@ -293,7 +293,9 @@ impl CloudConnector {
             .read()
             .expect("trust lock")
             .iter()
-            .filter_map(|(iss, (_, jwks))| jwks.clone().map(|jwks| TrustedIssuer { issuer: iss.clone(), jwks }))
+            .filter_map(|(iss, (uri, jwks))| {
+                jwks.clone().map(|jwks| TrustedIssuer { issuer: iss.clone(), jwks, jwks_uri: Some(uri.clone()) })
+            })
             .collect()
     }
 

@@ -38,10 +38,18 @@ pub enum Forgery {
     MissingPrincipalClaims,
     /// `jku` pointing at a host that is not the issuer's.
     ForeignJku,
+    /// Properly signed, but 1 MiB large.
+    Huge,
+    /// Segments that are not base64url.
+    InvalidBase64,
+    /// Properly signed claims with `user_name` twice (JSON duplicate keys).
+    DuplicateKeys,
+    /// Properly signed claims nested 10,000 levels deep.
+    DeepNesting,
 }
 
 impl Forgery {
-    pub const ALL: [Forgery; 10] = [
+    pub const ALL: [Forgery; 14] = [
         Forgery::AlgNone,
         Forgery::Hs256WithPublicKey,
         Forgery::WrongKey,
@@ -52,6 +60,10 @@ impl Forgery {
         Forgery::IssuedInFuture,
         Forgery::MissingPrincipalClaims,
         Forgery::ForeignJku,
+        Forgery::Huge,
+        Forgery::InvalidBase64,
+        Forgery::DuplicateKeys,
+        Forgery::DeepNesting,
     ];
 }
 
@@ -261,7 +273,35 @@ impl TokenBuilder {
                 b.jku = Some("https://attacker.evil.test/token_keys".into());
                 b.sign()
             }
+            Forgery::Huge => self.clone().claim("padding", "x".repeat(1024 * 1024)).sign(),
+            Forgery::InvalidBase64 => {
+                let t = self.sign();
+                let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+                parts[1] = format!("!!{}**", &parts[1][2..]);
+                parts.join(".")
+            }
+            Forgery::DuplicateKeys => {
+                // serde cannot write duplicate keys: splice a second user_name in.
+                let body = Value::Object(self.claims.clone()).to_string();
+                let body = format!("{{\"user_name\":\"admin\",{}", &body[1..]);
+                self.sign_raw(&body)
+            }
+            Forgery::DeepNesting => {
+                let body = Value::Object(self.claims.clone()).to_string();
+                let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+                self.sign_raw(&format!("{{\"deep\":{deep},{}", &body[1..]))
+            }
         }
+    }
+
+    /// Signs an arbitrary payload text (RS256, real key).
+    fn sign_raw(&self, payload: &str) -> String {
+        let header = serde_json::to_string(&self.header()).expect("header serialises");
+        let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+        let key = self.factory.key(&self.kid);
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key.encoding, Algorithm::RS256)
+            .expect("RS256 signing cannot fail");
+        format!("{input}.{sig}")
     }
 
     /// Signs with the key `real_kid` while the header names `self.kid`.

@@ -301,7 +301,11 @@ impl MockUaa {
         self.config()
             .tenants
             .iter()
-            .map(|t| TrustedIssuer { issuer: self.state.factory.issuer(&t.subdomain), jwks: jwks.clone() })
+            .map(|t| TrustedIssuer {
+                issuer: self.state.factory.issuer(&t.subdomain),
+                jwks: jwks.clone(),
+                jwks_uri: Some(self.state.factory.jku(&t.subdomain)),
+            })
             .collect()
     }
 

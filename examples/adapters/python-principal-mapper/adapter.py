@@ -75,6 +75,9 @@ def validate(token, trust, now):
     idp = next((t for t in trust if t.get("issuer") == iss), None)
     if idp is None:
         raise Refused(f"issuer {iss!r} is not trusted")
+    jku = header.get("jku")
+    if jku is not None and idp.get("jwks_uri") and jku != idp["jwks_uri"]:
+        raise Refused(f"jku {jku!r} is not the trusted issuer's key URL (never fetched)")
     keys = idp.get("jwks", {}).get("keys", [])
     kid = header.get("kid")
     candidates = [k for k in keys if kid is None or k.get("kid") == kid]

@@ -22,6 +22,9 @@ pub struct TrustedIssuer {
     /// Exact `iss` value.
     pub issuer: String,
     pub jwks: JwkSet,
+    /// Where the issuer publishes its keys; a token whose `jku` names
+    /// another URL is refused (its keys are never fetched).
+    pub jwks_uri: Option<String>,
 }
 
 /// Why a token was refused; the `Display` text is the reason sent back.
@@ -47,6 +50,8 @@ pub enum Rejection {
     IssuedInFuture,
     #[error("claim {0:?} has the wrong type")]
     ClaimType(&'static str),
+    #[error("jku {0:?} is not the trusted issuer's key URL (never fetched)")]
+    ForeignJku(String),
 }
 
 /// A token that passed validation.
@@ -96,6 +101,11 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
         None => return Err(Rejection::UntrustedIssuer(String::new())),
     };
     let idp = trusted.iter().find(|t| t.issuer == iss).ok_or_else(|| Rejection::UntrustedIssuer(iss.clone()))?;
+    if let (Some(uri), Some(jku)) = (&idp.jwks_uri, header.get("jku")) {
+        if jku.as_str() != Some(uri.as_str()) {
+            return Err(Rejection::ForeignJku(jku.as_str().unwrap_or("(not a string)").to_string()));
+        }
+    }
     let kid = match header.get("kid") {
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(Rejection::Malformed("kid is not a string".into())),
