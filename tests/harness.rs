@@ -227,3 +227,38 @@ async fn the_python_example_adapter_passes_its_role() {
     assert!(report.count(Status::Passed) >= 30);
     assert!(report.count(Status::Skipped) > 0, "other roles are skipped, never passed");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_kills_adapters_and_still_reports() {
+    let root = root();
+    let child = Command::new(env!("CARGO_BIN_EXE_idprop"))
+        .args(["run", "tests/data/long-mapper-scenario.yaml", "tests/data/mapper-scenario.yaml", "--impl"])
+        .arg(format!("exec:python3 {}/tests/adapters/misbehave.py leak-hang", root.display()))
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Let the short scenario finish (2 s deadline) while the long one hangs.
+    std::thread::sleep(Duration::from_millis(3500));
+    Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("interrupted before it finished"), "{stdout}");
+    assert!(stdout.contains("harness-test-mapper"), "the finished scenario is reported: {stdout}");
+    // No adapter, and none of its children, outlive the run.
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = Command::new("ps").args(["-eo", "pid,stat,args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    let alive: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.contains("misbehave.py leak-hang") || l.contains("sleep 301"))
+        .filter(|l| !l.split_whitespace().nth(1).unwrap_or("").starts_with('Z'))
+        .collect();
+    assert!(alive.is_empty(), "left behind: {alive:?}\n{stderr}");
+}

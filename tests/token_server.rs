@@ -181,3 +181,28 @@ async fn each_token_server_also_listens_on_its_own_loopback_port() {
     assert_eq!(resp.status(), 200);
     assert!(!stack.journal().of("token-server")[0].tls);
 }
+
+#[tokio::test]
+async fn drop_mid_answer_sends_half_a_body_then_hangs_up() {
+    let (stack, url) = scripted(TokenServerBehaviour::default().drop_mid_answer()).await;
+    let resp = stack
+        .http_client()
+        .post(url)
+        .basic_auth("c", Some("s"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.is_err(), "the body must break off");
+    // The server keeps serving others.
+    stack.token_server(HOST).unwrap().set_behaviour(TokenServerBehaviour::default());
+    let (s, _) = post_form(
+        &stack,
+        &format!("https://{HOST}/oauth/token"),
+        Some(("c", "s")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(s, 200);
+}

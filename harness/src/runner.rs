@@ -87,6 +87,20 @@ pub async fn run_all(
     jobs: usize,
     progress: &(dyn Fn(&ScenarioResult) + Sync),
 ) -> RunReport {
+    run_all_until(driver, scenarios, load_errors, jobs, progress, std::future::pending()).await
+}
+
+/// [`run_all`] that stops early when `stop` completes (Ctrl-C): unfinished
+/// scenarios are aborted — their stacks shut down, their adapters' process
+/// groups killed — and reported as interrupted; the report covers the rest.
+pub async fn run_all_until(
+    driver: Arc<dyn Driver>,
+    scenarios: Vec<Loaded>,
+    load_errors: Vec<LoadError>,
+    jobs: usize,
+    progress: &(dyn Fn(&ScenarioResult) + Sync),
+    stop: impl std::future::Future<Output = ()>,
+) -> RunReport {
     let started = Instant::now();
     let mut results: Vec<ScenarioResult> = load_errors.into_iter().map(load_error_result).collect();
     for r in &results {
@@ -94,6 +108,10 @@ pub async fn run_all(
     }
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
+    let pending: Vec<(String, String, String)> = scenarios
+        .iter()
+        .map(|l| (l.scenario.id.clone(), l.scenario.title.clone(), l.path.display().to_string()))
+        .collect();
     for (i, l) in scenarios.into_iter().enumerate() {
         let (sem, driver) = (sem.clone(), driver.clone());
         set.spawn(async move {
@@ -102,13 +120,37 @@ pub async fn run_all(
         });
     }
     let mut done = Vec::new();
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok((i, res)) => {
-                progress(&res);
-                done.push((i, res));
+    tokio::pin!(stop);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            r = set.join_next() => match r {
+                None => break,
+                Some(Ok((i, res))) => {
+                    progress(&res);
+                    done.push((i, res));
+                }
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => done.push((usize::MAX, panic_result(e.to_string()))),
+            },
+            _ = &mut stop, if !interrupted => {
+                interrupted = true;
+                set.abort_all();
             }
-            Err(e) => done.push((usize::MAX, panic_result(e.to_string()))),
+        }
+    }
+    if interrupted {
+        for (i, (id, title, file)) in pending.into_iter().enumerate() {
+            if !done.iter().any(|(j, _)| *j == i) {
+                let mut r = load_error_result(LoadError {
+                    path: PathBuf::from(&file),
+                    message: "interrupted before it finished".into(),
+                });
+                r.id = id;
+                r.title = title;
+                r.status = Status::Failed;
+                done.push((i, r));
+            }
         }
     }
     done.sort_by_key(|(i, _)| *i);

@@ -62,6 +62,8 @@ pub struct TokenServerBehaviour {
     pub malformed_json: bool,
     /// Close the connection without answering.
     pub close_connection: bool,
+    /// Send the status line, headers and half the body, then drop the connection.
+    pub drop_mid_answer: bool,
 }
 
 impl Default for TokenServerBehaviour {
@@ -80,6 +82,7 @@ impl Default for TokenServerBehaviour {
             error: None,
             malformed_json: false,
             close_connection: false,
+            drop_mid_answer: false,
         }
     }
 }
@@ -129,6 +132,10 @@ impl TokenServerBehaviour {
     }
     pub fn close_connection(mut self) -> Self {
         self.close_connection = true;
+        self
+    }
+    pub fn drop_mid_answer(mut self) -> Self {
+        self.drop_mid_answer = true;
         self
     }
 }
@@ -299,6 +306,33 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     });
     if let Some(scope) = param("scope") {
         body["scope"] = json!(scope);
+    }
+    if b.drop_mid_answer {
+        let text = body.to_string();
+        let half = text.as_bytes()[..text.len() / 2].to_vec();
+        // The half is flushed before the failure, so the client has the
+        // head and part of the body when the connection goes.
+        let chunks = futures::stream::unfold(0u8, move |step| {
+            let half = half.clone();
+            async move {
+                match step {
+                    0 => Some((Ok(bytes::Bytes::from(half)), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((Err(std::io::Error::other("scripted: connection dropped mid-answer")), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let mut r = Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, text.len())
+            .body(Body::from_stream(chunks))
+            .expect("valid response");
+        r.extensions_mut().insert(Note("scripted: dropped mid-answer".into()));
+        return r;
     }
     crate::http::json_response(StatusCode::OK, &body)
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use idprop_harness::report::RunReport;
-use idprop_harness::runner::{parse_partition, run_all, Selection};
+use idprop_harness::runner::{parse_partition, run_all, run_all_until, Selection};
 use idprop_harness::scenario::Role;
 use idprop_harness::{catalogue, driver, loader};
 
@@ -139,7 +139,13 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         }
     };
     let reference_run = args.snapshot_diff.then(|| scenarios.clone());
-    let report = rt.block_on(run_all(driver, scenarios, errors, args.jobs, &progress));
+    // Ctrl-C: stop, clean up, and still report what finished.
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("idprop: interrupted — stopping the running scenarios");
+    };
+    let report = rt.block_on(run_all_until(driver, scenarios, errors, args.jobs, &progress, stop));
+    let interrupted = report.results.iter().any(|r| r.message.as_deref() == Some("interrupted before it finished"));
     if let Some(scenarios) = reference_run {
         let reference: Arc<dyn driver::Driver> =
             Arc::from(driver::from_spec("builtin:reference").expect("reference exists"));
@@ -164,6 +170,9 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         std::fs::write(path, report.junit()).with_context(|| format!("writing {}", path.display()))?;
     }
     std::io::stdout().flush().ok();
+    if interrupted {
+        return Ok(std::process::ExitCode::from(130));
+    }
     Ok(std::process::ExitCode::from(report.exit_code() as u8))
 }
 

@@ -7,8 +7,8 @@ import sys
 import time
 
 mode = sys.argv[1]
-if mode == "leak":
-    child = subprocess.Popen(["sleep", "300"])
+if mode in ("leak", "leak-hang"):
+    child = subprocess.Popen(["sleep", "301" if mode == "leak-hang" else "300"])
     sys.stderr.write(f"child-pid {child.pid}\n")
     sys.stderr.flush()
 
@@ -21,7 +21,7 @@ for line in sys.stdin:
         print("this is not json {", flush=True)
     elif mode == "wrong-id":
         print(json.dumps({"v": 1, "id": msg["id"] + 100, "ok": True, "result": {}}), flush=True)
-    elif mode == "hang":
+    elif mode in ("hang", "leak-hang"):
         time.sleep(3600)
     elif mode == "crash":
         sys.stderr.write("boom: adapter crashed on purpose\n")
