@@ -196,7 +196,9 @@ fn json_report_partitions_and_filters() {
     let out = idprop(&["run", "scenarios/token-validation", "--format", "json", "--partition", "2/3"], &root());
     let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n2 = v2["results"].as_array().unwrap().len();
-    assert!(n1 > 0 && n2 > 0 && n1 + n2 < 15, "{n1} {n2}");
+    let all = idprop(&["run", "scenarios/token-validation", "--format", "json"], &root());
+    let total = serde_json::from_slice::<serde_json::Value>(&all.stdout).unwrap()["results"].as_array().unwrap().len();
+    assert!(n1 > 0 && n2 > 0 && n1 + n2 < total && n1.abs_diff(n2) <= 1, "{n1} {n2} of {total}");
     let ids1: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     let ids2: Vec<&str> = v2["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert!(ids1.iter().all(|i| !ids2.contains(i)), "partitions overlap");
