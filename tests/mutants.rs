@@ -1,5 +1,6 @@
 //! The suite has teeth: every builtin mutant (the reference with one rule
-//! broken) fails at least one scenario.
+//! broken) fails at least one scenario. (`tests/properties.rs` does the same
+//! for the properties.)
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use idprop::harness::mutants::{hunt_all, table};
 async fn every_mutant_is_killed_by_a_scenario() {
     let (scenarios, errors) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")]).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
-    let kills = hunt_all(&scenarios, 16, false).await;
+    let kills = hunt_all(&scenarios, 16, false, false).await;
     println!("{}", table(&kills));
     assert!(kills.len() >= 15, "at least 15 mutants");
     let survivors: Vec<&str> = kills.iter().filter(|k| k.killed_by.is_empty()).map(|k| k.mutant.as_str()).collect();

@@ -21,7 +21,8 @@ pub struct Kill {
 
 /// Runs the scenarios that check the mutant's rule (all of them with
 /// `exhaustive`, or when none of those kills it) and reports the killers.
-pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhaustive: bool) -> Kill {
+/// With `properties`, the property checks run too (256 cases, seed 2026).
+pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhaustive: bool, properties: bool) -> Kill {
     let driver: Arc<dyn Driver> =
         Arc::new(Builtin::new(&format!("mutant/{}", deviation.name())).expect("known mutant"));
     let targeted: Vec<Loaded> = if exhaustive {
@@ -34,12 +35,16 @@ pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhau
         killers = killers_of(driver, scenarios.to_vec(), jobs).await;
     }
     let name = deviation.name().to_string();
-    let props = tokio::task::spawn_blocking(move || {
-        let d: Arc<dyn Driver> = Arc::new(Builtin::new(&format!("mutant/{name}")).expect("known mutant"));
-        crate::properties::run_all(d, 256, 2026)
-    })
-    .await
-    .unwrap_or_default();
+    let props = if !properties {
+        Vec::new()
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let d: Arc<dyn Driver> = Arc::new(Builtin::new(&format!("mutant/{name}")).expect("known mutant"));
+            crate::properties::run_all(d, 256, 2026)
+        })
+        .await
+        .unwrap_or_default()
+    };
     let killed_by_properties =
         props.iter().filter_map(|o| o.failure.as_ref().map(|f| format!("{} [{}]", o.role, f.rule))).collect();
     Kill { mutant: deviation.name().into(), rule: deviation.rule().into(), killed_by: killers, killed_by_properties }
@@ -51,8 +56,8 @@ async fn killers_of(driver: Arc<dyn Driver>, scenarios: Vec<Loaded>, jobs: usize
 }
 
 /// Hunts every mutant at once.
-pub async fn hunt_all(scenarios: &[Loaded], jobs: usize, exhaustive: bool) -> Vec<Kill> {
-    let futures = Deviation::ALL.into_iter().map(|d| hunt(scenarios, d, jobs, exhaustive));
+pub async fn hunt_all(scenarios: &[Loaded], jobs: usize, exhaustive: bool, properties: bool) -> Vec<Kill> {
+    let futures = Deviation::ALL.into_iter().map(|d| hunt(scenarios, d, jobs, exhaustive, properties));
     futures::future::join_all(futures).await
 }
 

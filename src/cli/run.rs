@@ -259,7 +259,7 @@ pub fn mutants(args: MutantsArgs) -> Result<std::process::ExitCode> {
         eprintln!("load error: {}", e.message);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    let kills = rt.block_on(idprop_harness::mutants::hunt_all(&scenarios, args.jobs, args.all));
+    let kills = rt.block_on(idprop_harness::mutants::hunt_all(&scenarios, args.jobs, args.all, true));
     print!("{}", idprop_harness::mutants::table(&kills));
     let survived = kills.iter().any(|k| k.killed_by.is_empty());
     Ok(std::process::ExitCode::from(if !errors.is_empty() {
