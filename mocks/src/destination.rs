@@ -182,6 +182,10 @@ fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<R
                 .uaa
                 .validate(ut)
                 .map_err(|r| deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {r}")))?;
+            // A user token must name a user (the principal claims of PP-2).
+            if let Err(e) = crate::rules::principal::principal(&v.claims, crate::rules::principal::UserType::Business) {
+                return Err(deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {e}")));
+            }
             tenant_of(&v.claims)
         }
         None => tenant_of(&valid.claims),

@@ -42,7 +42,7 @@ pub enum Forgery {
     Huge,
     /// Segments that are not base64url.
     InvalidBase64,
-    /// Properly signed claims with `user_name` twice (JSON duplicate keys).
+    /// Properly signed claims with `iss` twice (JSON duplicate keys).
     DuplicateKeys,
     /// Properly signed claims nested 10,000 levels deep.
     DeepNesting,
@@ -281,9 +281,10 @@ impl TokenBuilder {
                 parts.join(".")
             }
             Forgery::DuplicateKeys => {
-                // serde cannot write duplicate keys: splice a second user_name in.
+                // serde cannot write duplicate keys: splice a second `iss`
+                // in front (a parser where the first one wins sees it).
                 let body = Value::Object(self.claims.clone()).to_string();
-                let body = format!("{{\"user_name\":\"admin\",{}", &body[1..]);
+                let body = format!("{{\"iss\":\"https://attacker.evil.test/oauth/token\",{}", &body[1..]);
                 self.sign_raw(&body)
             }
             Forgery::DeepNesting => {
