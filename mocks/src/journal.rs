@@ -96,7 +96,9 @@ impl JournalEntry {
 
 #[derive(Debug)]
 struct Inner {
-    entries: Mutex<Vec<JournalEntry>>,
+    entries: Mutex<std::collections::VecDeque<JournalEntry>>,
+    /// Oldest entries are dropped beyond this many (None: keep everything).
+    capacity: Option<usize>,
     next_seq: std::sync::atomic::AtomicU64,
     live: broadcast::Sender<JournalEntry>,
 }
@@ -114,11 +116,19 @@ impl Default for Journal {
 }
 
 impl Journal {
+    /// A journal that keeps everything (tests, scenarios).
     pub fn new() -> Self {
+        Self::with_capacity(None)
+    }
+
+    /// A journal that keeps the last `capacity` entries: a long-running
+    /// `idprop up` under load must not grow without bound.
+    pub fn with_capacity(capacity: Option<usize>) -> Self {
         let (live, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
-                entries: Mutex::new(Vec::new()),
+                capacity,
+                entries: Mutex::new(std::collections::VecDeque::new()),
                 next_seq: std::sync::atomic::AtomicU64::new(1),
                 live,
             }),
@@ -137,7 +147,13 @@ impl Journal {
     pub fn begin(&self, mut entry: JournalEntry) -> u64 {
         entry.seq = self.inner.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seq = entry.seq;
-        self.inner.entries.lock().expect("journal poisoned").push(entry);
+        let mut entries = self.inner.entries.lock().expect("journal poisoned");
+        entries.push_back(entry);
+        if let Some(cap) = self.inner.capacity {
+            while entries.len() > cap {
+                entries.pop_front();
+            }
+        }
         seq
     }
 
@@ -158,7 +174,7 @@ impl Journal {
 
     /// Everything so far, in order of arrival.
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.inner.entries.lock().expect("journal poisoned").clone()
+        self.inner.entries.lock().expect("journal poisoned").iter().cloned().collect()
     }
 
     /// Entries of one component.

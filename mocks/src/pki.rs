@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -100,6 +100,9 @@ pub struct SigningKey {
     /// The public key as published in `/token_keys`.
     pub jwk: Jwk,
     pub private_pem: String,
+    /// Parsed once: jsonwebtoken re-parses (and re-validates) the key on
+    /// every signature, which costs more than the signature itself.
+    rsa: Arc<aws_lc_rs::signature::RsaKeyPair>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -111,13 +114,39 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// Loads a PKCS#8 RSA private key.
     pub fn from_pem(kid: &str, pem: &str) -> Result<Self, PkiError> {
+        use aws_lc_rs::signature::KeyPair as _;
+        use base64::Engine;
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())?;
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)?;
-        jwk.common.key_id = Some(kid.to_string());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
+        let der = ::pem::parse(pem).map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
+        let rsa = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der.contents())
+            .map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let public = rsa.public_key();
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero()),
+        }))
+        .map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
         let decoding = DecodingKey::from_jwk(&jwk)?;
-        Ok(Self { kid: kid.to_string(), encoding, decoding, jwk, private_pem: pem.to_string() })
+        Ok(Self { kid: kid.to_string(), encoding, decoding, jwk, private_pem: pem.to_string(), rsa: Arc::new(rsa) })
+    }
+
+    /// An RS256 JWT of `header` and `claims` (both JSON texts).
+    pub fn sign_jwt(&self, header: &str, claims: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(header), b64.encode(claims));
+        let mut sig = vec![0u8; self.rsa.public_modulus_len()];
+        self.rsa
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .expect("RS256 signing with a valid key cannot fail");
+        format!("{input}.{}", b64.encode(&sig))
     }
 
     /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker would

@@ -92,6 +92,8 @@ pub struct StackConfig {
     /// Cloud Connectors, one per location id.
     pub connectors: Vec<ConnectorConfig>,
     pub backend: BackendConfig,
+    /// Journal entries kept (oldest dropped first); everything when absent.
+    pub journal_capacity: Option<usize>,
     /// Where the CA bundle is written (a fresh temporary folder when absent).
     pub state_dir: Option<PathBuf>,
 }
@@ -110,6 +112,7 @@ impl Default for StackConfig {
             certificates: Vec::new(),
             connectors: vec![ConnectorConfig::default()],
             backend: BackendConfig::default(),
+            journal_capacity: None,
             state_dir: None,
         }
     }
@@ -253,7 +256,7 @@ impl Stack {
     /// Starts a stack from a complete configuration.
     pub async fn start_with(config: StackConfig) -> Result<Stack, StackError> {
         let pki = Arc::new(TestPki::load()?);
-        let journal = Journal::new();
+        let journal = Journal::with_capacity(config.journal_capacity);
         let (temp, dir) = match &config.state_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|source| StackError::Write { path: d.clone(), source })?;

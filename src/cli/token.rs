@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use idprop_mocks::uaa::{MockUaa, UaaConfig};
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct TokenArgs {
     /// Tenant subdomain (decides `iss`, `zid`, `ext_attr.zdn`).
     #[arg(long)]
@@ -27,13 +27,27 @@ pub struct TokenArgs {
     /// Signing key id (`key-1`, `key-2`; `rogue` is a key nobody publishes).
     #[arg(long)]
     kid: Option<String>,
+    /// Print this many tokens, one per line, for users `<user>-0` … `<user>-N-1`.
+    #[arg(long)]
+    count: Option<usize>,
     /// UAA domain.
     #[arg(long, default_value = idprop_mocks::uaa::DEFAULT_UAA_DOMAIN)]
     uaa_domain: String,
 }
 
 pub fn run(args: TokenArgs) -> Result<std::process::ExitCode> {
-    println!("{}", mint(&args)?);
+    match args.count {
+        None => println!("{}", mint(&args)?),
+        Some(n) => {
+            let mut out = String::new();
+            for i in 0..n {
+                let a = TokenArgs { user: format!("{}-{i}", args.user), count: None, ..args.clone() };
+                out.push_str(&mint(&a)?);
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -30,6 +30,9 @@ pub struct UpArgs {
     /// Where the CA bundle and `default-env.json` go.
     #[arg(long, default_value = ".idprop")]
     state_dir: PathBuf,
+    /// Journal entries kept in memory (the oldest go first).
+    #[arg(long, default_value_t = 5000)]
+    journal_size: usize,
     /// Do not log requests.
     #[arg(long, short)]
     quiet: bool,
@@ -57,6 +60,9 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         config.ports = Ports::consecutive(args.port);
     }
     config.state_dir = Some(args.state_dir.clone());
+    if config.journal_capacity.is_none() {
+        config.journal_capacity = Some(args.journal_size);
+    }
     let stack = Stack::start_with(config).await.context("starting the stack")?;
     let info = stack.ready_info();
     if let Some(path) = &args.ready_file {

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Side-by-side measurements, one run, one machine (bench/compare.sh sets up).
+
+(a) process start to first token: `idprop up` vs oauth2-mock-server (medians)
+(b) client-credentials throughput, wrk, 32 connections, both RS256-2048
+(c) the machine's RSA-2048 signing ceiling (openssl speed, all cores)
+(d) principal-propagated requests/s for 1, 20 and 1000 distinct users
+plus idprop's peak RSS under that load. Prints ratios and a markdown table.
+"""
+import http.client, json, os, re, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IDPROP = os.path.join(ROOT, "target", "release", "idprop")
+RUNS = int(os.environ.get("RUNS", "10"))
+DURATION = os.environ.get("DURATION", "5")
+CORES = os.cpu_count() or 1
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def token_once(port, path, auth, tenant_header=True):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        h = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
+        c.request("POST", path, "grant_type=client_credentials", h)
+        r = c.getresponse(); body = r.read(); c.close()
+        return r.status == 200 and b"access_token" in body
+    except OSError:
+        return False
+
+
+def time_to_first_token(cmd, port, path, auth, cwd=ROOT):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not token_once(port, path, auth):
+            if time.perf_counter() - t0 > 30:
+                raise RuntimeError(f"no token from {cmd}")
+            time.sleep(0.0005)
+        return (time.perf_counter() - t0) * 1000
+    finally:
+        p.terminate(); p.wait()
+
+
+BASIC_APP = "Basic " + __import__("base64").b64encode(b"sb-idprop-app!t1:app-secret").decode()
+
+
+def idprop_cmd(base, state):
+    return [IDPROP, "up", "--port", str(base), "--quiet", "--state-dir", state]
+
+
+def startup():
+    ours, theirs = [], []
+    for _ in range(RUNS):
+        base = free_port() // 10 * 10 % 50000 + 10000
+        with tempfile.TemporaryDirectory() as d:
+            ours.append(time_to_first_token(idprop_cmd(base, d), base + 1, "/oauth/token", BASIC_APP))
+        port = free_port()
+        theirs.append(time_to_first_token(["node", "bench/node/server.mjs", str(port)], port, "/token", BASIC_APP))
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def wrk(url, script, connections=32, extra=()):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "-s", script, *extra, url],
+                         capture_output=True, text=True, cwd=ROOT).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return float(m.group(1)) if m else 0.0, (non2xx.group(1) if non2xx else "0"), (errors.group(1) if errors else "none")
+
+
+def write_lua(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def rsa_ceiling():
+    out = subprocess.run(["openssl", "speed", "-seconds", "3", "-multi", str(CORES), "rsa2048"], capture_output=True, text=True).stdout
+    # "rsa 2048 bits 0.000xxxs 0.0000yys  SIGN/s VERIFY/s"
+    m = re.search(r"rsa\s+2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)", out)
+    return float(m.group(1)) if m else 0.0
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    print(f"machine: {CORES} cores; runs={RUNS}, wrk duration={DURATION}s", file=sys.stderr)
+    up_ms, node_ms = startup()
+    print(f"(a) start to first token: idprop {up_ms:.1f} ms, oauth2-mock-server {node_ms:.1f} ms", file=sys.stderr)
+
+    # (b) throughput, both servers alone on the machine in turn.
+    cc_lua = write_lua(os.path.join(tmp, "cc.lua"), f'wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\n'
+                       f'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "{BASIC_APP}"\n')
+    base = 18480
+    state = os.path.join(tmp, "state")
+    up = subprocess.Popen(idprop_cmd(base, state), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not token_once(base + 1, "/oauth/token", BASIC_APP):
+        time.sleep(0.01)
+    ours_rps, ours_non2xx, ours_err = wrk(f"http://127.0.0.1:{base + 1}/oauth/token", cc_lua)
+    print(f"(b) idprop: {ours_rps:.0f} tokens/s (non-2xx {ours_non2xx}, socket errors {ours_err})", file=sys.stderr)
+
+    # (d) principal propagation through proxy + connector + mTLS backend.
+    conn_auth = "Basic " + __import__("base64").b64encode(b"sb-clone-connectivity!b2:connectivity-secret").decode()
+    c = http.client.HTTPConnection("127.0.0.1", base + 1)
+    c.request("POST", "/oauth/token", "grant_type=client_credentials", {"Authorization": conn_auth, "Content-Type": "application/x-www-form-urlencoded"})
+    proxy_token = json.loads(c.getresponse().read())["access_token"]
+    pp = {}
+    for users in (1, 20, 1000):
+        tokens = subprocess.run([IDPROP, "token", "--tenant", "mytenant", "--user", "bench", "--count", str(users)], capture_output=True, text=True, check=True).stdout.split()
+        tok_file = os.path.join(tmp, f"tokens-{users}.txt")
+        with open(tok_file, "w") as f:
+            f.write("\n".join(tokens) + "\n")
+        lua = write_lua(os.path.join(tmp, f"pp-{users}.lua"), f'''
+local tokens = {{}}
+for line in io.lines("{tok_file}") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  local t = tokens[(i % #tokens) + 1]
+  return wrk.format("GET", "http://erp.onprem.test:44300/echo/bench", {{
+    ["Host"] = "erp.onprem.test:44300",
+    ["Proxy-Authorization"] = "Bearer {proxy_token}",
+    ["SAP-Connectivity-Authentication"] = "Bearer " .. t }})
+end
+''')
+        # Warm-up pass mints and caches each user's certificate, as a
+        # long-running connector would have.
+        wrk(f"http://127.0.0.1:{base + 3}", lua, extra=("--latency",))
+        rps, non2xx, err = wrk(f"http://127.0.0.1:{base + 3}", lua)
+        pp[users] = (rps, non2xx, err)
+        print(f"(d) {users} users: {rps:.0f} req/s (non-2xx {non2xx}, socket errors {err})", file=sys.stderr)
+    rss = rss_kb(up.pid)
+    up.terminate(); up.wait()
+
+    port = free_port()
+    node = subprocess.Popen(["node", "bench/node/server.mjs", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not token_once(port, "/token", BASIC_APP):
+        time.sleep(0.01)
+    theirs_rps, theirs_non2xx, theirs_err = wrk(f"http://127.0.0.1:{port}/token", cc_lua)
+    node.terminate(); node.wait()
+    print(f"(b) oauth2-mock-server: {theirs_rps:.0f} tokens/s (non-2xx {theirs_non2xx}, socket errors {theirs_err})", file=sys.stderr)
+
+    ceiling = rsa_ceiling()
+    print(f"(c) openssl speed rsa2048 x{CORES}: {ceiling:.0f} signs/s", file=sys.stderr)
+
+    def ratio(a, b):
+        return a / b if b else float("nan")
+
+    rows = [
+        ("start to first token (median of %d)" % RUNS, f"{up_ms:.1f} ms", f"{node_ms:.1f} ms", f"idprop takes {ratio(up_ms, node_ms):.3f}× the time", "≤ 0.1×"),
+        ("client-credentials tokens/s (wrk, 32 conns)", f"{ours_rps:.0f}", f"{theirs_rps:.0f}", f"{ratio(ours_rps, theirs_rps):.2f}×", "≥ 2×"),
+        ("share of the RSA-2048 signing ceiling", f"{ours_rps:.0f} of {ceiling:.0f}", f"{theirs_rps:.0f} of {ceiling:.0f}", f"{100 * ratio(ours_rps, ceiling):.0f} % (peer {100 * ratio(theirs_rps, ceiling):.0f} %)", "≥ 70 %"),
+        ("principal propagation req/s, 1 user", f"{pp[1][0]:.0f}", "—", "1.00×", ""),
+        ("principal propagation req/s, 20 users", f"{pp[20][0]:.0f}", "—", f"{ratio(pp[20][0], pp[1][0]):.2f}× of 1 user", ""),
+        ("principal propagation req/s, 1000 users", f"{pp[1000][0]:.0f}", "—", f"{ratio(pp[1000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.5×"),
+        ("idprop up peak RSS under this load", f"{rss / 1024:.1f} MB", "—", "", "≤ 50 MB"),
+    ]
+    print("| measurement | idprop | oauth2-mock-server 9.3.0 | ratio | target |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()
