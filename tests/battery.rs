@@ -17,19 +17,9 @@ async fn status_and_body(rb: reqwest::RequestBuilder) -> (u16, String) {
 #[tokio::test]
 async fn every_forgery_is_refused_by_every_component() {
     let stack = Stack::start().await.unwrap();
-    let (_, b) = common::post_form(
-        &stack,
-        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        Some(CONNECTIVITY_CLIENT),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let proxy_token = b["access_token"].as_str().unwrap().to_string();
+    let proxy_token = common::proxy_token(&stack, "mytenant").await;
     let dest_token = common::destination_token(&stack, "mytenant").await;
-    let onprem = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap())
-        .build()
-        .unwrap();
+    let onprem = common::onprem_client(&stack);
     let user = stack.uaa().user_token("mytenant", "alice");
     let proxy_user = stack.uaa().client_token("mytenant", CONNECTIVITY_CLIENT.0);
     let mut table = vec!["| input | component | expected | observed |".to_string(), "|---|---|---|---|".to_string()];

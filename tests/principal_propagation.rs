@@ -14,25 +14,9 @@ use serde_json::{json, Value};
 
 const ERP: &str = "http://erp.onprem.test:44300";
 
-async fn proxy_token(stack: &Stack, tenant: &str) -> String {
-    let (s, b) = post_form(
-        stack,
-        &format!("{}/oauth/token", stack.uaa_url(tenant)),
-        Some(CONNECTIVITY_CLIENT),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    b["access_token"].as_str().unwrap().to_string()
-}
-
-fn onprem(stack: &Stack) -> reqwest::Client {
-    reqwest::Client::builder().proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap()).build().unwrap()
-}
-
 /// GET `url` through the proxy with `headers`; status and body (JSON when it parses).
 async fn call(stack: &Stack, url: &str, headers: &[(&str, String)]) -> (u16, Value) {
-    let mut rb = onprem(stack).get(url);
+    let mut rb = common::onprem_client(stack).get(url);
     for (k, v) in headers {
         rb = rb.header(*k, v.as_str());
     }
@@ -43,7 +27,7 @@ async fn call(stack: &Stack, url: &str, headers: &[(&str, String)]) -> (u16, Val
 }
 
 async fn as_user(stack: &Stack, user_token: &str) -> (u16, Value) {
-    let pt = proxy_token(stack, "mytenant").await;
+    let pt = common::proxy_token(stack, "mytenant").await;
     call(
         stack,
         &format!("{ERP}/echo/who"),
@@ -214,7 +198,7 @@ async fn the_backend_refuses_certificates_of_another_ca_or_expired_ones() {
 #[tokio::test]
 async fn tp_1_cp_4_technical_token_becomes_authorization_and_proxy_headers_never_pass() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     let (s, echo) = call(
         &stack,
         "http://protected-url.example.test/echo/t?q=1",
@@ -263,7 +247,7 @@ async fn cp_5_a_user_exchange_token_alone_propagates_the_principal() {
 #[tokio::test]
 async fn no_identity_header_forwards_as_is() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     let (s, echo) = call(
         &stack,
         "http://protected-url.example.test/echo/plain",
@@ -283,7 +267,7 @@ async fn cp_2_the_location_id_selects_the_connector() {
         ..ConnectorConfig::default()
     };
     let stack = Stack::builder().connector(loc2).start().await.unwrap();
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     let user = stack.uaa().user_token("mytenant", "alice").sign();
     let h = |loc: Option<&str>| {
         let mut v = vec![
@@ -360,7 +344,7 @@ async fn cp_1_an_expired_or_forged_proxy_token_is_407() {
 #[tokio::test]
 async fn an_unmapped_virtual_host_is_403() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     refused(
         &stack,
         "http://unknown.onprem.test:44300/echo/x",
@@ -384,7 +368,7 @@ async fn a_path_outside_the_allow_list_is_403() {
     let mut c = ConnectorConfig::default();
     c.mappings[0].paths = vec!["/echo/".into()];
     let stack = Stack::builder().connector(c).start().await.unwrap();
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     refused(
         &stack,
         &format!("{ERP}/sap/opu/odata"),
@@ -398,7 +382,7 @@ async fn a_path_outside_the_allow_list_is_403() {
 #[tokio::test]
 async fn tp_2_both_propagation_headers_are_400() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     let user = stack.uaa().user_token("mytenant", "alice").sign();
     refused(
         &stack,
@@ -417,7 +401,7 @@ async fn tp_2_both_propagation_headers_are_400() {
 #[tokio::test]
 async fn tv_2_tv_3_tv_4_hostile_user_tokens_are_refused_with_a_reason() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
     let b = stack.uaa().user_token("mytenant", "alice");
     let cases = [
         (Forgery::AlgNone, 401, "algorithm"),
@@ -471,7 +455,12 @@ async fn cp_3_https_connect_and_oversized_heads_are_refused() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 405"));
     // A head over 8192 bytes.
     let before = backend_calls(&stack);
-    let resp = onprem(&stack).get(format!("{ERP}/echo/x")).header("X-Big", "a".repeat(9000)).send().await.unwrap();
+    let resp = common::onprem_client(&stack)
+        .get(format!("{ERP}/echo/x"))
+        .header("X-Big", "a".repeat(9000))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
     assert_eq!(backend_calls(&stack), before);
 }
@@ -479,8 +468,8 @@ async fn cp_3_https_connect_and_oversized_heads_are_refused() {
 #[tokio::test]
 async fn pp_6_two_hundred_requests_for_twenty_users_at_once_each_with_its_own_certificate() {
     let stack = start().await;
-    let pt = proxy_token(&stack, "mytenant").await;
-    let client = onprem(&stack);
+    let pt = common::proxy_token(&stack, "mytenant").await;
+    let client = common::onprem_client(&stack);
     let tokens: Vec<String> =
         (0..20).map(|i| stack.uaa().user_token("mytenant", &format!("user{i:02}")).sign()).collect();
     let calls = (0..200).map(|n| {

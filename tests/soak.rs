@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use common::APP;
 use futures::StreamExt;
-use idprop::mocks::uaa::CONNECTIVITY_CLIENT;
 use idprop::mocks::Stack;
 use serde_json::Value;
 
@@ -20,18 +19,8 @@ async fn mixed_flows_at_high_concurrency_without_errors_or_mix_ups() {
     let concurrency = 64;
     let stack = Stack::start().await.unwrap();
     let client = stack.http_client();
-    let onprem = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap())
-        .build()
-        .unwrap();
-    let (_, b) = common::post_form(
-        &stack,
-        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        Some(CONNECTIVITY_CLIENT),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let proxy_token = b["access_token"].as_str().unwrap().to_string();
+    let onprem = common::onprem_client(&stack);
+    let proxy_token = common::proxy_token(&stack, "mytenant").await;
     let dest_token = common::destination_token(&stack, "mytenant").await;
     let users: Vec<(String, String)> = (0..50)
         .map(|i| {

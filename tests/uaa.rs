@@ -14,15 +14,8 @@ fn token_url(stack: &Stack, tenant: &str) -> String {
 
 /// Verifies `token` against the JWKS fetched from the tenant's `/token_keys`.
 async fn verify_with_published_keys(stack: &Stack, tenant: &str, token: &str) -> serde_json::Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = stack
-        .http_client()
-        .get(format!("{}/token_keys", stack.uaa_url(tenant)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        common::get_json(stack, &format!("{}/token_keys", stack.uaa_url(tenant))).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
     let mut v = Validation::new(Algorithm::RS256);
@@ -228,15 +221,8 @@ async fn bad_assertions_are_400_invalid_grant() {
 #[tokio::test]
 async fn openid_configuration_names_the_tenant_endpoints() {
     let stack = stack().await;
-    let conf: serde_json::Value = stack
-        .http_client()
-        .get(format!("{}/.well-known/openid-configuration", stack.uaa_url("othertenant")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conf: serde_json::Value =
+        common::get_json(&stack, &format!("{}/.well-known/openid-configuration", stack.uaa_url("othertenant"))).await;
     assert_eq!(conf["issuer"], "https://othertenant.authentication.eu10.idp.test/oauth/token");
     assert_eq!(conf["jwks_uri"], "https://othertenant.authentication.eu10.idp.test/token_keys");
     assert_eq!(conf["token_endpoint"], "https://othertenant.authentication.eu10.idp.test/oauth/token");
@@ -245,15 +231,7 @@ async fn openid_configuration_names_the_tenant_endpoints() {
 #[tokio::test]
 async fn key_rotation_publishes_both_keys_and_signs_with_the_new_one() {
     let stack = stack().await;
-    let keys: serde_json::Value = stack
-        .http_client()
-        .get(format!("{}/token_keys", stack.uaa_url("mytenant")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: serde_json::Value = common::get_json(&stack, &format!("{}/token_keys", stack.uaa_url("mytenant"))).await;
     let kids: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids, ["key-1", "key-2"]);
     assert!(keys["keys"][0]["value"].as_str().unwrap().contains("BEGIN PUBLIC KEY"));

@@ -57,3 +57,23 @@ pub async fn find_destination(stack: &Stack, tenant: &str, name: &str, user_toke
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
+
+/// GET `url` through the gateway and read JSON.
+pub async fn get_json<T: serde::de::DeserializeOwned>(stack: &Stack, url: &str) -> T {
+    stack.http_client().get(url).send().await.expect("request through the gateway").json().await.expect("JSON answer")
+}
+
+/// A token of the connectivity binding's client for `tenant` (for `Proxy-Authorization`).
+pub async fn proxy_token(stack: &Stack, tenant: &str) -> String {
+    let url = format!("{}/oauth/token", stack.uaa_url(tenant));
+    let (s, b) =
+        post_form(stack, &url, Some(idprop::mocks::uaa::CONNECTIVITY_CLIENT), &[("grant_type", "client_credentials")])
+            .await;
+    assert_eq!(s, 200, "{b}");
+    b["access_token"].as_str().unwrap().to_string()
+}
+
+/// A client that sends every plain-HTTP request through the Connectivity proxy.
+pub fn onprem_client(stack: &Stack) -> reqwest::Client {
+    reqwest::Client::builder().proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap()).build().unwrap()
+}
