@@ -32,5 +32,49 @@ fn tokens(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, startup, tokens);
+fn principal_propagation(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let stack = rt.block_on(Stack::start()).unwrap();
+    let connector = stack.connectivity().connector("").unwrap();
+    let claims = stack.uaa().user_token("mytenant", "alice").claims().clone();
+    let mapping = connector.map(&claims).unwrap();
+    c.bench_function("certificate minting (ECDSA P-256, connector CA)", |b| {
+        b.iter(|| connector.mint_certificate(&mapping).unwrap())
+    });
+
+    let client = stack.http_client();
+    let proxy_token: String = rt.block_on(async {
+        let r: serde_json::Value = client
+            .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+            .basic_auth(idprop_mocks::uaa::CONNECTIVITY_CLIENT.0, Some(idprop_mocks::uaa::CONNECTIVITY_CLIENT.1))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_string()
+    });
+    let user = stack.uaa().user_token("mytenant", "alice").sign();
+    let onprem = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap())
+        .build()
+        .unwrap();
+    c.bench_function("principal propagation round trip (app → proxy → connector → mTLS backend)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = onprem
+                .get("http://erp.onprem.test:44300/echo/bench")
+                .header("Proxy-Authorization", format!("Bearer {proxy_token}"))
+                .header("SAP-Connectivity-Authentication", format!("Bearer {user}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, startup, tokens, principal_propagation);
 criterion_main!(benches);

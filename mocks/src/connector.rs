@@ -321,14 +321,10 @@ impl CloudConnector {
         principal_mapping::map_claims(claims, &self.config.subject_patterns)
     }
 
-    /// The certificate and client for `mapping`, minted on first use and
-    /// reused until shortly before it expires (`PP-5`).
-    fn issued(&self, mapping: &Mapping) -> Result<Arc<Issued>, String> {
-        if let Some(i) = self.certs.lock().expect("certs lock").get(&mapping.subject) {
-            if Instant::now() < i.renew_at {
-                return Ok(i.clone());
-            }
-        }
+    /// Mints a short-lived client certificate for `mapping`'s subject,
+    /// issued by the connector CA, valid for the configured minutes
+    /// (`PP-5`): `(certificate PEM, key PEM)`. No caching here.
+    pub fn mint_certificate(&self, mapping: &Mapping) -> Result<(String, String), String> {
         let minutes = self.config.certificate_validity_minutes;
         // 0 minutes: a certificate valid for one minute, never reused.
         let validity = Duration::from_secs(60 * u64::from(minutes.max(1)));
@@ -365,9 +361,22 @@ impl CloudConnector {
         params.not_after = now + time::Duration::try_from(validity).map_err(|e| e.to_string())?;
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand_serial()));
         let cert = self.pki.connector_ca().issue(&params, &key).map_err(|e| e.to_string())?;
-        let cert_pem = cert.pem();
-        let client =
-            Self::backend_client(&self.pki, &self.network, Some(&format!("{cert_pem}{}", key.serialize_pem())))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// The certificate and client for `mapping`, minted on first use and
+    /// reused until shortly before it expires (`PP-5`).
+    fn issued(&self, mapping: &Mapping) -> Result<Arc<Issued>, String> {
+        if let Some(i) = self.certs.lock().expect("certs lock").get(&mapping.subject) {
+            if Instant::now() < i.renew_at {
+                return Ok(i.clone());
+            }
+        }
+        let minutes = self.config.certificate_validity_minutes;
+        // 0 minutes: a certificate valid for one minute, never reused.
+        let validity = Duration::from_secs(60 * u64::from(minutes.max(1)));
+        let (cert_pem, key_pem) = self.mint_certificate(mapping)?;
+        let client = Self::backend_client(&self.pki, &self.network, Some(&format!("{cert_pem}{key_pem}")))?;
         // Renew at 80 % of the lifetime; a 0-minute setting never reuses.
         let renew_at = if minutes == 0 { Instant::now() } else { Instant::now() + validity.mul_f64(0.8) };
         let issued = Arc::new(Issued { renew_at, client, cert_pem });
