@@ -112,3 +112,27 @@ async fn dropping_the_stack_closes_its_listeners() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn the_page_is_served_by_the_stack_with_everything_it_loads() {
+    let stack = stack().await;
+    let admin = reqwest::Client::new();
+    let base = format!("{}/__idprop/", stack.gateway_url());
+    let html = admin.get(&base).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<title>idprop"));
+    // No CDN: every src/href is relative and served by the stack.
+    let refs: Vec<&str> = html.split(['"', '\'']).filter(|s| s.ends_with(".js") || s.ends_with(".css")).collect();
+    assert_eq!(refs, ["app.css", "app.js"]);
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    for r in refs {
+        let resp = admin.get(format!("{base}{r}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{r}");
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains("https://") && !text.contains("http://cdn"), "{r} loads from elsewhere");
+    }
+    let jwks: serde_json::Value = admin.get(format!("{base}jwks")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "key-1");
+    let info: serde_json::Value = admin.get(format!("{base}info")).send().await.unwrap().json().await.unwrap();
+    assert!(info["destinations"]["technical-user-example"].is_string());
+    assert!(info["cloud_connector"]["locations"][0]["mappings"].is_array());
+}

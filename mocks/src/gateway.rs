@@ -200,8 +200,16 @@ impl Gateway {
     }
 }
 
-/// The gateway's admin API (`/__idprop/…`).
-pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>) -> Router {
+/// A static asset of the page (compiled in: the page loads nothing from elsewhere).
+fn page(content_type: &'static str, body: &'static str) -> Response<Body> {
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .expect("static response")
+}
+
+/// The gateway's admin API (`/__idprop/…`) and the page at `/__idprop/`.
+pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>, jwks: serde_json::Value) -> Router {
     use axum::routing::get;
     let j1 = journal.clone();
     let j2 = journal;
@@ -229,5 +237,16 @@ pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>) -> R
                 async move { axum::Json(i.read().expect("info lock").clone()) }
             }),
         )
+        .route(
+            "/__idprop/jwks",
+            get(move || {
+                let k = jwks.clone();
+                async move { axum::Json(k) }
+            }),
+        )
         .route("/__idprop/health", get(|| async { "ok\n" }))
+        .route("/__idprop/", get(|| async { page("text/html; charset=utf-8", include_str!("ui/index.html")) }))
+        .route("/__idprop", get(|| async { axum::response::Redirect::permanent("/__idprop/") }))
+        .route("/__idprop/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("ui/app.js")) }))
+        .route("/__idprop/app.css", get(|| async { page("text/css; charset=utf-8", include_str!("ui/app.css")) }))
 }

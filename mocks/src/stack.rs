@@ -284,7 +284,8 @@ impl Stack {
         let uaa_router = journalled(uaa.router(), journal.clone(), "uaa");
 
         let info = Arc::new(RwLock::new(Value::Null));
-        let gateway = Gateway::new(pki.clone(), journal.clone(), admin_router(journal.clone(), info.clone()));
+        let gateway =
+            Gateway::new(pki.clone(), journal.clone(), admin_router(journal.clone(), info.clone(), uaa.token_keys()));
         gateway.routes.add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
 
         let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;

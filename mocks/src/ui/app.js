@@ -1,0 +1,128 @@
+// The idprop page: configuration, and the journal as a live sequence
+// diagram. Everything it loads comes from the stack itself (no CDN).
+"use strict";
+const LANES = ["Application", "UAA", "Destination service", "Connectivity proxy", "Cloud Connector", "Backend"];
+const LANE_OF = { uaa: 1, "token-server": 1, destination: 2, "connectivity-proxy": 3, backend: 5, api: 5, gateway: 1 };
+let jwks = null, seen = new Map(), lastSeq = 0;
+
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) k === "class" ? (e.className = v) : e.setAttribute(k, v);
+  for (const kid of kids) e.append(kid instanceof Node ? kid : document.createTextNode(String(kid ?? "")));
+  return e;
+};
+const table = (rows) => el("table", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c)))));
+const b64url = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
+
+async function verify(token) {
+  try {
+    const [h, p, s] = token.split(".");
+    const header = JSON.parse(new TextDecoder().decode(b64url(h)));
+    if (header.alg !== "RS256") return `not verified: alg ${header.alg}`;
+    const jwk = (jwks?.keys || []).find((k) => k.kid === header.kid);
+    if (!jwk) return `not verified: unknown kid ${header.kid}`;
+    const key = await crypto.subtle.importKey("jwk", { kty: "RSA", n: jwk.n, e: jwk.e, alg: "RS256", ext: true }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]);
+    const ok = await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, b64url(s), new TextEncoder().encode(`${h}.${p}`));
+    return ok ? "signature verified (UAA key " + header.kid + ")" : "signature INVALID";
+  } catch (e) {
+    return "not verified: " + e.message;
+  }
+}
+
+function decodeJwt(token) {
+  try {
+    const [h, p] = token.split(".");
+    return { header: JSON.parse(new TextDecoder().decode(b64url(h))), claims: JSON.parse(new TextDecoder().decode(b64url(p))) };
+  } catch { return null; }
+}
+
+function tokenIn(value) {
+  const m = /(?:Bearer\s+)?(eyJ[\w-]+\.[\w-]+\.[\w-]*)/.exec(value || "");
+  return m ? m[1] : null;
+}
+
+async function detail(e) {
+  const box = el("div", { class: "detail" });
+  box.append(el("div", { class: "mono" }, `${e.method} ${e.tls ? "https" : "http"}://${e.host}${e.path} → ${e.status || "(no answer)"} in ${e.latency_ms} ms` + (e.note ? ` — ${e.note}` : "")));
+  if (e.client_cert) box.append(el("p", {}, el("span", { class: "cert" }, `client certificate: ${e.client_cert.subject} — issued by ${e.client_cert.issuer}, valid until ${e.client_cert.not_after}`)));
+  const rows = [];
+  for (const [k, v] of e.headers) {
+    const t = tokenIn(v);
+    const cell = el("div", { class: "mono" }, t ? v.replace(t, t.slice(0, 16) + "…") : v);
+    if (t) {
+      const d = decodeJwt(t);
+      const state = el("div", { class: "muted" }, "checking signature…");
+      verify(t).then((s) => { state.textContent = s; state.className = s.startsWith("signature verified") ? "ok" : "bad"; });
+      cell.append(state, el("pre", { class: "mono" }, JSON.stringify(d?.claims ?? {}, null, 1)));
+    }
+    rows.push([k, cell]);
+  }
+  for (const [k, v] of e.form) rows.push([`form ${k}`, el("div", { class: "mono" }, tokenIn(v) ? v.slice(0, 24) + "…" : v)]);
+  for (const [k, v] of e.query) rows.push([`query ${k}`, v]);
+  box.append(table(rows));
+  return box;
+}
+
+async function addHop(e) {
+  const lane = LANE_OF[e.component] ?? 1;
+  // The connector calls the backend and fetches the trusted issuers' keys.
+  const from = e.component === "backend" || (e.component === "uaa" && e.path.endsWith("/token_keys")) ? 4 : 0;
+  const hop = el("div", { class: "hop", id: "hop-" + e.seq });
+  const row = el("div", { class: "hop-row" });
+  const left = lane < from;
+  const [a, b] = left ? [lane, from] : [from, lane];
+  const arrow = el("div", { class: "arrow" + (left ? " left" : "") + (e.status >= 400 || e.status === 0 ? " bad" : "") });
+  // From the middle of one lane to the middle of the other.
+  const span = b - a + 1;
+  arrow.style.gridColumn = `${a + 1} / ${b + 2}`;
+  arrow.style.marginLeft = arrow.style.marginRight = `calc(100% / ${2 * span})`;
+  const cert = e.client_cert ? ` — certificate ${e.client_cert.subject}` : "";
+  arrow.append(el("span", { class: "label" }, `${e.status || "…"} ${e.method} ${e.host}${e.path}${cert}`));
+  row.append(arrow);
+  row.addEventListener("click", () => hop.classList.toggle("open"));
+  hop.append(row, await detail(e));
+  const old = document.getElementById("hop-" + e.seq);
+  old ? old.replaceWith(hop) : document.getElementById("hops").append(hop);
+}
+
+async function poll() {
+  try {
+    const entries = await (await fetch("journal")).json();
+    for (const e of entries) {
+      const key = `${e.status}/${e.latency_ms}`;
+      if (seen.get(e.seq) === key) continue;
+      seen.set(e.seq, key);
+      await addHop(e);
+      lastSeq = Math.max(lastSeq, e.seq);
+    }
+    document.getElementById("status").textContent = `live — ${seen.size} requests`;
+  } catch (err) {
+    document.getElementById("status").textContent = "stack unreachable: " + err.message;
+  }
+}
+
+async function config() {
+  const info = await (await fetch("info")).json();
+  jwks = await (await fetch("jwks")).json();
+  document.getElementById("tenants").append(
+    el("p", {}, `UAA domain: ${info.uaa_domain}`, el("br"), `gateway (proxy): ${info.gateway}`),
+    table((info.tenants || []).map((t) => [t.subdomain, el("code", {}, t.zid)])),
+    table((info.clients || []).map((c) => [el("code", {}, c.client_id), el("code", {}, c.client_secret)])),
+  );
+  document.getElementById("destinations").append(table(Object.entries(info.destinations || {}).map(([n, t]) => [n, t])));
+  for (const loc of info.cloud_connector?.locations || []) {
+    document.getElementById("connectors").append(
+      el("p", {}, `location "${loc.id}" — subject ${loc.subject_pattern}, certificates ${loc.certificate_validity_minutes} min`),
+      table(loc.mappings.map((m) => [m.virtual, "→ " + m.internal, m.principal, m.paths.join(" ")])),
+    );
+  }
+}
+
+document.getElementById("lanes").append(...LANES.map((l) => el("div", {}, l)));
+document.getElementById("clear").addEventListener("click", async () => {
+  await fetch("journal", { method: "DELETE" });
+  seen.clear();
+  document.getElementById("hops").replaceChildren();
+});
+config().then(poll);
+setInterval(poll, 1000);
