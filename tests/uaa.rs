@@ -264,3 +264,24 @@ async fn minted_tokens_take_arbitrary_claims_and_forgeries_fail_validation() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_bare_uaa_domain_takes_the_zone_from_x_zid() {
+    let stack = stack().await;
+    let zid = stack.uaa().tenant("othertenant").unwrap().zid;
+    let url = "https://authentication.eu10.idp.test/oauth/token";
+    let resp = stack
+        .http_client()
+        .post(url)
+        .basic_auth(APP.0, Some(APP.1))
+        .header("x-zid", &zid)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["zid"], zid.as_str());
+    let (status, body) = post_form(&stack, url, Some(APP), &[("grant_type", "client_credentials")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+}

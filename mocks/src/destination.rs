@@ -190,6 +190,10 @@ fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<R
         }
         None => tenant_of(&valid.claims),
     };
+    // Without X-user-token, an Authorization token that carries a user (the
+    // destination client's token from a jwt-bearer exchange) is the user's
+    // token: the "user exchange" form of 39d4265, as the Cloud SDK uses it.
+    let user_token = user_token.or_else(|| valid.claims.contains_key("user_name").then(|| token.to_string()));
     Ok(Caller { tenant, zid, user_token })
 }
 

@@ -348,11 +348,19 @@ impl MockUaa {
         let sub = if let Some(sub) = host.strip_suffix(&format!(".{domain}")) {
             sub.to_string()
         } else if host == domain {
-            return Err(Box::new(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("no tenant: call https://<subdomain>.{domain}"),
-            )));
+            // XSUAA also takes the zone by id on the bare domain (`x-zid`),
+            // which is how @sap/xssec asks for tenant tokens.
+            let zid = req.headers().get("x-zid").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if zid.is_empty() {
+                return Err(Box::new(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("no tenant: call https://<subdomain>.{domain} or send x-zid"),
+                )));
+            }
+            return self.config().tenants.into_iter().find(|t| t.zid == zid).ok_or_else(|| {
+                Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", &format!("unknown zone id {zid:?}")))
+            });
         } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
         } else {
