@@ -95,7 +95,7 @@ impl ConnectivityProxy {
             let mut conns = JoinSet::new();
             loop {
                 while conns.try_join_next().is_some() {}
-                let Ok((mut stream, peer)) = listener.accept().await else { continue };
+                let (mut stream, peer) = crate::http::accept(&listener).await;
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
                 conns.spawn(async move {

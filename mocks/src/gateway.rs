@@ -99,9 +99,7 @@ impl Gateway {
             let mut conns = JoinSet::new();
             loop {
                 while conns.try_join_next().is_some() {}
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
+                let (stream, peer) = crate::http::accept(&listener).await;
                 let _ = stream.set_nodelay(true);
                 let gw = self.clone();
                 conns.spawn(async move {

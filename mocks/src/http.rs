@@ -77,6 +77,17 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
+/// The next connection. A failed accept (out of file descriptors, say) is
+/// retried after a pause instead of spinning.
+pub(crate) async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// Serves `router` on `listener`, TLS-terminated when `tls` is given.
 pub fn spawn_server(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) -> ServerHandle {
     let addr = listener.local_addr().expect("bound listener has an address");
@@ -85,9 +96,7 @@ pub fn spawn_server(listener: TcpListener, router: Router, tls: Option<Arc<rustl
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         loop {
             while conns.try_join_next().is_some() {}
-            let Ok((stream, peer)) = listener.accept().await else {
-                continue;
-            };
+            let (stream, peer) = accept(&listener).await;
             let _ = stream.set_nodelay(true);
             let router = router.clone();
             let acceptor = acceptor.clone();
