@@ -228,7 +228,7 @@ impl CloudConnector {
             .no_proxy()
             .tls_certs_only([ca])
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(if identity.is_some() { 0 } else { 64 })
             .pool_idle_timeout(Duration::from_secs(20))
             .timeout(Duration::from_secs(60));
         for ((host, _), addr) in &network.hosts {

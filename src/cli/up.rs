@@ -31,7 +31,7 @@ pub struct UpArgs {
     #[arg(long, default_value = ".idprop")]
     state_dir: PathBuf,
     /// Journal entries kept in memory (the oldest go first).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 1000)]
     journal_size: usize,
     /// Do not log requests.
     #[arg(long, short)]
