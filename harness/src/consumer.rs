@@ -53,11 +53,16 @@ impl Consumer {
     }
 
     async fn client_token(&self, uaa: &str, b: &Binding) -> Result<String, String> {
+        self.token(uaa, b, &[("grant_type", "client_credentials")]).await
+    }
+
+    /// POSTs `form` to the binding's token endpoint for `uaa`; the access token.
+    async fn token(&self, uaa: &str, b: &Binding, form: &[(&str, &str)]) -> Result<String, String> {
         let resp = self
             .internet
             .post(format!("{uaa}/oauth/token"))
             .basic_auth(b.get("clientid")?, Some(b.get("clientsecret")?))
-            .form(&[("grant_type", "client_credentials")])
+            .form(form)
             .send()
             .await
             .map_err(|e| format!("token request to {uaa} failed: {e}"))?;
@@ -86,24 +91,13 @@ impl Consumer {
 
     /// The user exchange token: jwt-bearer with the connectivity client (39f538a).
     async fn exchange_token(&self, uaa: &str, b: &Binding, user_token: &str) -> Result<String, String> {
-        let resp = self
-            .internet
-            .post(format!("{uaa}/oauth/token"))
-            .basic_auth(b.get("clientid")?, Some(b.get("clientsecret")?))
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("token_format", "jwt"),
-                ("response_type", "token"),
-                ("assertion", user_token),
-            ])
-            .send()
-            .await
-            .map_err(|e| format!("user exchange at {uaa} failed: {e}"))?;
-        let v: Value = resp.json().await.map_err(|e| format!("user exchange answer: {e}"))?;
-        v.get("access_token")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| format!("user exchange refused: {v}"))
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("token_format", "jwt"),
+            ("response_type", "token"),
+            ("assertion", user_token),
+        ];
+        self.token(uaa, b, &form).await
     }
 
     /// Answers a `call` message: `{status, headers, body}` or `{error}`.

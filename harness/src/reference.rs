@@ -136,7 +136,6 @@ type MutantCache = HashMap<String, (Instant, Option<Duration>, Value)>;
 
 /// The reference implementation, optionally with one deviation.
 pub struct Reference {
-    network: Network,
     retriever: TokenRetriever,
     consumer: Consumer,
     deviation: Option<Deviation>,
@@ -152,7 +151,6 @@ impl Reference {
         Ok(Self {
             retriever: TokenRetriever::new(network.clone()),
             consumer: Consumer::new(&network, env.vcap_services.clone())?,
-            network,
             deviation,
             mutant_cache: Mutex::new(HashMap::new()),
         })
@@ -374,20 +372,13 @@ impl Reference {
         if self.is(Deviation::AnyIssuerAccepted) {
             if let Some(iss) = peek.as_ref().and_then(|c| c.get("iss")).and_then(Value::as_str) {
                 let keys: Vec<_> = trust.iter().flat_map(|t| t.jwks.keys.clone()).collect();
-                trust.push(TrustedIssuer { issuer: iss.to_string(), jwks: jsonwebtoken_jwks(keys), jwks_uri: None });
+                trust.push(TrustedIssuer {
+                    issuer: iss.to_string(),
+                    jwks: token_validation::JwkSet { keys },
+                    jwks_uri: None,
+                });
             }
         }
         token_validation::validate(token, &trust, now).map(|v| v.claims).map_err(|e| e.to_string())
     }
-
-    /// The network this implementation uses.
-    pub fn network(&self) -> &Network {
-        &self.network
-    }
-}
-
-fn jsonwebtoken_jwks(
-    keys: Vec<idprop_mocks::rules::token_validation::Jwk>,
-) -> idprop_mocks::rules::token_validation::JwkSet {
-    idprop_mocks::rules::token_validation::JwkSet { keys }
 }

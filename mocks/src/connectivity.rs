@@ -15,14 +15,13 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, Response, StatusCode};
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::connector::{CloudConnector, Identity, Refusal};
-use crate::http::{bearer, error_response, BufferedBody, ConnInfo, Note, ServerHandle};
+use crate::http::{bearer, error_response, serve_connection_limited, BufferedBody, ConnInfo, Note, ServerHandle};
 use crate::tokens::unix_now;
 use crate::uaa::MockUaa;
 
@@ -118,19 +117,7 @@ impl ConnectivityProxy {
                         return;
                     }
                     let info = ConnInfo { peer: Some(peer), ..Default::default() };
-                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(info.clone());
-                        let router = router.clone();
-                        async move {
-                            use tower::ServiceExt;
-                            router.oneshot(req.map(Body::new)).await
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .max_buf_size(MAX_HEAD_BYTES)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    serve_connection_limited(stream, router, info, Some(MAX_HEAD_BYTES)).await;
                 });
             }
         });

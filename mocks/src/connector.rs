@@ -321,13 +321,17 @@ impl CloudConnector {
         principal_mapping::map_claims(claims, &self.config.subject_patterns)
     }
 
+    /// How long certificates live; 0 minutes is a one-minute certificate
+    /// that is never reused.
+    fn validity(&self) -> Duration {
+        Duration::from_secs(60 * u64::from(self.config.certificate_validity_minutes.max(1)))
+    }
+
     /// Mints a short-lived client certificate for `mapping`'s subject,
     /// issued by the connector CA, valid for the configured minutes
     /// (`PP-5`): `(certificate PEM, key PEM)`. No caching here.
     pub fn mint_certificate(&self, mapping: &Mapping) -> Result<(String, String), String> {
-        let minutes = self.config.certificate_validity_minutes;
-        // 0 minutes: a certificate valid for one minute, never reused.
-        let validity = Duration::from_secs(60 * u64::from(minutes.max(1)));
+        let validity = self.validity();
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
         let mut dn = DistinguishedName::new();
@@ -372,13 +376,15 @@ impl CloudConnector {
                 return Ok(i.clone());
             }
         }
-        let minutes = self.config.certificate_validity_minutes;
-        // 0 minutes: a certificate valid for one minute, never reused.
-        let validity = Duration::from_secs(60 * u64::from(minutes.max(1)));
+        let validity = self.validity();
         let (cert_pem, key_pem) = self.mint_certificate(mapping)?;
         let client = Self::backend_client(&self.pki, &self.network, Some(&format!("{cert_pem}{key_pem}")))?;
         // Renew at 80 % of the lifetime; a 0-minute setting never reuses.
-        let renew_at = if minutes == 0 { Instant::now() } else { Instant::now() + validity.mul_f64(0.8) };
+        let renew_at = if self.config.certificate_validity_minutes == 0 {
+            Instant::now()
+        } else {
+            Instant::now() + validity.mul_f64(0.8)
+        };
         let issued = Arc::new(Issued { renew_at, client, cert_pem });
         self.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.certs.lock().expect("certs lock").insert(mapping.subject.clone(), issued.clone());

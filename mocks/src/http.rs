@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::Router;
 use base64::Engine;
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -212,6 +212,15 @@ pub async fn serve_connection<I>(io: I, router: Router, info: ConnInfo)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_connection_limited(io, router, info, None).await
+}
+
+/// [`serve_connection`] with request heads (line and headers) capped at
+/// `max_head` bytes; larger ones get hyper's 431.
+pub async fn serve_connection_limited<I>(io: I, router: Router, info: ConnInfo, max_head: Option<usize>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
         let router = router.clone();
@@ -223,12 +232,12 @@ where
             Ok::<_, ClosedOnPurpose>(resp)
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), svc).await;
-}
-
-/// A hyper executor for client connections.
-pub fn executor() -> TokioExecutor {
-    TokioExecutor::new()
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true);
+    if let Some(max) = max_head {
+        builder.max_buf_size(max);
+    }
+    let _ = builder.serve_connection(TokioIo::new(io), svc).await;
 }
 
 /// Upper bound on a recorded or parsed body.

@@ -18,7 +18,9 @@ use crate::journal::Journal;
 use crate::pki::{PkiError, TestPki};
 use crate::retrieval::{Certificate, Network, TokenRetriever};
 use crate::token_server::{TokenServer, TokenServerBehaviour};
-use crate::uaa::{MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT};
+use crate::uaa::{
+    stable_uuid, MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT,
+};
 
 /// An Internet API (echoing like the backend) behind the gateway.
 pub const INTERNET_API_HOST: &str = "api.example.test";
@@ -302,7 +304,7 @@ impl Stack {
         let retriever =
             TokenRetriever::new(Network { proxy: format!("http://{gateway_addr}"), ca_pem: pki.ca_bundle_pem() });
         let destination =
-            DestinationService::new(uaa.clone(), retriever, DESTINATION_CLIENT.0, &stable(&"destination-instance"));
+            DestinationService::new(uaa.clone(), retriever, DESTINATION_CLIENT.0, &stable_uuid("destination-instance"));
         let entries = config.destinations.clone().unwrap_or_else(|| default_destinations(&uaa.domain()));
         for e in entries {
             destination.add(e);
@@ -542,7 +544,7 @@ impl Stack {
                     "clientid": DESTINATION_CLIENT.0, "clientsecret": DESTINATION_CLIENT.1,
                     "url": uaa_url, "uaadomain": domain, "identityzone": tenant, "tenantid": zid,
                     "uri": format!("https://{DESTINATION_HOST}"),
-                    "xsappname": "clone-destination!b1", "instanceid": stable(&"destination-instance"),
+                    "xsappname": "clone-destination!b1", "instanceid": stable_uuid("destination-instance"),
                     "credential-type": "binding-secret",
                 }
             }],
@@ -557,7 +559,7 @@ impl Stack {
                     "onpremise_proxy_http_port": self.connectivity_proxy_port().to_string(),
                     "onpremise_proxy_port": self.connectivity_proxy_port().to_string(),
                     "onpremise_socks5_proxy_port": "0",
-                    "xsappname": "clone-connectivity!b2", "instance_guid": stable(&"connectivity-instance"),
+                    "xsappname": "clone-connectivity!b2", "instance_guid": stable_uuid("connectivity-instance"),
                     "credential-type": "binding-secret",
                 }
             }],
@@ -592,8 +594,4 @@ impl Stack {
             "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.config().summary()).collect::<Vec<_>>()},
         })
     }
-}
-
-fn stable(seed: &&str) -> String {
-    crate::uaa::stable_uuid(seed)
 }
