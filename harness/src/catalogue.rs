@@ -1,8 +1,17 @@
 //! The rule catalogue: every rule id with its text and source, read from
 //! `harness/catalogue/rules.md` (a copy of the design's catalogue, compiled
-//! in so the binary needs nothing beside it).
+//! in so the binary needs nothing beside it), and each rule's level with the
+//! verbatim sentences that justify it, from `harness/catalogue/sources.yaml`.
+//! The pages those sentences come from are vendored in
+//! `harness/catalogue/sap-docs/` (CC-BY-4.0, see its LICENSE-NOTE.md); a test
+//! checks that every quote is really there.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::scenario::{Level, Source};
 
 /// One rule of the specification.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -13,14 +22,98 @@ pub struct Rule {
     pub source: String,
     /// The catalogue section, e.g. "Token-service URL (role token-retrieval)".
     pub section: String,
+    /// The rule's default level (a check may lower it for one reading).
+    pub level: Level,
+    /// The sentences that make it a requirement.
+    pub sources: Vec<Source>,
+    /// For `choice` rules: the reading idprop takes.
+    pub reading: Option<String>,
+    /// For `choice` rules: the other readings the suite accepts.
+    pub alternatives: Vec<String>,
+    /// What part of the rule is only a reading, where it mixes both.
+    pub note: Option<String>,
 }
 
 const CATALOGUE: &str = include_str!("../catalogue/rules.md");
+const SOURCES: &str = include_str!("../catalogue/sources.yaml");
+
+/// One entry of `sources.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    level: Level,
+    #[serde(default)]
+    sources: Vec<Source>,
+    #[serde(default)]
+    reading: Option<String>,
+    #[serde(default)]
+    alternatives: Vec<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+fn metas() -> BTreeMap<String, Meta> {
+    idprop_mocks::yaml::from_str(SOURCES, "harness/catalogue/sources.yaml")
+        .unwrap_or_else(|e| panic!("the compiled-in catalogue sources do not parse: {e}"))
+}
 
 /// Every rule, in catalogue order.
 pub fn rules() -> &'static [Rule] {
     static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
-    RULES.get_or_init(|| parse(CATALOGUE))
+    RULES.get_or_init(|| {
+        let metas = metas();
+        let mut rules = parse(CATALOGUE);
+        for r in &mut rules {
+            if let Some(m) = metas.get(&r.id) {
+                r.level = m.level;
+                r.sources = m.sources.clone();
+                r.reading = m.reading.clone();
+                r.alternatives = m.alternatives.clone();
+                r.note = m.note.clone();
+            }
+        }
+        rules
+    })
+}
+
+/// The level of rule `id` (`must` for ids not in the catalogue).
+pub fn level(id: &str) -> Level {
+    rule(id).map(|r| r.level).unwrap_or(Level::Must)
+}
+
+/// Markdown and HTML markup stripped, whitespace collapsed: the form in
+/// which a quote must appear in its page.
+pub fn normalise(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_tag = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '<' if chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '/') => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            '`' | '*' => {}
+            // Markdown backslash escapes: `\(` is `(`.
+            '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
+                if let Some(n) = chars.next() {
+                    s.push(n);
+                }
+            }
+            // Link syntax: keep the text, drop "(url)" after "]".
+            '[' => {}
+            ']' if chars.peek() == Some(&'(') => {
+                for n in chars.by_ref() {
+                    if n == ')' {
+                        break;
+                    }
+                }
+            }
+            ']' => {}
+            '_' if s.ends_with(' ') || s.is_empty() || chars.peek().is_none_or(|n| n.is_whitespace()) => {}
+            _ => s.push(c),
+        }
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ").replace("&nbsp;", " ")
 }
 
 /// The rule with `id` (exact).
@@ -51,6 +144,11 @@ fn parse(md: &str) -> Vec<Rule> {
                     text: cells[2].to_string(),
                     source: cells[3].to_string(),
                     section: section.clone(),
+                    level: Level::Must,
+                    sources: vec![],
+                    reading: None,
+                    alternatives: vec![],
+                    note: None,
                 });
             }
         }
@@ -69,5 +167,55 @@ mod tests {
         assert_eq!(tu4.source, "8634e21 example 1");
         assert!(super::rule("PT-2").is_some());
         assert!(super::rule("XX-1").is_none());
+    }
+
+    /// Every rule has a level; `must`/`should` rules cite a sentence and
+    /// `choice` rules name the reading taken; no entry names an unknown rule.
+    #[test]
+    fn every_rule_has_a_level_and_a_justification() {
+        let metas = super::metas();
+        for r in super::rules() {
+            let m = metas.get(&r.id).unwrap_or_else(|| panic!("{} has no entry in sources.yaml", r.id));
+            match m.level {
+                super::Level::Choice => assert!(m.reading.is_some(), "{}: a choice names its reading", r.id),
+                _ => assert!(!m.sources.is_empty(), "{}: a {} rule cites a sentence", r.id, m.level.as_str()),
+            }
+        }
+        for id in metas.keys() {
+            assert!(super::rule(id).is_some(), "sources.yaml names {id}, which is not in rules.md");
+        }
+    }
+
+    /// A quote is a verbatim sentence of its page or seed (after markup is
+    /// stripped and whitespace collapsed on both sides).
+    #[test]
+    fn every_quote_is_in_its_page() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogue/sap-docs");
+        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogue/seeds");
+        let mut bad = Vec::new();
+        for r in super::rules() {
+            for s in &r.sources {
+                let file = match (&s.page, &s.seed) {
+                    (Some(p), _) => dir.join(p),
+                    (None, Some(seed)) => seeds.join(seed),
+                    _ => continue,
+                };
+                let text =
+                    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {}: {e}", r.id, file.display()));
+                if !super::normalise(&text).contains(&super::normalise(&s.quote)) {
+                    bad.push(format!("{}: {:?} not in {}", r.id, s.quote, file.display()));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "quotes not found verbatim:\n{}", bad.join("\n"));
+    }
+
+    #[test]
+    fn normalising_strips_markup() {
+        assert_eq!(
+            super::normalise("The `tokenServiceURL` is **used**  as\n is, see [here](x.md)."),
+            "The tokenServiceURL is used as is, see here."
+        );
+        assert_eq!(super::normalise("<code>a_b</code> _x_"), "a_b x");
     }
 }

@@ -54,6 +54,26 @@ impl Evidence<'_> {
 /// Judges one check.
 pub fn evaluate(check: &Check, ev: &Evidence<'_>) -> Result<(), Mismatch> {
     let name = check.answer.as_deref();
+    if let Some(alternatives) = &check.any_of {
+        let mut missed = Vec::new();
+        for alt in alternatives {
+            let alt = inherit(check, alt);
+            match evaluate(&alt, ev) {
+                Ok(()) => return Ok(()),
+                Err(m) => missed.push(m),
+            }
+        }
+        return Err(mismatch(
+            format!("one of: {}", missed.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" | ")),
+            missed.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(" | "),
+        ));
+    }
+    if let Some(parts) = &check.all_of {
+        for part in parts {
+            evaluate(&inherit(check, part), ev)?;
+        }
+        return Ok(());
+    }
     if let Some(c) = &check.auth_token {
         return auth_token(c, ev.answer(name)?);
     }
@@ -107,6 +127,18 @@ pub fn evaluate(check: &Check, ev: &Evidence<'_>) -> Result<(), Mismatch> {
         };
     }
     Err(mismatch("a check kind", "none"))
+}
+
+/// An alternative of `any_of`/`all_of` with the outer check's answer.
+fn inherit(outer: &Check, inner: &Check) -> Check {
+    let mut c = inner.clone();
+    if c.answer.is_none() {
+        c.answer = outer.answer.clone();
+    }
+    if c.rule.is_empty() {
+        c.rule = outer.rule.clone();
+    }
+    c
 }
 
 fn auth_token(c: &AuthTokenCheck, answer: &Value) -> Result<(), Mismatch> {
@@ -165,6 +197,18 @@ fn auth_token(c: &AuthTokenCheck, answer: &Value) -> Result<(), Mismatch> {
             return Err(mismatch(format!("error containing {part:?}"), format!("{error:?}")));
         }
     }
+    if let Some(code) = &c.error_code {
+        let got = t.get("error_code").and_then(Value::as_str);
+        if got != Some(code.as_str()) {
+            return Err(mismatch(
+                format!("error_code {code:?}"),
+                match got {
+                    Some(g) => format!("{g:?} (error {error:?})"),
+                    None => format!("no error_code (error {error:?})"),
+                },
+            ));
+        }
+    }
     if !c.claims.is_empty() {
         let claims = idprop_mocks::tokens::peek_claims(&value)
             .ok_or_else(|| mismatch("a JWT token value", crate::protocol::excerpt(&value)))?;
@@ -201,6 +245,18 @@ fn mapping(c: &MappingCheck, a: &Value) -> Result<(), Mismatch> {
             return Err(mismatch(format!("subject {p:?}"), format!("{:?}", s("subject"))));
         }
     }
+    if let Some(want) = &c.subject_dn {
+        let got = s("subject").unwrap_or_default();
+        let same = idprop_mocks::rules::dn::same_name(want, &got)
+            .map_err(|e| mismatch(format!("subject naming the same entry as {want:?}"), format!("{got:?} ({e})")))?;
+        if !same {
+            let parsed = idprop_mocks::rules::dn::parse(&got).map(|v| format!("{v:?}")).unwrap_or_default();
+            return Err(mismatch(
+                format!("subject naming the same entry as {want:?} (RFC 4514, any escaping)"),
+                format!("{got:?} = {parsed}"),
+            ));
+        }
+    }
     if !c.accepted {
         let reason = s("reason").unwrap_or_default();
         if reason.trim().is_empty() {
@@ -209,6 +265,18 @@ fn mapping(c: &MappingCheck, a: &Value) -> Result<(), Mismatch> {
         for part in &c.reason_contains {
             if !reason.to_lowercase().contains(&part.to_lowercase()) {
                 return Err(mismatch(format!("reason containing {part:?}"), format!("{reason:?}")));
+            }
+        }
+        if let Some(code) = &c.reason_code {
+            let got = s("reason_code");
+            if got.as_deref() != Some(code.as_str()) {
+                return Err(mismatch(
+                    format!("reason_code {code:?}"),
+                    match got {
+                        Some(g) => format!("{g:?} (reason {reason:?})"),
+                        None => format!("no reason_code (reason {reason:?})"),
+                    },
+                ));
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod consumer;
 pub mod driver;
+pub mod expectations;
 pub mod loader;
 pub mod mutants;
 pub mod properties;

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue;
-use crate::scenario::{Scenario, Step};
+use crate::protocol::{ERROR_CODES, REASON_CODES};
+use crate::scenario::{Check, Level, Scenario, Step};
 
 /// A scenario read from a file.
 #[derive(Debug, Clone)]
@@ -75,6 +76,9 @@ fn validate(s: &Scenario) -> Result<(), (u64, u64, String)> {
         }
     }
     for c in &s.then {
+        if c.rule.is_empty() {
+            return Err((c.line, c.column, "a check cites its rule (`rule: ID`)".into()));
+        }
         if catalogue::rule(&c.rule).is_none() {
             return Err((c.line, c.column, format!("unknown rule id {:?}", c.rule)));
         }
@@ -85,11 +89,14 @@ fn validate(s: &Scenario) -> Result<(), (u64, u64, String)> {
                 format!("check cites {} which is not in the scenario's rules list", c.rule),
             ));
         }
-        match c.kinds().len() {
-            1 => {}
-            0 => return Err((c.line, c.column, "expected one of auth_token, destination_configuration, mapping, response, requests, elapsed, same_token".into())),
-            _ => return Err((c.line, c.column, format!("a check has exactly one kind, found {}", c.kinds().join(" and ")))),
+        let level = c.effective_level();
+        if level == Level::Choice && c.reading.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            let rule_reading = catalogue::rule(&c.rule).and_then(|r| r.reading.clone());
+            if c.level.is_some() || rule_reading.is_none() {
+                return Err((c.line, c.column, "a `choice` check names the reading it pins (`reading: …`)".into()));
+            }
         }
+        validate_body(&c.value, level).map_err(|m| (c.line, c.column, m))?;
     }
     if s.when.is_empty() {
         return Err((1, 1, "when: at least one step".into()));
@@ -105,6 +112,45 @@ fn validate(s: &Scenario) -> Result<(), (u64, u64, String)> {
                 return Err((st.line, st.column, "wait: seconds must be between 0 and 120".into()));
             }
         }
+    }
+    Ok(())
+}
+
+/// One check body (recursively through `any_of`/`all_of`): exactly one
+/// kind, codes from the protocol's closed lists, no verdict on free text at
+/// `must` (PROTOCOL.md never defines the wording).
+fn validate_body(c: &Check, level: Level) -> Result<(), String> {
+    match c.kinds().len() {
+        1 => {}
+        0 => return Err("expected one of auth_token, destination_configuration, mapping, response, requests, elapsed, same_token, any_of, all_of".into()),
+        _ => return Err(format!("a check has exactly one kind, found {}", c.kinds().join(" and "))),
+    }
+    let wording = c.mapping.as_ref().is_some_and(|m| !m.reason_contains.is_empty())
+        || c.auth_token.as_ref().is_some_and(|a| !a.error_contains.is_empty());
+    if wording && level == Level::Must {
+        return Err("a `must` check cannot judge free text (reason_contains, error_contains): use reason_code / error_code at `should`".into());
+    }
+    if let Some(code) = c.mapping.as_ref().and_then(|m| m.reason_code.as_deref()) {
+        if !REASON_CODES.contains(&code) {
+            return Err(format!("reason_code {code:?}: one of {}", REASON_CODES.join(", ")));
+        }
+    }
+    if let Some(code) = c.auth_token.as_ref().and_then(|a| a.error_code.as_deref()) {
+        if !ERROR_CODES.contains(&code) {
+            return Err(format!("error_code {code:?}: one of {}", ERROR_CODES.join(", ")));
+        }
+    }
+    for alt in c.any_of.iter().chain(c.all_of.iter()).flatten() {
+        if alt.level.is_some() || alt.source.is_some() || alt.reading.is_some() {
+            return Err("the alternatives of any_of/all_of take the outer check's level, source and reading".into());
+        }
+        if !alt.rule.is_empty() && alt.rule != c.rule && !c.rule.is_empty() {
+            return Err(format!("an alternative cites {} inside a check of {}", alt.rule, c.rule));
+        }
+        validate_body(alt, level)?;
+    }
+    if c.any_of.as_ref().is_some_and(Vec::is_empty) || c.all_of.as_ref().is_some_and(Vec::is_empty) {
+        return Err("any_of / all_of need at least one alternative".into());
     }
     Ok(())
 }

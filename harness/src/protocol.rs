@@ -7,6 +7,37 @@ use serde_json::{json, Value};
 
 pub const VERSION: u64 = 1;
 
+/// The minor version this harness speaks: v1.1 adds optional fields only
+/// (`reason_code`, `error_code`, `propagation`), so v1 adapters keep working.
+pub const MINOR: u64 = 1;
+
+/// `map_principal` refusal codes (protocol v1.1, optional in answers).
+pub const REASON_CODES: &[&str] = &[
+    "malformed",
+    "unsupported_algorithm",
+    "bad_signature",
+    "unknown_key",
+    "untrusted_issuer",
+    "untrusted_key_url",
+    "expired",
+    "not_yet_valid",
+    "no_principal",
+    "too_large",
+    "other",
+];
+
+/// `authTokens[].error_code` values (protocol v1.1, optional in answers).
+pub const ERROR_CODES: &[&str] = &[
+    "timeout",
+    "connect_failed",
+    "http_status",
+    "bad_response",
+    "not_supported",
+    "configuration",
+    "missing_user_token",
+    "other",
+];
+
 /// What every request carries as `network`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInfo {

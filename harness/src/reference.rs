@@ -243,6 +243,12 @@ impl Reference {
             })
             .await;
         let mut v = serde_json::to_value(&answer).map_err(|e| e.to_string())?;
+        // Protocol v1.1: the kind of each failure beside its text.
+        for (i, t) in answer.auth_tokens.iter().flatten().enumerate() {
+            if let (Some(code), Some(entry)) = (t.error_code, v.pointer_mut(&format!("/authTokens/{i}"))) {
+                entry["error_code"] = json!(code.as_str());
+            }
+        }
         if self.is(Deviation::WrongHeaderKey) {
             if let Some(h) = v.pointer_mut("/authTokens/0/http_header/key") {
                 *h = json!("Authorization");
@@ -332,7 +338,7 @@ impl Reference {
         }
         let claims = match self.validate(token, &trust, now) {
             Ok(c) => c,
-            Err(reason) => return Ok(json!({"accepted": false, "reason": reason})),
+            Err(r) => return Ok(json!({"accepted": false, "reason": r.to_string(), "reason_code": r.code()})),
         };
         let mut claims = claims;
         if self.is(Deviation::EmailBeforeUserName) && claims.contains_key("email") {
@@ -341,25 +347,29 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
-        match principal_mapping::map_claims(&claims, &principal_mapping::single(pattern)) {
+        match principal_mapping::map_claims_coded(&claims, &principal_mapping::single(pattern)) {
             Ok(m) => {
                 let subject = if self.is(Deviation::PatternNotSubstituted) { pattern.to_string() } else { m.subject };
                 Ok(json!({"accepted": true, "principal": m.principal, "subject": subject}))
             }
-            Err(reason) => Ok(json!({"accepted": false, "reason": reason})),
+            Err(r) => Ok(json!({"accepted": false, "reason": r.reason, "reason_code": r.code})),
         }
     }
 
     /// Token validation, with the validation mutants' holes.
-    fn validate(&self, token: &str, trust: &[TrustedIssuer], now: i64) -> Result<Map<String, Value>, String> {
+    fn validate(
+        &self,
+        token: &str,
+        trust: &[TrustedIssuer],
+        now: i64,
+    ) -> Result<Map<String, Value>, token_validation::Rejection> {
+        let malformed = || token_validation::Rejection::Malformed("malformed".into());
         let header = token.split('.').next().and_then(|h| token_validation::decode_segment(h, "header").ok());
         let alg = header.as_ref().and_then(|h| h.get("alg")).and_then(Value::as_str).unwrap_or("").to_string();
         let peek = idprop_mocks::tokens::peek_claims(token);
         match self.deviation {
-            Some(Deviation::AlgNoneAccepted) if alg.eq_ignore_ascii_case("none") => {
-                return peek.ok_or("malformed".into())
-            }
-            Some(Deviation::Hs256Accepted) if alg == "HS256" => return peek.ok_or("malformed".into()),
+            Some(Deviation::AlgNoneAccepted) if alg.eq_ignore_ascii_case("none") => return peek.ok_or_else(malformed),
+            Some(Deviation::Hs256Accepted) if alg == "HS256" => return peek.ok_or_else(malformed),
             _ => {}
         }
         let mut now = now;
@@ -379,6 +389,6 @@ impl Reference {
                 });
             }
         }
-        token_validation::validate(token, &trust, now).map(|v| v.claims).map_err(|e| e.to_string())
+        token_validation::validate(token, &trust, now).map(|v| v.claims)
     }
 }

@@ -6,12 +6,52 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::catalogue;
+use crate::scenario::Level;
+
+/// Which levels of check fail a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Only `must` checks gate: what SAP's text requires.
+    #[default]
+    Default,
+    /// Every check gates, `should` and `choice` too: idprop's own readings.
+    Strict,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "default" => Some(Profile::Default),
+            "strict" => Some(Profile::Strict),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Strict => "strict",
+        }
+    }
+
+    /// Whether a failed check of `level` fails its scenario.
+    pub fn gates(self, level: Level) -> bool {
+        match self {
+            Profile::Default => level == Level::Must,
+            Profile::Strict => true,
+        }
+    }
+}
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Passed,
+    /// Passed at the run's profile, but a `should` or `choice` check failed:
+    /// reported as a warning with the reading idprop takes.
+    Warned,
     Failed,
     /// The implementation does not play the scenario's role.
     Skipped,
@@ -26,6 +66,13 @@ pub enum Status {
 pub struct Failure {
     pub rule: String,
     pub rule_text: String,
+    pub level: Level,
+    /// For `choice` checks: the reading the check pins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
+    /// The sentence the check rests on (`page: "quote"`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub expected: String,
     pub observed: String,
     /// `file:line` of the check.
@@ -56,6 +103,26 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
+    /// The status its failures give at `profile` (a scenario that broke
+    /// down, a skip, a load error or a known finding keeps its status).
+    pub fn settle(&mut self, profile: Profile) {
+        if !matches!(self.status, Status::Passed | Status::Warned | Status::Failed) || self.message.is_some() {
+            return;
+        }
+        self.status = if self.failures.iter().any(|f| profile.gates(f.level)) {
+            Status::Failed
+        } else if self.failures.is_empty() {
+            Status::Passed
+        } else {
+            Status::Warned
+        };
+    }
+
+    /// Failures that fail the scenario at `profile`.
+    pub fn gating(&self, profile: Profile) -> impl Iterator<Item = &Failure> {
+        self.failures.iter().filter(move |f| profile.gates(f.level))
+    }
+
     pub fn area(&self) -> String {
         std::path::Path::new(&self.file)
             .parent()
@@ -69,11 +136,21 @@ impl ScenarioResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub implementation: String,
+    pub profile: Profile,
     pub results: Vec<ScenarioResult>,
     pub duration_ms: u64,
 }
 
 impl RunReport {
+    /// The verdicts at `profile`.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        for r in &mut self.results {
+            r.settle(profile);
+        }
+        self
+    }
+
     pub fn count(&self, s: Status) -> usize {
         self.results.iter().filter(|r| r.status == s).count()
     }
@@ -103,11 +180,8 @@ impl RunReport {
             if let Some(m) = &r.message {
                 let _ = writeln!(out, "    {m}");
             }
-            for f in &r.failures {
-                let _ = writeln!(out, "    [{}] {}", f.rule, f.rule_text);
-                let _ = writeln!(out, "      at       {}", f.location);
-                let _ = writeln!(out, "      expected {}", f.expected);
-                let _ = writeln!(out, "      observed {}", f.observed);
+            for f in r.gating(self.profile) {
+                write_failure(&mut out, f);
             }
             if !r.stderr.trim().is_empty() {
                 let tail: Vec<&str> = r.stderr.lines().collect();
@@ -115,6 +189,19 @@ impl RunReport {
                 for l in &tail[tail.len().saturating_sub(5)..] {
                     let _ = writeln!(out, "      | {l}");
                 }
+            }
+        }
+        let warned: Vec<(&ScenarioResult, &Failure)> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Warned | Status::Failed))
+            .flat_map(|r| r.failures.iter().filter(|f| !self.profile.gates(f.level)).map(move |f| (r, f)))
+            .collect();
+        if !warned.is_empty() {
+            let _ = writeln!(out, "\nWarnings (`should`/`choice` checks; they fail only with --profile strict):");
+            for (r, f) in warned {
+                let _ = writeln!(out, "\n! {} — {} ({})", r.id, r.title, r.file);
+                write_failure(&mut out, f);
             }
         }
         let findings: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.status == Status::KnownFinding).collect();
@@ -135,9 +222,9 @@ impl RunReport {
                 // A failed scenario counts against the rules whose checks
                 // failed (all of them when the implementation broke down).
                 let failed = match r.status {
-                    Status::Passed => false,
+                    Status::Passed | Status::Warned => false,
                     _ if r.failures.is_empty() => true,
-                    _ => r.failures.iter().any(|f| &f.rule == id),
+                    _ => r.gating(self.profile).any(|f| &f.rule == id),
                 };
                 if failed {
                     e.1 += 1;
@@ -163,7 +250,7 @@ impl RunReport {
         for r in &self.results {
             let e = by_area.entry(r.area()).or_default();
             match r.status {
-                Status::Passed => e[0] += 1,
+                Status::Passed | Status::Warned => e[0] += 1,
                 Status::Failed | Status::LoadError => e[1] += 1,
                 Status::Skipped => e[2] += 1,
                 Status::KnownFinding => e[3] += 1,
@@ -185,9 +272,11 @@ impl RunReport {
         }
         let _ = writeln!(
             out,
-            "\n{}: {} passed, {} failed, {} skipped, {} known findings, {} load errors in {:.1} s",
+            "\n{} (profile {}): {} passed ({} with warnings), {} failed, {} skipped, {} known findings, {} load errors in {:.1} s",
             self.implementation,
-            self.count(Status::Passed),
+            self.profile.as_str(),
+            self.count(Status::Passed) + self.count(Status::Warned),
+            self.count(Status::Warned),
             self.count(Status::Failed) + self.count(Status::LoadError),
             self.count(Status::Skipped),
             self.count(Status::KnownFinding),
@@ -201,6 +290,7 @@ impl RunReport {
     pub fn progress_line(r: &ScenarioResult) -> String {
         let mark = match r.status {
             Status::Passed => "ok  ",
+            Status::Warned => "warn",
             Status::Failed => "FAIL",
             Status::Skipped => "skip",
             Status::KnownFinding => "find",
@@ -221,7 +311,7 @@ impl RunReport {
         for r in &self.results {
             let suite = suites.entry(r.area()).or_insert_with(|| TestSuite::new(r.area()));
             let status = match r.status {
-                Status::Passed => TestCaseStatus::success(),
+                Status::Passed | Status::Warned => TestCaseStatus::success(),
                 Status::Skipped | Status::KnownFinding => {
                     let mut s = TestCaseStatus::skipped();
                     if let TestCaseStatus::Skipped { message, .. } = &mut s {
@@ -237,8 +327,8 @@ impl RunReport {
                     });
                     if let TestCaseStatus::NonSuccess { message, description, .. } = &mut s {
                         let first = r
-                            .failures
-                            .first()
+                            .gating(self.profile)
+                            .next()
                             .map(|f| format!("[{}] expected {} — observed {}", f.rule, f.expected, f.observed));
                         *message = r.message.clone().or(first).map(Into::into);
                         let mut d = String::new();
@@ -264,6 +354,19 @@ impl RunReport {
         }
         report.add_test_suites(suites.into_values());
         report.to_string().expect("JUnit serialises")
+    }
+}
+
+fn write_failure(out: &mut String, f: &Failure) {
+    let _ = writeln!(out, "    [{}] ({}) {}", f.rule, f.level.as_str(), f.rule_text);
+    let _ = writeln!(out, "      at       {}", f.location);
+    let _ = writeln!(out, "      expected {}", f.expected);
+    let _ = writeln!(out, "      observed {}", f.observed);
+    if let Some(r) = &f.reading {
+        let _ = writeln!(out, "      reading  {r} (idprop's choice where the pages are silent)");
+    }
+    if let Some(s) = &f.source {
+        let _ = writeln!(out, "      source   {s}");
     }
 }
 

@@ -17,7 +17,7 @@ use crate::checks::{evaluate, Evidence, StepOutcome};
 use crate::driver::{Driver, SessionEnv};
 use crate::loader::{LoadError, Loaded};
 use crate::protocol::{hello, result_of, Hello, NetworkInfo};
-use crate::report::{rule_text, Failure, RunReport, ScenarioResult, Status};
+use crate::report::{rule_text, Failure, Profile, RunReport, ScenarioResult, Status};
 use crate::scenario::{Role, Scenario, Step, TokenSpec};
 
 /// Default time an implementation has to answer one message.
@@ -155,7 +155,12 @@ pub async fn run_all_until(
     }
     done.sort_by_key(|(i, _)| *i);
     results.extend(done.into_iter().map(|(_, r)| r));
-    RunReport { implementation: driver.describe(), results, duration_ms: started.elapsed().as_millis() as u64 }
+    RunReport {
+        implementation: driver.describe(),
+        profile: Profile::Default,
+        results,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
 }
 
 fn load_error_result(e: LoadError) -> ScenarioResult {
@@ -318,8 +323,8 @@ pub async fn run_scenario(driver: &dyn Driver, l: &Loaded) -> ScenarioResult {
     if let Err(m) = outcome {
         result.status = Status::Failed;
         result.message = Some(m);
-    } else if !result.failures.is_empty() {
-        result.status = Status::Failed;
+    } else {
+        result.settle(Profile::Default);
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
@@ -491,16 +496,23 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
             c = rendered;
         }
         if let Err((expected, observed)) = evaluate(&c, &ev) {
+            let level = c.effective_level();
+            let rule = crate::catalogue::rule(&c.rule);
             result.failures.push(Failure {
                 rule: c.rule.clone(),
                 rule_text: rule_text(&c.rule),
+                level,
+                reading: (level == crate::scenario::Level::Choice)
+                    .then(|| c.reading.clone().or_else(|| rule.and_then(|r| r.reading.clone())))
+                    .flatten(),
+                source: c.source.as_ref().or_else(|| rule.and_then(|r| r.sources.first())).map(|s| s.cite()),
                 expected,
                 observed,
                 location: format!("{}:{}", l.path.display(), check.line),
             });
         }
     }
-    if !result.failures.is_empty() {
+    if result.gating(Profile::Default).next().is_some() {
         if let Some(expl) = s.known_findings.get(&hello.name) {
             result.status = Status::KnownFinding;
             result.note = Some(expl.clone());

@@ -273,12 +273,80 @@ pub struct WaitStep {
     pub seconds: f64,
 }
 
-/// One check; exactly one kind besides `rule` and `answer`.
+/// How much a check weighs in the verdict.
+///
+/// Only `must` failures fail a run at the default profile: a verdict must be
+/// defensible from SAP's text. `should` checks hold documented
+/// recommendations and protocol niceties (reason codes); `choice` checks pin
+/// the reading idprop takes where the pages are silent or contradict each
+/// other, so a correct implementation that reads them otherwise gets a
+/// warning, not a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// A page (or an RFC it relies on) states it.
+    Must,
+    /// A documented recommendation.
+    Should,
+    /// The pages are silent or disagree; idprop's reading, named in `reading`.
+    Choice,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+            Level::Choice => "choice",
+        }
+    }
+}
+
+/// Where a requirement is written: a verbatim sentence of an SAP page in
+/// `harness/catalogue/sap-docs/`, of a seed, or of an RFC a page relies on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// A page file name in `harness/catalogue/sap-docs/`.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// A seed file name (`000_….txt`).
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// An RFC section, e.g. `RFC 4514 §2.4`.
+    #[serde(default)]
+    pub rfc: Option<String>,
+    /// The sentence, verbatim.
+    pub quote: String,
+}
+
+impl Source {
+    /// `page "quote"` for reports.
+    pub fn cite(&self) -> String {
+        let place = self.page.as_deref().or(self.seed.as_deref()).or(self.rfc.as_deref()).unwrap_or("?");
+        format!("{place}: \"{}\"", self.quote)
+    }
+}
+
+/// One check; exactly one kind besides `rule`, `answer`, `level`, `source`
+/// and `reading`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
-    /// The rule this check enforces.
+    /// The rule this check enforces (required at the top level; the
+    /// alternatives of `any_of`/`all_of` inherit it).
+    #[serde(default)]
     pub rule: String,
+    /// `must`, `should` or `choice`; the rule's catalogue level when absent.
+    #[serde(default)]
+    pub level: Option<Level>,
+    /// The sentence that makes this check a requirement, when more precise
+    /// than the rule's catalogue source.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// For `choice` checks: the reading idprop takes (required there).
+    #[serde(default)]
+    pub reading: Option<String>,
     /// Which step's answer (its `name`); the last answered step by default.
     #[serde(default)]
     pub answer: Option<String>,
@@ -298,6 +366,13 @@ pub struct Check {
     /// Two answers carry the same (or different) token.
     #[serde(default)]
     pub same_token: Option<SameTokenCheck>,
+    /// Passes when at least one alternative passes: every documented
+    /// reading of a rule is accepted.
+    #[serde(default)]
+    pub any_of: Option<Vec<Check>>,
+    /// Passes when every part passes (to combine conditions inside `any_of`).
+    #[serde(default)]
+    pub all_of: Option<Vec<Check>>,
 }
 
 impl Check {
@@ -325,7 +400,18 @@ impl Check {
         if self.same_token.is_some() {
             k.push("same_token");
         }
+        if self.any_of.is_some() {
+            k.push("any_of");
+        }
+        if self.all_of.is_some() {
+            k.push("all_of");
+        }
         k
+    }
+
+    /// The level this check is judged at: its own, else its rule's.
+    pub fn effective_level(&self) -> Level {
+        self.level.unwrap_or_else(|| crate::catalogue::rule(&self.rule).map(|r| r.level).unwrap_or(Level::Must))
     }
 }
 
@@ -350,9 +436,14 @@ pub struct AuthTokenCheck {
     pub expires_in: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
-    /// Substrings the `error` must contain (any case).
+    /// Substrings the `error` must contain (any case). PROTOCOL.md never
+    /// defines the wording: the suite uses `error_code` instead.
     #[serde(default)]
     pub error_contains: Vec<String>,
+    /// The `error_code` the entry must carry (protocol v1.1, optional for
+    /// adapters: checks on it are `should`).
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// Claims the token (a JWT) must carry.
     #[serde(default)]
     pub claims: Map<String, Value>,
@@ -368,11 +459,21 @@ pub struct MappingCheck {
     pub accepted: bool,
     #[serde(default)]
     pub principal: Option<String>,
+    /// The subject exactly as written (one spelling of the DN).
     #[serde(default)]
     pub subject: Option<String>,
-    /// Substrings the refusal `reason` must contain (any case); any non-empty reason when empty.
+    /// The subject compared after RFC 4514 parsing: any valid escaping of
+    /// the same attribute values is equal.
+    #[serde(default)]
+    pub subject_dn: Option<String>,
+    /// Substrings the refusal `reason` must contain (any case); any non-empty
+    /// reason when empty. PROTOCOL.md never defines the wording: the suite
+    /// uses `reason_code` instead.
     #[serde(default)]
     pub reason_contains: Vec<String>,
+    /// The refusal's `reason_code` (protocol v1.1, optional for adapters).
+    #[serde(default)]
+    pub reason_code: Option<String>,
 }
 
 /// Checks on a `call` answer.

@@ -184,27 +184,7 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
 
 /// Escapes an attribute value per RFC 4514 section 2.4.
 pub fn escape_dn_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let last = v.chars().count().saturating_sub(1);
-    for (i, c) in v.chars().enumerate() {
-        match c {
-            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("\\{b:02X}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    crate::rules::dn::escape_value(v)
 }
 
 /// Serves one connection with `router`; returns when it closes.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::rules::cache::{cacheable_for, CacheKey};
 use crate::rules::token_request::{plan, KeyStoreRef, Plan, TokenRequest};
-use crate::rules::{AuthToken, AuthenticationType, Destination};
+use crate::rules::{AuthToken, AuthenticationType, Destination, ErrorCode};
 
 /// How the retriever reaches token services: through the gateway, trusting
 /// the test CA, like any client on the Internet.
@@ -127,9 +127,9 @@ impl TokenRetriever {
             Ok(Plan::Static(t)) => Some(vec![t]),
             Ok(Plan::Fetch(tr)) => Some(vec![match self.token(&tr, &req, 0).await {
                 Ok(f) => AuthToken::bearer(tr.auth, &f.access_token, f.expires_in, f.scope),
-                Err(e) => AuthToken::error(e),
+                Err(e) => AuthToken::error(e.code, e.message),
             }]),
-            Err(e) => Some(vec![AuthToken::error(e.to_string())]),
+            Err(e) => Some(vec![AuthToken::error(e.code(), e.to_string())]),
         };
         FindDestinationAnswer {
             owner: None,
@@ -142,7 +142,7 @@ impl TokenRetriever {
     /// A token for `tr`: from the cache while fresh (`CH-1`, `CH-2`), else
     /// fetched, with concurrent callers for the same key waiting for one
     /// request (`CH-4`).
-    async fn token(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, String> {
+    async fn token(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
         let slot: Slot = self.cache.lock().expect("cache lock").entry(tr.cache_key.clone()).or_default().clone();
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
@@ -185,45 +185,68 @@ impl TokenRetriever {
         Ok(c)
     }
 
-    async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, String> {
+    async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
+        use ErrorCode::{BadResponse, Configuration, HttpStatus, NotSupported};
+        let err = RetrievalError::new;
         if !tr.proxy_type.eq_ignore_ascii_case("Internet") {
-            return Err(format!(
+            return Err(err(NotSupported, format!(
                 "token service {} is to be reached with ProxyType {} (through the Cloud Connector); idprop reaches token services over the Internet only — set tokenServiceURL.ProxyType to Internet",
                 tr.url, tr.proxy_type
-            ));
+            )));
         }
-        let identity = tr.key_store.as_ref().map(|ks| key_store_pem(ks, req.certificates)).transpose()?;
-        let client = self.client(tr, identity)?;
+        let identity = tr
+            .key_store
+            .as_ref()
+            .map(|ks| key_store_pem(ks, req.certificates))
+            .transpose()
+            .map_err(|m| err(Configuration, m))?;
+        let client = self.client(tr, identity).map_err(|m| err(Configuration, m))?;
         let mut form = tr.form.clone();
         // CA-7: a client assertion fetched through another destination.
         if let Some(name) = &tr.client_assertion_destination {
             if depth > 0 {
-                return Err(format!(
+                return Err(err(
+                    Configuration,
+                    format!(
                     "clientAssertion.destinationName {name:?} itself needs a client assertion; chains are not followed"
+                ),
                 ));
             }
             let lookup = req.lookup.ok_or_else(|| {
-                format!("clientAssertion.destinationName {name:?}: no other destinations are known here")
+                err(
+                    Configuration,
+                    format!("clientAssertion.destinationName {name:?}: no other destinations are known here"),
+                )
             })?;
-            let provider =
-                lookup(name).ok_or_else(|| format!("clientAssertion.destinationName {name:?}: no such destination"))?;
+            let provider = lookup(name).ok_or_else(|| {
+                err(Configuration, format!("clientAssertion.destinationName {name:?}: no such destination"))
+            })?;
             let assertion_type = provider
                 .get("clientAssertion.type")
                 .ok_or_else(|| {
-                    format!("destination {name:?} provides client assertions but has no clientAssertion.type")
+                    err(
+                        Configuration,
+                        format!("destination {name:?} provides client assertions but has no clientAssertion.type"),
+                    )
                 })?
                 .to_string();
-            let Plan::Fetch(ptr) =
-                plan(&provider, req.tenant, None).map_err(|e| format!("client assertion destination {name:?}: {e}"))?
+            let Plan::Fetch(ptr) = plan(&provider, req.tenant, None)
+                .map_err(|e| err(e.code(), format!("client assertion destination {name:?}: {e}")))?
             else {
-                return Err(format!("client assertion destination {name:?} must be OAuth2ClientCredentials"));
+                return Err(err(
+                    Configuration,
+                    format!("client assertion destination {name:?} must be OAuth2ClientCredentials"),
+                ));
             };
             if ptr.auth != AuthenticationType::OAuth2ClientCredentials {
-                return Err(format!("client assertion destination {name:?} must be OAuth2ClientCredentials"));
+                return Err(err(
+                    Configuration,
+                    format!("client assertion destination {name:?} must be OAuth2ClientCredentials"),
+                ));
             }
             let assertion = Box::pin(self.token(&ptr, req, depth + 1))
                 .await
-                .map_err(|e| format!("fetching the client assertion through {name:?}: {e}"))?;
+                .map_err(|e| err(e.code, format!("fetching the client assertion through {name:?}: {}", e.message)))?;
             form.retain(|(k, _)| k != "client_secret");
             form.push(("client_assertion_type".into(), assertion_type));
             form.push(("client_assertion".into(), assertion.access_token));
@@ -239,14 +262,44 @@ impl TokenRetriever {
         let status = resp.status();
         let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
         if !status.is_success() {
-            return Err(format!("token service {} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)));
+            return Err(err(
+                HttpStatus,
+                format!("token service {} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)),
+            ));
         }
-        parse_token_response(&body)
-            .map_err(|e| format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
+        parse_token_response(&body).map_err(|e| {
+            err(BadResponse, format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
+        })
     }
 }
 
-fn describe_error(e: &reqwest::Error, tr: &TokenRequest) -> String {
+/// Why no token could be fetched: the `authTokens[].error` text (its
+/// `Display`) and its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RetrievalError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RetrievalError {
+    fn new(code: ErrorCode, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+fn describe_error(e: &reqwest::Error, tr: &TokenRequest) -> RetrievalError {
+    let code = if e.is_timeout() {
+        ErrorCode::Timeout
+    } else if e.is_connect() {
+        ErrorCode::ConnectFailed
+    } else {
+        ErrorCode::Other
+    };
+    RetrievalError::new(code, describe_error_text(e, tr))
+}
+
+fn describe_error_text(e: &reqwest::Error, tr: &TokenRequest) -> String {
     let secs = |d: Duration| d.as_secs_f64();
     if e.is_timeout() && e.is_connect() {
         format!(

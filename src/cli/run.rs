@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use idprop_harness::report::RunReport;
+use idprop_harness::expectations::Expectations;
+use idprop_harness::report::{Profile, RunReport};
 use idprop_harness::runner::{parse_partition, run_all, run_all_until, Selection};
 use idprop_harness::scenario::Role;
 use idprop_harness::{catalogue, driver, loader};
@@ -64,6 +65,17 @@ pub struct RunArgs {
     /// Also write JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// `default`: only `must` checks (what SAP's text requires) fail the
+    /// run; `strict`: `should` and `choice` checks too.
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// Expected failures of this implementation (YAML, see
+    /// harness/PROTOCOL.md "Expectation files").
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    /// Write an expectation file listing every scenario that failed.
+    #[arg(long)]
+    update_expectations: Option<PathBuf>,
 }
 
 fn default_jobs() -> usize {
@@ -110,6 +122,9 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
             Err(e) => return usage(e),
         }
     }
+    let Some(profile) = Profile::parse(&args.profile) else {
+        return usage(format!("--profile {:?}: one of default, strict", args.profile));
+    };
     let driver: Arc<dyn driver::Driver> = match driver::from_spec(&args.implementation) {
         Ok(d) => Arc::from(d),
         Err(e) => return usage(e),
@@ -125,6 +140,19 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
     let (scenarios, errors) = match loader::load(&default_paths(args.paths.clone())) {
         Ok(x) => x,
         Err(e) => return usage(e),
+    };
+    let expectations = match &args.expect {
+        None => None,
+        Some(p) => {
+            let ids: Vec<String> = scenarios.iter().map(|l| l.scenario.id.clone()).collect();
+            match Expectations::load(p, &ids) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("idprop: {e}");
+                    return Ok(std::process::ExitCode::from(2));
+                }
+            }
+        }
     };
     let scenarios = selection.apply(scenarios);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
@@ -144,7 +172,16 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("idprop: interrupted — stopping the running scenarios");
     };
-    let report = rt.block_on(run_all_until(driver, scenarios, errors, args.jobs, &progress, stop));
+    let mut report =
+        rt.block_on(run_all_until(driver, scenarios, errors, args.jobs, &progress, stop)).with_profile(profile);
+    if let (Some(e), Some(p)) = (&expectations, &args.expect) {
+        e.apply(&mut report, &p.display().to_string());
+    }
+    if let Some(p) = &args.update_expectations {
+        std::fs::write(p, Expectations::from_report(&report).to_yaml())
+            .with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("idprop: wrote {} (edit the reasons, add links)", p.display());
+    }
     let interrupted = report.results.iter().any(|r| r.message.as_deref() == Some("interrupted before it finished"));
     if let Some(scenarios) = reference_run {
         let reference: Arc<dyn driver::Driver> =
@@ -192,7 +229,12 @@ pub fn list(args: ListArgs) -> Result<std::process::ExitCode> {
     if args.rules {
         for r in catalogue::rules() {
             let n = scenarios.iter().filter(|l| l.scenario.rules.contains(&r.id)).count();
-            println!("{:<6} {:>3} scenario(s)  {}", r.id, n, r.text);
+            println!("{:<6} {:<6} {:>3} scenario(s)  {}", r.id, r.level.as_str(), n, r.text);
+            match (&r.reading, r.sources.first()) {
+                (Some(reading), _) => println!("{:14}reading: {reading}", ""),
+                (None, Some(s)) => println!("{:14}source: {}", "", s.cite()),
+                _ => {}
+            }
         }
     } else {
         let mut sorted: Vec<_> = scenarios.iter().collect();
@@ -222,13 +264,38 @@ pub fn explain(args: ExplainArgs) -> Result<std::process::ExitCode> {
     };
     println!("{} — {}", rule.id, rule.section);
     println!("  {}", rule.text);
-    println!("  source: {} (see shared/spec/sap-docs/ and the seeds)", rule.source);
+    println!("  level: {}", rule.level.as_str());
+    for s in &rule.sources {
+        println!("  source: {}", s.cite());
+    }
+    if rule.sources.is_empty() {
+        println!("  source: {} (harness/catalogue/sap-docs/ and the seeds)", rule.source);
+    }
+    if let Some(r) = &rule.reading {
+        println!("  idprop's reading: {r}");
+    }
+    for a in &rule.alternatives {
+        println!("  also accepted: {a}");
+    }
+    if let Some(n) = &rule.note {
+        println!("  note: {n}");
+    }
     let (scenarios, _) = loader::load(&args.paths).unwrap_or_default();
     let mut checking: Vec<_> = scenarios.iter().filter(|l| l.scenario.rules.contains(&rule.id)).collect();
     checking.sort_by(|a, b| a.path.cmp(&b.path));
     println!("  checked by {} scenario(s):", checking.len());
     for l in checking {
-        println!("    {}  {} — {}", l.path.display(), l.scenario.id, l.scenario.title);
+        let levels: Vec<String> = l
+            .scenario
+            .then
+            .iter()
+            .filter(|c| c.rule == rule.id)
+            .map(|c| format!("{}:{} {}", l.path.display(), c.line, c.effective_level().as_str()))
+            .collect();
+        println!("    {} — {}", l.scenario.id, l.scenario.title);
+        for c in levels {
+            println!("      check {c}");
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -27,6 +27,39 @@ pub struct AuthToken {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// What kind of failure `error` is. Not part of SAP's response (the mock
+    /// Destination service never sends it); the harness's reference adds it
+    /// to its protocol answers as `error_code` (PROTOCOL.md v1.1).
+    #[serde(skip)]
+    pub error_code: Option<ErrorCode>,
+}
+
+/// The protocol's `error_code` values (PROTOCOL.md v1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Timeout,
+    ConnectFailed,
+    HttpStatus,
+    BadResponse,
+    NotSupported,
+    Configuration,
+    MissingUserToken,
+    Other,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::ConnectFailed => "connect_failed",
+            ErrorCode::HttpStatus => "http_status",
+            ErrorCode::BadResponse => "bad_response",
+            ErrorCode::NotSupported => "not_supported",
+            ErrorCode::Configuration => "configuration",
+            ErrorCode::MissingUserToken => "missing_user_token",
+            ErrorCode::Other => "other",
+        }
+    }
 }
 
 impl AuthToken {
@@ -41,6 +74,7 @@ impl AuthToken {
             expires_in: expires_in.map(|e| e.to_string()),
             scope,
             error: None,
+            error_code: None,
         }
     }
 
@@ -56,8 +90,8 @@ impl AuthToken {
     }
 
     /// `FD-4`: empty `type` and `value`, the cause in `error`.
-    pub fn error(message: impl Into<String>) -> Self {
-        Self { error: Some(message.into()), ..Default::default() }
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: Some(message.into()), error_code: Some(code), ..Default::default() }
     }
 
     pub fn is_error(&self) -> bool {

@@ -17,13 +17,14 @@
 //! | `FD-2`..`FD-4` | [`auth_tokens`] |
 //! | `TV-1`..`TV-4` | [`token_validation`] |
 //! | `PP-2`..`PP-4` | [`principal`] |
-//! | `SP-1`..`SP-5` | [`subject`] |
+//! | `SP-1`..`SP-5` | [`subject`], [`dn`] |
 //! | the connector's whole step | [`principal_mapping`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
 pub mod cache;
 pub mod client_auth;
+pub mod dn;
 pub mod prefixes;
 pub mod principal;
 pub mod principal_mapping;
@@ -35,7 +36,7 @@ pub mod token_request;
 pub mod token_url;
 pub mod token_validation;
 
-pub use auth_tokens::AuthToken;
+pub use auth_tokens::{AuthToken, ErrorCode};
 pub use auth_type::AuthenticationType;
 pub use properties::Destination;
 pub use token_request::{plan, Plan, TokenRequest};
@@ -52,6 +53,16 @@ pub enum RuleError {
     NeedsUserToken(&'static str),
     #[error("not supported: {0}")]
     Unsupported(String),
+}
+
+impl RuleError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RuleError::Missing(_) | RuleError::Invalid { .. } => ErrorCode::Configuration,
+            RuleError::NeedsUserToken(_) => ErrorCode::MissingUserToken,
+            RuleError::Unsupported(_) => ErrorCode::NotSupported,
+        }
+    }
 }
 
 #[cfg(test)]

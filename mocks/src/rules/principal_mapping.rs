@@ -19,6 +19,38 @@ pub struct Mapping {
     pub attributes: Vec<(String, String)>,
 }
 
+/// Why a token gets no subject: the protocol's `reason_code` and a reason
+/// for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// [`map_principal`] with the refusal's code.
+pub fn map_principal_coded(
+    token: &str,
+    trust: &[TrustedIssuer],
+    rules: &[SubjectRule],
+    now: i64,
+) -> Result<Mapping, Refusal> {
+    let valid =
+        token_validation::validate(token, trust, now).map_err(|e| Refusal { code: e.code(), reason: e.to_string() })?;
+    map_claims_coded(&valid.claims, rules)
+}
+
+/// [`map_claims`] with the refusal's code.
+pub fn map_claims_coded(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    rules: &[SubjectRule],
+) -> Result<Mapping, Refusal> {
+    map_claims(claims, rules).map_err(|reason| Refusal {
+        code: if principal::principal(claims, UserType::of(claims)).is_err() { "no_principal" } else { "other" },
+        reason,
+    })
+}
+
 /// Maps `token` with `rules` (a table whose last row is the default; an
 /// empty table is `CN=${name}`), trusting `trust`, at time `now`.
 /// The error text is the reason sent back (`TV-5`).

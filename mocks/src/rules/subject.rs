@@ -158,7 +158,7 @@ impl SubjectPattern {
 
 /// The RFC 4514 string of rendered attributes (values escaped).
 pub fn rfc4514_string(attrs: &[(String, String)]) -> String {
-    attrs.iter().map(|(a, v)| format!("{a}={}", crate::http::escape_dn_value(v))).collect::<Vec<_>>().join(",")
+    super::dn::to_string(attrs)
 }
 
 fn split_unescaped(s: &str, sep: char) -> Vec<String> {

@@ -262,7 +262,7 @@ fn fd_2_fd_3_auth_token_shapes() {
     assert_eq!(t.expires_in.as_deref(), Some("3599"));
     let t = AuthToken::bearer(A::OAuth2ClientCredentials, "abc", None, None);
     assert_eq!(t.http_header.unwrap().key, "Authorization");
-    let e = serde_json::to_value(AuthToken::error("boom")).unwrap();
+    let e = serde_json::to_value(AuthToken::error(crate::rules::ErrorCode::Other, "boom")).unwrap();
     assert_eq!(e, serde_json::json!({"type": "", "value": "", "error": "boom"}));
 }
 

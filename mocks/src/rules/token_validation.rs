@@ -54,6 +54,23 @@ pub enum Rejection {
     ForeignJku(String),
 }
 
+impl Rejection {
+    /// The protocol's `reason_code` for this refusal (PROTOCOL.md v1.1).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge(_) => "too_large",
+            Rejection::Malformed(_) | Rejection::ClaimType(_) => "malformed",
+            Rejection::Algorithm(_) => "unsupported_algorithm",
+            Rejection::UntrustedIssuer(_) => "untrusted_issuer",
+            Rejection::UnknownKey(_) => "unknown_key",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid | Rejection::IssuedInFuture => "not_yet_valid",
+            Rejection::ForeignJku(_) => "untrusted_key_url",
+        }
+    }
+}
+
 /// A token that passed validation.
 #[derive(Debug, Clone)]
 pub struct ValidToken {
