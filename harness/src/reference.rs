@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use idprop_mocks::retrieval::{Certificate, FindRequest, Network, TokenRetriever};
+use idprop_mocks::rules::principal::UserType;
 use idprop_mocks::rules::principal_mapping;
 use idprop_mocks::rules::token_validation::{self, TrustedIssuer};
-use idprop_mocks::rules::Destination;
+use idprop_mocks::rules::{Destination, Readings};
 use serde_json::{json, Map, Value};
 
 use crate::consumer::Consumer;
@@ -139,21 +140,39 @@ pub struct Reference {
     retriever: TokenRetriever,
     consumer: Consumer,
     deviation: Option<Deviation>,
+    /// [`Readings::IDPROP`], or [`Readings::ALTERNATIVE`] for
+    /// `builtin:reference/alt`, which also words every reason differently.
+    readings: Readings,
     /// The broken caches of the cache mutants.
     mutant_cache: Mutex<MutantCache>,
 }
 
 impl Reference {
-    pub fn new(env: &SessionEnv, deviation: Option<Deviation>) -> Result<Self, String> {
+    pub fn new(env: &SessionEnv, deviation: Option<Deviation>, readings: Readings) -> Result<Self, String> {
         let ca_pem = std::fs::read_to_string(&env.network.ca_file)
             .map_err(|e| format!("reading {}: {e}", env.network.ca_file))?;
         let network = Network { proxy: env.network.proxy.clone(), ca_pem };
         Ok(Self {
-            retriever: TokenRetriever::new(network.clone()),
+            retriever: TokenRetriever::with_readings(network.clone(), readings),
             consumer: Consumer::new(&network, env.vcap_services.clone())?,
             deviation,
+            readings,
             mutant_cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn is_alt(&self) -> bool {
+        self.readings == Readings::ALTERNATIVE
+    }
+
+    /// The alternative reference words every reason its own way: no check
+    /// may depend on wording.
+    fn word(&self, code: &str, text: String) -> String {
+        if self.is_alt() {
+            format!("rejected [{code}]")
+        } else {
+            text
+        }
     }
 
     fn is(&self, d: Deviation) -> bool {
@@ -167,7 +186,11 @@ impl Reference {
             Some("hello") => ok(
                 id,
                 json!({
-                    "name": match self.deviation { None => "idprop-reference".to_string(), Some(d) => format!("idprop-mutant/{}", d.name()) },
+                    "name": match (self.deviation, self.is_alt()) {
+                        (Some(d), _) => format!("idprop-mutant/{}", d.name()),
+                        (None, false) => "idprop-reference".to_string(),
+                        (None, true) => "idprop-reference-alt".to_string(),
+                    },
                     "version": env!("CARGO_PKG_VERSION"),
                     "roles": ["token-retrieval", "principal-mapping", "consumer"],
                 }),
@@ -247,6 +270,9 @@ impl Reference {
         for (i, t) in answer.auth_tokens.iter().flatten().enumerate() {
             if let (Some(code), Some(entry)) = (t.error_code, v.pointer_mut(&format!("/authTokens/{i}"))) {
                 entry["error_code"] = json!(code.as_str());
+                if self.is_alt() {
+                    entry["error"] = json!(format!("no token could be obtained ({})", code.as_str()));
+                }
             }
         }
         if self.is(Deviation::WrongHeaderKey) {
@@ -338,7 +364,11 @@ impl Reference {
         }
         let claims = match self.validate(token, &trust, now) {
             Ok(c) => c,
-            Err(r) => return Ok(json!({"accepted": false, "reason": r.to_string(), "reason_code": r.code()})),
+            Err(r) => {
+                return Ok(
+                    json!({"accepted": false, "reason": self.word(r.code(), r.to_string()), "reason_code": r.code()}),
+                )
+            }
         };
         let mut claims = claims;
         if self.is(Deviation::EmailBeforeUserName) && claims.contains_key("email") {
@@ -347,12 +377,22 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
-        match principal_mapping::map_claims_coded(&claims, &principal_mapping::single(pattern)) {
+        let user_type = match req.get("propagation").and_then(Value::as_str) {
+            Some("technical") => Some(UserType::Technical),
+            Some("principal") => Some(UserType::Business),
+            _ => None,
+        };
+        match principal_mapping::map_claims_with(
+            &claims,
+            &principal_mapping::single(pattern),
+            &self.readings,
+            user_type,
+        ) {
             Ok(m) => {
                 let subject = if self.is(Deviation::PatternNotSubstituted) { pattern.to_string() } else { m.subject };
                 Ok(json!({"accepted": true, "principal": m.principal, "subject": subject}))
             }
-            Err(r) => Ok(json!({"accepted": false, "reason": r.reason, "reason_code": r.code})),
+            Err(r) => Ok(json!({"accepted": false, "reason": self.word(r.code, r.reason), "reason_code": r.code})),
         }
     }
 
@@ -389,6 +429,6 @@ impl Reference {
                 });
             }
         }
-        token_validation::validate(token, &trust, now).map(|v| v.claims)
+        token_validation::validate_with(token, &trust, now, &self.readings.validation).map(|v| v.claims)
     }
 }

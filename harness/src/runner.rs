@@ -429,6 +429,10 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
                     "now": unix_now() as i64 + m.now_offset_s,
                     "network": network,
                 });
+                let mut req = req;
+                if let Some(p) = m.propagation {
+                    req["propagation"] = json!(p.as_str());
+                }
                 (req, 1, false)
             }
             Step::Call(c) => {

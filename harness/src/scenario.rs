@@ -207,6 +207,29 @@ pub struct MapStep {
     /// Seconds added to the harness clock for `now`.
     #[serde(default)]
     pub now_offset_s: i64,
+    /// The header the token came in (protocol v1.1 `propagation`), which
+    /// decides the user type at the Cloud Connector; not sent when absent.
+    #[serde(default)]
+    pub propagation: Option<Propagation>,
+}
+
+/// Which Connectivity header carried the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Propagation {
+    /// `SAP-Connectivity-Authentication`: a business user.
+    Principal,
+    /// `SAP-Connectivity-Technical-Authentication`: a technical user.
+    Technical,
+}
+
+impl Propagation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Principal => "principal",
+            Propagation::Technical => "technical",
+        }
+    }
 }
 
 fn default_pattern() -> String {

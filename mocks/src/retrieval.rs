@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::rules::cache::{cacheable_for, CacheKey};
-use crate::rules::token_request::{plan, KeyStoreRef, Plan, TokenRequest};
-use crate::rules::{AuthToken, AuthenticationType, Destination, ErrorCode};
+use crate::rules::readings::ConcurrentLookups;
+use crate::rules::token_request::{plan, plan_with, KeyStoreRef, Plan, TokenRequest};
+use crate::rules::{AuthToken, AuthenticationType, Destination, ErrorCode, Readings};
 
 /// How the retriever reaches token services: through the gateway, trusting
 /// the test CA, like any client on the Internet.
@@ -97,6 +98,7 @@ struct ClientKey {
 /// Fetches and caches tokens for destinations.
 pub struct TokenRetriever {
     network: Network,
+    readings: Readings,
     clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
     cache: Mutex<HashMap<CacheKey, Slot>>,
 }
@@ -109,7 +111,13 @@ impl std::fmt::Debug for TokenRetriever {
 
 impl TokenRetriever {
     pub fn new(network: Network) -> Self {
-        Self { network, clients: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+        Self::with_readings(network, Readings::IDPROP)
+    }
+
+    /// A retriever taking `readings` where the pages leave a choice (`CA-4`,
+    /// `CH-3` for Dedicated URLs, `CH-4`).
+    pub fn with_readings(network: Network, readings: Readings) -> Self {
+        Self { network, readings, clients: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
     }
 
     /// Forgets every cached token.
@@ -122,7 +130,7 @@ impl TokenRetriever {
     /// failure is an `authTokens` entry with `error`; the destination is
     /// still returned (`FD-4`).
     pub async fn find_destination(&self, req: FindRequest<'_>) -> FindDestinationAnswer {
-        let auth_tokens = match plan(req.destination, req.tenant, req.user_token) {
+        let auth_tokens = match plan_with(req.destination, req.tenant, req.user_token, &self.readings) {
             Ok(Plan::NoToken) => None,
             Ok(Plan::Static(t)) => Some(vec![t]),
             Ok(Plan::Fetch(tr)) => Some(vec![match self.token(&tr, &req, 0).await {
@@ -151,6 +159,15 @@ impl TokenRetriever {
             }
         }
         *guard = None;
+        if self.readings.concurrent_lookups == ConcurrentLookups::Independent {
+            // Others may fetch meanwhile; the last one to finish is cached.
+            drop(guard);
+            let fetched = self.fetch(tr, req, depth).await?;
+            if let Some(fresh_for) = cacheable_for(fetched.expires_in) {
+                *slot.lock().await = Some(Cached { token: fetched.clone(), fetched_at: Instant::now(), fresh_for });
+            }
+            return Ok(fetched);
+        }
         let fetched = self.fetch(tr, req, depth).await?;
         if let Some(fresh_for) = cacheable_for(fetched.expires_in) {
             *guard = Some(Cached { token: fetched.clone(), fetched_at: Instant::now(), fresh_for });

@@ -9,18 +9,24 @@ use serde_json::Value;
 
 use super::{Driver, Session, SessionEnd, SessionEnv};
 use crate::reference::{Deviation, Reference};
+use idprop_mocks::rules::Readings;
 
-/// A builtin implementation by name: `reference` or `mutant/<name>`.
+/// A builtin implementation by name: `reference`, `reference/alt` (the other
+/// reading at every point the pages leave open) or `mutant/<name>`.
 #[derive(Debug, Clone)]
 pub struct Builtin {
     name: String,
     deviation: Option<Deviation>,
+    readings: Readings,
 }
 
 impl Builtin {
     pub fn new(name: &str) -> Result<Self, String> {
         if name == "reference" {
-            return Ok(Self { name: name.into(), deviation: None });
+            return Ok(Self { name: name.into(), deviation: None, readings: Readings::IDPROP });
+        }
+        if name == "reference/alt" {
+            return Ok(Self { name: name.into(), deviation: None, readings: Readings::ALTERNATIVE });
         }
         if let Some(m) = name.strip_prefix("mutant/") {
             let d = Deviation::parse(m).ok_or_else(|| {
@@ -29,9 +35,9 @@ impl Builtin {
                     Deviation::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
                 )
             })?;
-            return Ok(Self { name: name.into(), deviation: Some(d) });
+            return Ok(Self { name: name.into(), deviation: Some(d), readings: Readings::IDPROP });
         }
-        Err(format!("unknown builtin {name:?}: use builtin:reference or builtin:mutant/NAME"))
+        Err(format!("unknown builtin {name:?}: use builtin:reference, builtin:reference/alt or builtin:mutant/NAME"))
     }
 }
 
@@ -42,7 +48,7 @@ impl Driver for Builtin {
     }
 
     async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, String> {
-        let imp = Reference::new(env, self.deviation)?;
+        let imp = Reference::new(env, self.deviation, self.readings)?;
         Ok(Box::new(BuiltinSession { imp: Arc::new(imp) }))
     }
 }

@@ -35,12 +35,29 @@ pub const IN_BODY_PROPERTY: &str = "tokenService.addClientCredentialsInBody";
 /// value keeps the default. A missing `clientSecret` (mutual TLS) sends
 /// `client_id` alone.
 pub fn placement(d: &Destination) -> ClientAuth {
+    placement_with(d, Ca4::BasicAndBody)
+}
+
+/// `CA-4`, where the pages leave the placement open: `tokenServiceUser` with
+/// `addClientCredentialsInBody` absent or `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ca4 {
+    /// idprop's reading: Basic with the service user, client credentials
+    /// still in the body.
+    BasicAndBody,
+    /// The other: Basic alone (RFC 6749 §2.3.1: one authentication method).
+    BasicAlone,
+}
+
+/// [`placement`] with a reading of `CA-4`.
+pub fn placement_with(d: &Destination, ca4: Ca4) -> ClientAuth {
     let in_body = !d.get(IN_BODY_PROPERTY).is_some_and(|v| v.eq_ignore_ascii_case("false"));
     let client_id = d.get("clientId").map(str::to_string);
     let secret = d.get("clientSecret").map(str::to_string);
     let service_user =
         d.get("tokenServiceUser").map(|u| (u.to_string(), d.get("tokenServicePassword").unwrap_or("").to_string()));
     let mut auth = ClientAuth::default();
+    let in_body = in_body && !(ca4 == Ca4::BasicAlone && service_user.is_some());
     if in_body {
         if let Some(id) = &client_id {
             auth.body.push(("client_id".into(), id.clone()));

@@ -18,6 +18,42 @@ pub struct DnError {
     pub what: &'static str,
 }
 
+/// How a DN is spelled: RFC 4514 §2.4 allows several escapings of one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Spelling {
+    /// idprop's: `\c` for the characters that must be escaped, `\XX` for
+    /// control characters.
+    Idprop,
+    /// The other: `\XX` for the characters that must be escaped, control
+    /// characters other than NUL left as they are.
+    Hex,
+}
+
+/// [`escape_value`] in the given spelling.
+pub fn escape_value_as(v: &str, spelling: Spelling) -> String {
+    if spelling == Spelling::Idprop {
+        return escape_value(v);
+    }
+    let mut out = String::with_capacity(v.len());
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        let must = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\' | '\0')
+            || (c == '#' && i == 0)
+            || (c == ' ' && (i == 0 || i == last));
+        if must {
+            out.push_str(&format!("\\{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`to_string`] in the given spelling.
+pub fn to_string_as(attrs: &[Attribute], spelling: Spelling) -> String {
+    attrs.iter().map(|(a, v)| format!("{a}={}", escape_value_as(v, spelling))).collect::<Vec<_>>().join(",")
+}
+
 /// Escapes an attribute value per RFC 4514 §2.4: the characters that must
 /// be escaped as `\c`, a leading `#` or leading/trailing space, NUL and other
 /// control characters as `\XX` (a choice: §2.4 only *permits* that).
@@ -189,6 +225,16 @@ mod tests {
         for v in ["a,O=evil", "a\nb", " x ", "#h", "q\"<>;+\\", "${name}", "\u{0}"] {
             let dn = to_string(&[("CN".into(), v.into())]);
             assert_eq!(parse(&dn).unwrap(), vec![vec![("CN".to_string(), v.to_string())]], "{dn}");
+        }
+    }
+
+    #[test]
+    fn both_spellings_name_the_same_entry() {
+        for v in ["a,O=evil", "a\nb", " x ", "#h", "q\"<>;+\\", "${name}", "\u{0}", "café"] {
+            let attrs = [("CN".to_string(), v.to_string())];
+            let (a, b) = (to_string_as(&attrs, Spelling::Idprop), to_string_as(&attrs, Spelling::Hex));
+            assert!(same_name(&a, &b).unwrap(), "{a:?} vs {b:?}");
+            assert_eq!(parse(&b).unwrap(), vec![attrs.to_vec()], "{b:?}");
         }
     }
 

@@ -19,6 +19,7 @@
 //! | `PP-2`..`PP-4` | [`principal`] |
 //! | `SP-1`..`SP-5` | [`subject`], [`dn`] |
 //! | the connector's whole step | [`principal_mapping`] |
+//! | the readings of every open point | [`readings`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
@@ -29,6 +30,7 @@ pub mod prefixes;
 pub mod principal;
 pub mod principal_mapping;
 pub mod properties;
+pub mod readings;
 pub mod strict_json;
 pub mod subject;
 pub mod timeouts;
@@ -39,7 +41,8 @@ pub mod token_validation;
 pub use auth_tokens::{AuthToken, ErrorCode};
 pub use auth_type::AuthenticationType;
 pub use properties::Destination;
-pub use token_request::{plan, Plan, TokenRequest};
+pub use readings::Readings;
+pub use token_request::{plan, plan_with, Plan, TokenRequest};
 
 /// A destination the rules cannot serve; the text goes to `authTokens[].error`
 /// (`FD-4`), so it says what to change.

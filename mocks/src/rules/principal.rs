@@ -56,19 +56,37 @@ pub enum PrincipalError {
     BadClaim(String),
 }
 
+/// What a principal claim of the wrong type (number, array, object, empty
+/// string) means. The pages list the claims in priority order and say
+/// nothing of types (`TV-4` is a `choice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WrongTypeClaim {
+    /// idprop's reading: refuse the token — falling through to a lower claim
+    /// would propagate another identity than the issuer meant.
+    Refuse,
+    /// The other: skip it, as if absent, and take the next claim.
+    Skip,
+}
+
 /// The principal of `claims` for `user_type`: the first claim of the
 /// priority list that is present (`PP-2`, `PP-3`; the seed's sample token
-/// gives its `email`, `test@users.com`: `PP-4`).
-///
-/// A claim that is present but null counts as absent. A claim present with
-/// another type (number, array, object) or an empty string is refused rather
-/// than skipped: falling through to a lower claim would silently propagate a
-/// different identity than the token's issuer meant.
+/// gives its `email`, `test@users.com`: `PP-4`). A claim that is present but
+/// null counts as absent; one of another type is refused ([`WrongTypeClaim`]).
 pub fn principal(claims: &Map<String, Value>, user_type: UserType) -> Result<String, PrincipalError> {
+    principal_with(claims, user_type, WrongTypeClaim::Refuse)
+}
+
+/// [`principal`] with a reading of wrong-type claims.
+pub fn principal_with(
+    claims: &Map<String, Value>,
+    user_type: UserType,
+    wrong_type: WrongTypeClaim,
+) -> Result<String, PrincipalError> {
     for claim in user_type.name_claims() {
         match claims.get(*claim) {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) if !s.is_empty() => return Ok(s.clone()),
+            Some(_) if wrong_type == WrongTypeClaim::Skip => continue,
             Some(_) => return Err(PrincipalError::BadClaim(claim.to_string())),
         }
     }

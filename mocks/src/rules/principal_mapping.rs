@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dn;
 use super::principal::{self, UserType};
+use super::readings::Readings;
 use super::subject::{self, SubjectPattern, SubjectRule, Variables};
 use super::token_validation::{self, TrustedIssuer};
 
@@ -28,27 +30,42 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// [`map_principal`] with the refusal's code.
-pub fn map_principal_coded(
+/// [`map_principal`] with the refusal's code, in the given readings.
+pub fn map_principal_with(
     token: &str,
     trust: &[TrustedIssuer],
     rules: &[SubjectRule],
     now: i64,
+    readings: &Readings,
 ) -> Result<Mapping, Refusal> {
-    let valid =
-        token_validation::validate(token, trust, now).map_err(|e| Refusal { code: e.code(), reason: e.to_string() })?;
-    map_claims_coded(&valid.claims, rules)
+    let valid = token_validation::validate_with(token, trust, now, &readings.validation)
+        .map_err(|e| Refusal { code: e.code(), reason: e.to_string() })?;
+    map_claims_with(&valid.claims, rules, readings, None)
 }
 
-/// [`map_claims`] with the refusal's code.
-pub fn map_claims_coded(
+/// [`map_claims`] with the refusal's code, in the given readings.
+///
+/// `user_type` is the header's word where known (the Cloud Connector
+/// classifies by the header a token came in: configure-subject-patterns);
+/// without it the claims decide ([`UserType::of`]).
+pub fn map_claims_with(
     claims: &serde_json::Map<String, serde_json::Value>,
     rules: &[SubjectRule],
+    readings: &Readings,
+    user_type: Option<UserType>,
 ) -> Result<Mapping, Refusal> {
-    map_claims(claims, rules).map_err(|reason| Refusal {
-        code: if principal::principal(claims, UserType::of(claims)).is_err() { "no_principal" } else { "other" },
-        reason,
-    })
+    let user_type = user_type.unwrap_or_else(|| UserType::of(claims));
+    let name = principal::principal_with(claims, user_type, readings.wrong_type_claim)
+        .map_err(|e| Refusal { code: "no_principal", reason: e.to_string() })?;
+    let other = |reason: String| Refusal { code: "other", reason };
+    let vars = Variables { claims, name: &name, user_type };
+    let pattern_src = subject::select(rules, &vars).map_err(|e| other(e.to_string()))?;
+    let pattern = SubjectPattern::parse(&pattern_src).map_err(|e| other(e.to_string()))?;
+    let attributes = pattern.render(&vars).map_err(|e| other(e.to_string()))?;
+    if attributes.iter().any(|(_, v)| v.is_empty()) {
+        return Err(other(format!("subject pattern {pattern_src:?} renders an empty attribute for this token")));
+    }
+    Ok(Mapping { principal: name, user_type, subject: dn::to_string_as(&attributes, readings.dn), attributes })
 }
 
 /// Maps `token` with `rules` (a table whose last row is the default; an
@@ -64,16 +81,7 @@ pub fn map_claims(
     claims: &serde_json::Map<String, serde_json::Value>,
     rules: &[SubjectRule],
 ) -> Result<Mapping, String> {
-    let user_type = UserType::of(claims);
-    let name = principal::principal(claims, user_type).map_err(|e| e.to_string())?;
-    let vars = Variables { claims, name: &name, user_type };
-    let pattern_src = subject::select(rules, &vars).map_err(|e| e.to_string())?;
-    let pattern = SubjectPattern::parse(&pattern_src).map_err(|e| e.to_string())?;
-    let attributes = pattern.render(&vars).map_err(|e| e.to_string())?;
-    if attributes.iter().any(|(_, v)| v.is_empty()) {
-        return Err(format!("subject pattern {pattern_src:?} renders an empty attribute for this token"));
-    }
-    Ok(Mapping { principal: name, user_type, subject: subject::rfc4514_string(&attributes), attributes })
+    map_claims_with(claims, rules, &Readings::IDPROP, None).map_err(|r| r.reason)
 }
 
 /// A one-row table with `pattern` (what `map_principal` of the adapter

@@ -7,11 +7,29 @@ use serde_json::{Map, Value};
 /// Deepest nesting accepted in a token's header or claims.
 pub const MAX_DEPTH: usize = 32;
 
+/// What a reader does with a member name that appears twice.
+///
+/// RFC 7519 §4: a JWT parser "MUST either reject JWTs with duplicate Claim
+/// Names or use a JSON parser that returns only the lexically last duplicate
+/// member name" — both are correct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DuplicateKeys {
+    /// idprop's reading: refuse the token.
+    Refuse,
+    /// The other: the last duplicate wins.
+    LastWins,
+}
+
 /// Parses `raw` as one JSON object with unique keys, at most [`MAX_DEPTH`] deep.
 pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>, String> {
+    parse_object_with(raw, DuplicateKeys::Refuse)
+}
+
+/// [`parse_object`] with a choice of what duplicate keys mean.
+pub fn parse_object_with(raw: &[u8], duplicates: DuplicateKeys) -> Result<Map<String, Value>, String> {
     // serde_json itself stops at 128 levels; we stop earlier and say why.
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let v = StrictValue(0).deserialize(&mut de).map_err(|e| e.to_string())?;
+    let v = StrictValue(0, duplicates).deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     match v {
         Value::Object(m) => Ok(m),
@@ -21,7 +39,7 @@ pub fn parse_object(raw: &[u8]) -> Result<Map<String, Value>, String> {
 
 use serde::de::DeserializeSeed;
 
-struct StrictValue(usize);
+struct StrictValue(usize, DuplicateKeys);
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
@@ -64,7 +82,7 @@ impl<'de> Visitor<'de> for StrictValue {
             return Err(de::Error::custom(format!("nested deeper than {MAX_DEPTH}")));
         }
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(StrictValue(self.0 + 1))? {
+        while let Some(v) = seq.next_element_seed(StrictValue(self.0 + 1, self.1))? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -75,10 +93,10 @@ impl<'de> Visitor<'de> for StrictValue {
         }
         let mut out = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            if out.contains_key(&k) {
+            if self.1 == DuplicateKeys::Refuse && out.contains_key(&k) {
                 return Err(de::Error::custom(format!("duplicate key {k:?}")));
             }
-            let v = map.next_value_seed(StrictValue(self.0 + 1))?;
+            let v = map.next_value_seed(StrictValue(self.0 + 1, self.1))?;
             out.insert(k, v);
         }
         Ok(Value::Object(out))

@@ -7,6 +7,7 @@ use super::cache::CacheKey;
 use super::client_auth;
 use super::prefixes::Prefixed;
 use super::properties::Destination;
+use super::readings::{DedicatedCache, Readings};
 use super::timeouts::{Timeouts, CONNECT_PROPERTY, READ_PROPERTY};
 use super::token_url::{self, UrlType};
 use super::RuleError;
@@ -61,6 +62,16 @@ pub enum Plan {
 /// Plans the token retrieval of `d` on behalf of `tenant`, for the caller
 /// whose token is `user_token` (user-based types only).
 pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<Plan, RuleError> {
+    plan_with(d, tenant, user_token, &Readings::IDPROP)
+}
+
+/// [`plan`] with the given readings of `CA-4` and the cache key (`CH-3`).
+pub fn plan_with(
+    d: &Destination,
+    tenant: &str,
+    user_token: Option<&str>,
+    readings: &Readings,
+) -> Result<Plan, RuleError> {
     let auth = AuthenticationType::parse(d.get("Authentication"))?;
     match auth {
         AuthenticationType::NoAuthentication
@@ -103,7 +114,7 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
         (false, _) => None,
     };
 
-    let ca = client_auth::placement(d);
+    let ca = client_auth::placement_with(d, readings.ca4);
     let mut form: Vec<(String, String)> = Vec::new();
     let g = match auth {
         AuthenticationType::OAuth2ClientCredentials | AuthenticationType::OAuth2TechnicalUserPropagation => {
@@ -144,7 +155,10 @@ pub fn plan(d: &Destination, tenant: &str, user_token: Option<&str>) -> Result<P
     Ok(Plan::Fetch(TokenRequest {
         auth,
         cache_key: CacheKey {
-            tenant: tenant.to_string(),
+            tenant: match (url_type, readings.dedicated_cache) {
+                (UrlType::Dedicated, DedicatedCache::Shared) => String::new(),
+                _ => tenant.to_string(),
+            },
             destination: d.name().to_string(),
             user: user.map(user_identity).unwrap_or_default(),
             client_id: client_id.to_string(),

@@ -11,10 +11,60 @@ pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-/// Tokens larger than this are refused before any parsing.
+pub use super::strict_json::DuplicateKeys;
+
+/// Tokens larger than this are refused before any parsing (idprop's limit;
+/// no page gives one).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Tolerance for `iat` in the future (clock skew).
 pub const IAT_SKEW_SECS: i64 = 300;
+
+/// What a token's `iat` in the future means. RFC 7519 §4.1.6 makes `iat`
+/// informational ("identifies the time at which the JWT was issued"); only
+/// `exp` and `nbf` are validity claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FutureIat {
+    /// idprop's reading: beyond [`IAT_SKEW_SECS`] the token is refused.
+    Refuse,
+    /// The other: `iat` is not checked.
+    Ignore,
+}
+
+/// What a `jku` header naming another URL than the issuer's means. No page
+/// says; never fetching it is what matters (a `must` of the suite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ForeignJku {
+    /// idprop's reading: refuse the token.
+    Refuse,
+    /// The other: ignore the header and verify with the trusted keys.
+    Ignore,
+}
+
+/// The readings the validator takes where SAP's pages are silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Readings {
+    pub max_token_bytes: usize,
+    pub duplicate_keys: DuplicateKeys,
+    pub future_iat: FutureIat,
+    pub foreign_jku: ForeignJku,
+}
+
+impl Readings {
+    /// What the mocks do.
+    pub const IDPROP: Readings = Readings {
+        max_token_bytes: MAX_TOKEN_BYTES,
+        duplicate_keys: DuplicateKeys::Refuse,
+        future_iat: FutureIat::Refuse,
+        foreign_jku: ForeignJku::Refuse,
+    };
+    /// The other reasonable reading at every point (`builtin:reference/alt`).
+    pub const ALTERNATIVE: Readings = Readings {
+        max_token_bytes: 64 * 1024,
+        duplicate_keys: DuplicateKeys::LastWins,
+        future_iat: FutureIat::Ignore,
+        foreign_jku: ForeignJku::Ignore,
+    };
+}
 
 /// An identity provider the validator trusts (`TV-1`).
 #[derive(Debug, Clone)]
@@ -30,8 +80,8 @@ pub struct TrustedIssuer {
 /// Why a token was refused; the `Display` text is the reason sent back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    #[error("token too large ({0} bytes, limit {MAX_TOKEN_BYTES})")]
-    TooLarge(usize),
+    #[error("token too large ({0} bytes, limit {1})")]
+    TooLarge(usize, usize),
     #[error("malformed token: {0}")]
     Malformed(String),
     #[error("algorithm {0:?} not accepted (only RS256)")]
@@ -58,7 +108,7 @@ impl Rejection {
     /// The protocol's `reason_code` for this refusal (PROTOCOL.md v1.1).
     pub fn code(&self) -> &'static str {
         match self {
-            Rejection::TooLarge(_) => "too_large",
+            Rejection::TooLarge(..) => "too_large",
             Rejection::Malformed(_) | Rejection::ClaimType(_) => "malformed",
             Rejection::Algorithm(_) => "unsupported_algorithm",
             Rejection::UntrustedIssuer(_) => "untrusted_issuer",
@@ -81,9 +131,14 @@ pub struct ValidToken {
 /// Decodes one base64url JWT segment into a JSON object, strictly: no
 /// duplicate keys, bounded nesting.
 pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejection> {
+    decode_segment_with(seg, what, DuplicateKeys::Refuse)
+}
+
+fn decode_segment_with(seg: &str, what: &str, duplicates: DuplicateKeys) -> Result<Map<String, Value>, Rejection> {
     let raw =
         B64.decode(seg.trim_end_matches('=')).map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
-    crate::rules::strict_json::parse_object(&raw).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
+    crate::rules::strict_json::parse_object_with(&raw, duplicates)
+        .map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
 }
 
 /// Validates `token` against `trusted` at time `now` (Unix seconds).
@@ -92,16 +147,26 @@ pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejec
 /// key, signature, then time claims — a forged token is never told that it
 /// is merely expired.
 pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<ValidToken, Rejection> {
+    validate_with(token, trusted, now, &Readings::IDPROP)
+}
+
+/// [`validate`] with the given readings of the points the pages leave open.
+pub fn validate_with(
+    token: &str,
+    trusted: &[TrustedIssuer],
+    now: i64,
+    readings: &Readings,
+) -> Result<ValidToken, Rejection> {
     let token = token.trim();
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(Rejection::TooLarge(token.len()));
+    if token.len() > readings.max_token_bytes {
+        return Err(Rejection::TooLarge(token.len(), readings.max_token_bytes));
     }
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
         return Err(Rejection::Malformed(format!("{} segments, expected 3", parts.len())));
     }
-    let header = decode_segment(parts[0], "header")?;
-    let claims = decode_segment(parts[1], "payload")?;
+    let header = decode_segment_with(parts[0], "header", readings.duplicate_keys)?;
+    let claims = decode_segment_with(parts[1], "payload", readings.duplicate_keys)?;
     // TV-2: only RS256; `none` and HS* are refused before anything else.
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     if alg != "RS256" {
@@ -118,7 +183,7 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
         None => return Err(Rejection::UntrustedIssuer(String::new())),
     };
     let idp = trusted.iter().find(|t| t.issuer == iss).ok_or_else(|| Rejection::UntrustedIssuer(iss.clone()))?;
-    if let (Some(uri), Some(jku)) = (&idp.jwks_uri, header.get("jku")) {
+    if let (Some(uri), Some(jku), ForeignJku::Refuse) = (&idp.jwks_uri, header.get("jku"), readings.foreign_jku) {
         if jku.as_str() != Some(uri.as_str()) {
             return Err(Rejection::ForeignJku(jku.as_str().unwrap_or("(not a string)").to_string()));
         }
@@ -166,7 +231,7 @@ pub fn validate(token: &str, trusted: &[TrustedIssuer], now: i64) -> Result<Vali
     if num("nbf")?.is_some_and(|nbf| nbf > now) {
         return Err(Rejection::NotYetValid);
     }
-    if num("iat")?.is_some_and(|iat| iat > now + IAT_SKEW_SECS) {
+    if readings.future_iat == FutureIat::Refuse && num("iat")?.is_some_and(|iat| iat > now + IAT_SKEW_SECS) {
         return Err(Rejection::IssuedInFuture);
     }
     Ok(ValidToken { header, claims })
