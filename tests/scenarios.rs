@@ -1,5 +1,10 @@
 //! Every scenario of `scenarios/` is its own test against
-//! `builtin:reference`, so `cargo test` names the scenario that broke.
+//! `builtin:reference` (every check passes, whatever its level), and again
+//! against `builtin:reference/alt`, which takes the other reading wherever
+//! the pages leave a choice: it must pass every `must` and `should` check and
+//! may fail only `choice` checks — the standing proof that the suite does
+//! not encode idprop's readings as requirements. `cargo test` names the
+//! scenario that broke.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +13,7 @@ use idprop::harness::driver::{builtin::Builtin, Driver};
 use idprop::harness::loader;
 use idprop::harness::report::Status;
 use idprop::harness::runner::run_scenario;
+use idprop::harness::scenario::Level;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -20,6 +26,7 @@ fn main() {
     let (scenarios, errors) = loader::load(&[root]).expect("scenarios/ is readable");
     let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime"));
     let driver: Arc<dyn Driver> = Arc::new(Builtin::new("reference").expect("reference exists"));
+    let alt: Arc<dyn Driver> = Arc::new(Builtin::new("reference/alt").expect("alternative reference exists"));
     let mut trials: Vec<Trial> = errors
         .into_iter()
         .map(|e| Trial::test(format!("load::{}", e.path.display()), move || Err(Failed::from(e.message.clone()))))
@@ -29,6 +36,30 @@ fn main() {
             l.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let name = format!("{area}::{}", l.scenario.id);
         let slow = l.scenario.tags.iter().any(|t| t == "slow");
+        let kind = if slow { "slow" } else { "" };
+        let (rt2, alt, l2) = (rt.clone(), alt.clone(), l.clone());
+        trials.push(
+            Trial::test(format!("alt::{name}"), move || {
+                let r = rt2.block_on(run_scenario(alt.as_ref(), &l2));
+                let beyond_choice: Vec<_> = r.failures.iter().filter(|f| f.level != Level::Choice).collect();
+                if matches!(r.status, Status::Passed | Status::Warned) && beyond_choice.is_empty() {
+                    return Ok(());
+                }
+                let mut msg = r.message.clone().unwrap_or_default();
+                for f in beyond_choice {
+                    msg.push_str(&format!(
+                        "\n[{}] ({}) at {}\n  expected {}\n  observed {}",
+                        f.rule,
+                        f.level.as_str(),
+                        f.location,
+                        f.expected,
+                        f.observed
+                    ));
+                }
+                Err(Failed::from(msg))
+            })
+            .with_kind(kind),
+        );
         let (rt, driver) = (rt.clone(), driver.clone());
         let trial = Trial::test(name, move || {
             let r = rt.block_on(run_scenario(driver.as_ref(), &l));
@@ -46,7 +77,7 @@ fn main() {
                 }
             }
         })
-        .with_kind(if slow { "slow" } else { "" });
+        .with_kind(kind);
         trials.push(trial);
     }
     libtest_mimic::run(&args, trials).exit();

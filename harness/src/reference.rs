@@ -377,9 +377,13 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
+        // The header decides the user type; without the v1.1 field idprop
+        // reads it from the claims, the alternative takes the protocol's
+        // default (`principal`: a business user).
         let user_type = match req.get("propagation").and_then(Value::as_str) {
             Some("technical") => Some(UserType::Technical),
             Some("principal") => Some(UserType::Business),
+            _ if self.is_alt() => Some(UserType::Business),
             _ => None,
         };
         match principal_mapping::map_claims_with(

@@ -63,11 +63,6 @@ pub struct Scenario {
     /// Seconds the implementation has to answer one message (default 15).
     #[serde(default)]
     pub deadline_s: Option<f64>,
-    /// Known departures of named implementations (the name their `hello`
-    /// gives): the scenario is reported as a known finding for them, with
-    /// this explanation, instead of failing the run.
-    #[serde(default)]
-    pub known_findings: BTreeMap<String, String>,
 }
 
 /// Stack set-up.

@@ -11,6 +11,8 @@
 use super::client_auth::Ca4;
 use super::dn::Spelling;
 use super::principal::WrongTypeClaim;
+use super::timeouts::ZeroTimeout;
+use super::token_url::UrlType;
 use super::token_validation;
 
 /// `CH-3` for `Dedicated` token URLs: every tenant gets the same URL, so
@@ -45,6 +47,10 @@ pub struct Readings {
     pub ca4: Ca4,
     pub dedicated_cache: DedicatedCache,
     pub concurrent_lookups: ConcurrentLookups,
+    /// `TO-5`: a timeout of 0.
+    pub zero_timeout: ZeroTimeout,
+    /// `TU-1`: what an absent `tokenServiceURLType` means.
+    pub absent_url_type: UrlType,
 }
 
 impl Readings {
@@ -55,6 +61,8 @@ impl Readings {
         ca4: Ca4::BasicAndBody,
         dedicated_cache: DedicatedCache::PerTenant,
         concurrent_lookups: ConcurrentLookups::SingleFlight,
+        zero_timeout: ZeroTimeout::Default,
+        absent_url_type: UrlType::Dedicated,
     };
     pub const ALTERNATIVE: Readings = Readings {
         validation: token_validation::Readings::ALTERNATIVE,
@@ -63,6 +71,8 @@ impl Readings {
         ca4: Ca4::BasicAlone,
         dedicated_cache: DedicatedCache::Shared,
         concurrent_lookups: ConcurrentLookups::Independent,
+        zero_timeout: ZeroTimeout::Infinite,
+        absent_url_type: UrlType::Common,
     };
 }
 

@@ -102,3 +102,24 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(Value::Object(out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_whatever_duplicates_mean() {
+        let deep = format!("{{\"deep\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        for d in [DuplicateKeys::Refuse, DuplicateKeys::LastWins] {
+            let e = parse_object_with(deep.as_bytes(), d).unwrap_err();
+            assert!(e.contains("nested deeper"), "{e}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_refused_or_the_last_wins() {
+        let raw = br#"{"iss":"forged","iss":"real"}"#;
+        assert!(parse_object_with(raw, DuplicateKeys::Refuse).unwrap_err().contains("duplicate key"));
+        assert_eq!(parse_object_with(raw, DuplicateKeys::LastWins).unwrap()["iss"], "real");
+    }
+}

@@ -25,10 +25,32 @@ impl Default for Timeouts {
     }
 }
 
+/// What a timeout of `0` means (`TO-5`): the pages make 0 the minimum
+/// allowed value without saying what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZeroTimeout {
+    /// idprop's reading: the default 10 s, so every request stays bounded.
+    Default,
+    /// The other (Java's `setConnectTimeout(0)`): no timeout.
+    Infinite,
+}
+
+/// How long "no timeout" is in practice: a day.
+pub const NO_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 impl Timeouts {
     /// Reads both properties (`None` = absent).
     pub fn from_properties(connect: Option<&str>, read: Option<&str>) -> Self {
-        Self { connect: clamp(connect, MAX_CONNECT_SECS), read: clamp(read, MAX_READ_SECS) }
+        Self::from_properties_with(connect, read, ZeroTimeout::Default)
+    }
+
+    /// [`Timeouts::from_properties`] with a reading of `0`.
+    pub fn from_properties_with(connect: Option<&str>, read: Option<&str>, zero: ZeroTimeout) -> Self {
+        let one = |v: Option<&str>, max| match (zero, v.map(str::trim)) {
+            (ZeroTimeout::Infinite, Some("0")) => NO_TIMEOUT,
+            _ => clamp(v, max),
+        };
+        Self { connect: one(connect, MAX_CONNECT_SECS), read: one(read, MAX_READ_SECS) }
     }
 }
 

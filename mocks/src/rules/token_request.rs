@@ -103,7 +103,7 @@ pub fn plan_with(
     }
     let client_id = d.get("clientId").ok_or(RuleError::Missing("clientId"))?;
     let raw_url = d.get("tokenServiceURL").ok_or(RuleError::Missing("tokenServiceURL"))?;
-    let url_type = UrlType::parse(d.get("tokenServiceURLType"))?;
+    let url_type = UrlType::parse_with(d.get("tokenServiceURLType"), readings.absent_url_type)?;
     let resolved = token_url::resolve(raw_url, url_type, tenant)?;
     let prefixed = Prefixed::of(d);
     let url = append_queries(&resolved, &prefixed.token_queries)?;
@@ -168,7 +168,7 @@ pub fn plan_with(
         headers: prefixed.token_headers,
         form,
         basic: ca.basic,
-        timeouts: Timeouts::from_properties(d.get(CONNECT_PROPERTY), d.get(READ_PROPERTY)),
+        timeouts: Timeouts::from_properties_with(d.get(CONNECT_PROPERTY), d.get(READ_PROPERTY), readings.zero_timeout),
         key_store: d.get("tokenService.KeyStoreLocation").map(|l| KeyStoreRef {
             location: l.to_string(),
             password: d.get("tokenService.KeyStorePassword").map(str::to_string),

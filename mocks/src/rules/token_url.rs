@@ -3,7 +3,7 @@
 use super::RuleError;
 
 /// `tokenServiceURLType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UrlType {
     /// One tenant: the URL as is (`TU-1`). Also the default when absent.
     Dedicated,
@@ -16,8 +16,14 @@ impl UrlType {
     /// Matching is case-insensitive: the cockpit writes `Common`, people
     /// write `common`.
     pub fn parse(value: Option<&str>) -> Result<Self, RuleError> {
+        Self::parse_with(value, UrlType::Dedicated)
+    }
+
+    /// [`UrlType::parse`] with the type an absent property means: no page
+    /// gives a default (idprop: `Dedicated`).
+    pub fn parse_with(value: Option<&str>, absent: UrlType) -> Result<Self, RuleError> {
         match value.map(str::trim) {
-            None | Some("") => Ok(Self::Dedicated),
+            None | Some("") => Ok(absent),
             Some(v) if v.eq_ignore_ascii_case("dedicated") => Ok(Self::Dedicated),
             Some(v) if v.eq_ignore_ascii_case("common") => Ok(Self::Common),
             Some(v) => Err(RuleError::Invalid {
