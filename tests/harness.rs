@@ -226,7 +226,9 @@ async fn the_python_example_adapter_passes_its_role() {
     let (scenarios, _) = loader::load(&[root().join("scenarios")]).unwrap();
     let report = run_all(d, scenarios, vec![], 16, &|_| {}).await;
     assert_eq!(report.count(Status::Failed), 0, "{}", report.human());
-    assert!(report.count(Status::Passed) >= 30);
+    // A v1 adapter without reason codes passes with warnings (the codes are
+    // `should`), never fails for them.
+    assert!(report.count(Status::Passed) + report.count(Status::Warned) >= 30, "{}", report.human());
     assert!(report.count(Status::Skipped) > 0, "other roles are skipped, never passed");
 }
 

@@ -20,7 +20,9 @@ pub struct Kill {
 }
 
 /// Runs the scenarios that check the mutant's rule (all of them with
-/// `exhaustive`, or when none of those kills it) and reports the killers.
+/// `exhaustive`, or when fewer than two of those kill it) and reports the
+/// killers: the scenarios that fail at the default profile, i.e. on a
+/// `must` check — a mutant caught only by `should`/`choice` checks survives.
 /// With `properties`, the property checks run too (256 cases, seed 2026).
 pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhaustive: bool, properties: bool) -> Kill {
     let driver: Arc<dyn Driver> =
@@ -31,7 +33,7 @@ pub async fn hunt(scenarios: &[Loaded], deviation: Deviation, jobs: usize, exhau
         scenarios.iter().filter(|l| l.scenario.rules.iter().any(|r| r == deviation.rule())).cloned().collect()
     };
     let mut killers = killers_of(driver.clone(), targeted, jobs).await;
-    if killers.is_empty() && !exhaustive {
+    if killers.len() < 2 && !exhaustive {
         killers = killers_of(driver, scenarios.to_vec(), jobs).await;
     }
     let name = deviation.name().to_string();
@@ -66,7 +68,7 @@ pub fn table(kills: &[Kill]) -> String {
     let mut out = format!("{:<30} {:<6} killed by\n", "mutant", "rule");
     for k in kills {
         let by = if k.killed_by.is_empty() { "SURVIVED the scenarios".to_string() } else { k.killed_by.join(", ") };
-        out.push_str(&format!("{:<30} {:<6} scenarios: {by}\n", k.mutant, k.rule));
+        out.push_str(&format!("{:<30} {:<6} scenarios ({}): {by}\n", k.mutant, k.rule, k.killed_by.len()));
         let props =
             if k.killed_by_properties.is_empty() { "none".to_string() } else { k.killed_by_properties.join(", ") };
         out.push_str(&format!("{:<37} properties: {props}\n", ""));

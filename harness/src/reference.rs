@@ -57,10 +57,48 @@ pub enum Deviation {
     Hs256Accepted,
     /// `TV-1`: any issuer accepted when a key verifies.
     AnyIssuerAccepted,
+    /// `TU-1`: an explicitly `Dedicated` URL gets the subdomain inserted.
+    DedicatedGetsSubdomain,
+    /// `TU-3`: a `{tenant}` placeholder in the path is left as it is.
+    PathPlaceholderNotReplaced,
+    /// `CA-2`: `addClientCredentialsInBody: false` ignored (credentials in the body).
+    BasicFlagIgnored,
+    /// `CA-6`: `tokenService.KeyStoreLocation` ignored (no client certificate).
+    KeyStoreIgnored,
+    /// `CA-7`: `clientAssertion.destinationName` ignored.
+    ClientAssertionIgnored,
+    /// `TO-1`: the connect timeout is ignored (the default 10 s).
+    ConnectTimeoutIgnored,
+    /// `TO-3`: the read timeout is ignored (the default 10 s).
+    ReadTimeoutIgnored,
+    /// `PX-2`: `tokenServiceURL.queries.*` not sent.
+    QueriesDropped,
+    /// `PX-3`: `tokenService.body.*` not sent.
+    BodyParametersDropped,
+    /// `PX-4`: `URL.headers.*` also sent to the token service.
+    UrlHeadersToTokenService,
+    /// `AT-1`: a jwt-bearer destination fetches a client-credentials token instead.
+    UserTokenNotExchanged,
+    /// `AT-2`: the password grant is sent without `username`.
+    PasswordWithoutUser,
+    /// `FD-4`: a failed entry keeps `type: Bearer`.
+    ErrorEntryTyped,
+    /// `FD-5`: technical user propagation served for `ProxyType: Internet`.
+    TechnicalOverInternet,
+    /// `TV-2`: RS256 signatures are not verified.
+    SignatureNotChecked,
+    /// `TV-3`: `nbf` is not checked.
+    NotBeforeIgnored,
+    /// `TV-4`: a token without principal claims is accepted as `anonymous`.
+    NoPrincipalAccepted,
+    /// `SP-4`: claim values are put into the subject unescaped.
+    ValuesNotEscaped,
+    /// `PP-3`: technical users are named by `azp` first.
+    TechnicalAzpFirst,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 18] = [
+    pub const ALL: [Deviation; 37] = [
         Deviation::CommonWithoutSubdomain,
         Deviation::PlaceholderNotReplaced,
         Deviation::CredentialsAlwaysBasic,
@@ -79,6 +117,25 @@ impl Deviation {
         Deviation::AlgNoneAccepted,
         Deviation::Hs256Accepted,
         Deviation::AnyIssuerAccepted,
+        Deviation::DedicatedGetsSubdomain,
+        Deviation::PathPlaceholderNotReplaced,
+        Deviation::BasicFlagIgnored,
+        Deviation::KeyStoreIgnored,
+        Deviation::ClientAssertionIgnored,
+        Deviation::ConnectTimeoutIgnored,
+        Deviation::ReadTimeoutIgnored,
+        Deviation::QueriesDropped,
+        Deviation::BodyParametersDropped,
+        Deviation::UrlHeadersToTokenService,
+        Deviation::UserTokenNotExchanged,
+        Deviation::PasswordWithoutUser,
+        Deviation::ErrorEntryTyped,
+        Deviation::TechnicalOverInternet,
+        Deviation::SignatureNotChecked,
+        Deviation::NotBeforeIgnored,
+        Deviation::NoPrincipalAccepted,
+        Deviation::ValuesNotEscaped,
+        Deviation::TechnicalAzpFirst,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +158,25 @@ impl Deviation {
             Deviation::AlgNoneAccepted => "alg-none-accepted",
             Deviation::Hs256Accepted => "hs256-accepted",
             Deviation::AnyIssuerAccepted => "any-issuer-accepted",
+            Deviation::DedicatedGetsSubdomain => "dedicated-gets-subdomain",
+            Deviation::PathPlaceholderNotReplaced => "path-placeholder-not-replaced",
+            Deviation::BasicFlagIgnored => "basic-flag-ignored",
+            Deviation::KeyStoreIgnored => "key-store-ignored",
+            Deviation::ClientAssertionIgnored => "client-assertion-ignored",
+            Deviation::ConnectTimeoutIgnored => "connect-timeout-ignored",
+            Deviation::ReadTimeoutIgnored => "read-timeout-ignored",
+            Deviation::QueriesDropped => "queries-dropped",
+            Deviation::BodyParametersDropped => "body-parameters-dropped",
+            Deviation::UrlHeadersToTokenService => "url-headers-to-token-service",
+            Deviation::UserTokenNotExchanged => "user-token-not-exchanged",
+            Deviation::PasswordWithoutUser => "password-without-user",
+            Deviation::ErrorEntryTyped => "error-entry-typed",
+            Deviation::TechnicalOverInternet => "technical-over-internet",
+            Deviation::SignatureNotChecked => "signature-not-checked",
+            Deviation::NotBeforeIgnored => "not-before-ignored",
+            Deviation::NoPrincipalAccepted => "no-principal-accepted",
+            Deviation::ValuesNotEscaped => "values-not-escaped",
+            Deviation::TechnicalAzpFirst => "technical-azp-first",
         }
     }
 
@@ -125,6 +201,25 @@ impl Deviation {
             Deviation::AlgNoneAccepted => "TV-2",
             Deviation::Hs256Accepted => "TV-2",
             Deviation::AnyIssuerAccepted => "TV-1",
+            Deviation::DedicatedGetsSubdomain => "TU-1",
+            Deviation::PathPlaceholderNotReplaced => "TU-3",
+            Deviation::BasicFlagIgnored => "CA-2",
+            Deviation::KeyStoreIgnored => "CA-6",
+            Deviation::ClientAssertionIgnored => "CA-7",
+            Deviation::ConnectTimeoutIgnored => "TO-1",
+            Deviation::ReadTimeoutIgnored => "TO-3",
+            Deviation::QueriesDropped => "PX-2",
+            Deviation::BodyParametersDropped => "PX-3",
+            Deviation::UrlHeadersToTokenService => "PX-4",
+            Deviation::UserTokenNotExchanged => "AT-1",
+            Deviation::PasswordWithoutUser => "AT-2",
+            Deviation::ErrorEntryTyped => "FD-4",
+            Deviation::TechnicalOverInternet => "FD-5",
+            Deviation::SignatureNotChecked => "TV-2",
+            Deviation::NotBeforeIgnored => "TV-3",
+            Deviation::NoPrincipalAccepted => "TV-4",
+            Deviation::ValuesNotEscaped => "SP-4",
+            Deviation::TechnicalAzpFirst => "PP-3",
         }
     }
 
@@ -280,6 +375,9 @@ impl Reference {
                 *h = json!("Authorization");
             }
         }
+        if self.is(Deviation::ErrorEntryTyped) && v.pointer("/authTokens/0/error").is_some() {
+            v["authTokens"][0]["type"] = json!("Bearer");
+        }
         if let Some(k) = cache_key {
             let life = v
                 .pointer("/authTokens/0/expires_in")
@@ -346,6 +444,65 @@ impl Reference {
             Deviation::ScopeDropped => {
                 props.remove("scope");
             }
+            Deviation::DedicatedGetsSubdomain => {
+                let dedicated = props.get("tokenServiceURLType").is_some_and(|t| t.eq_ignore_ascii_case("dedicated"));
+                if dedicated && !props.get("tokenServiceURL").is_some_and(|u| u.contains("{tenant}")) {
+                    props.insert("tokenServiceURLType".into(), "Common".into());
+                }
+            }
+            Deviation::PathPlaceholderNotReplaced => {
+                let in_path = props.get("tokenServiceURL").is_some_and(|u| {
+                    let after_scheme = u.split_once("://").map(|(_, r)| r).unwrap_or(u);
+                    after_scheme.split_once('/').is_some_and(|(_, path)| path.contains("{tenant}"))
+                });
+                if in_path {
+                    props.insert("tokenServiceURLType".into(), "Dedicated".into());
+                }
+            }
+            Deviation::BasicFlagIgnored => {
+                props.remove("tokenService.addClientCredentialsInBody");
+            }
+            Deviation::KeyStoreIgnored => {
+                props.remove("tokenService.KeyStoreLocation");
+            }
+            Deviation::ClientAssertionIgnored => {
+                props.remove("clientAssertion.destinationName");
+            }
+            Deviation::ConnectTimeoutIgnored => {
+                props.remove("tokenServiceURL.ConnectionTimeoutInSeconds");
+            }
+            Deviation::ReadTimeoutIgnored => {
+                props.remove("tokenServiceURL.SocketReadTimeoutInSeconds");
+            }
+            Deviation::QueriesDropped => props.retain(|k, _| !k.starts_with("tokenServiceURL.queries.")),
+            Deviation::BodyParametersDropped => props.retain(|k, _| !k.starts_with("tokenService.body.")),
+            Deviation::UrlHeadersToTokenService => {
+                let url_headers: Vec<(String, String)> = props
+                    .iter()
+                    .filter_map(|(k, v)| k.strip_prefix("URL.headers.").map(|h| (h.to_string(), v.clone())))
+                    .collect();
+                for (h, v) in url_headers {
+                    props.insert(format!("tokenServiceURL.headers.{h}"), v);
+                }
+            }
+            Deviation::UserTokenNotExchanged => {
+                let user_based = props
+                    .get("Authentication")
+                    .is_some_and(|a| a == "OAuth2JWTBearer" || a == "OAuth2UserTokenExchange");
+                if user_based {
+                    props.insert("Authentication".into(), "OAuth2ClientCredentials".into());
+                }
+            }
+            Deviation::PasswordWithoutUser => {
+                if props.get("Authentication").is_some_and(|a| a == "OAuth2Password") {
+                    props.insert("User".into(), String::new());
+                }
+            }
+            Deviation::TechnicalOverInternet => {
+                if props.get("Authentication").is_some_and(|a| a == "OAuth2TechnicalUserPropagation") {
+                    props.insert("ProxyType".into(), "OnPremise".into());
+                }
+            }
             _ => {}
         }
     }
@@ -377,6 +534,11 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
+        if self.is(Deviation::TechnicalAzpFirst) && UserType::of(&claims) == UserType::Technical {
+            if let Some(azp) = claims.get("azp").cloned() {
+                claims.insert("client_id".into(), azp);
+            }
+        }
         // The header decides the user type; without the v1.1 field idprop
         // reads it from the claims, the alternative takes the protocol's
         // default (`principal`: a business user).
@@ -393,8 +555,17 @@ impl Reference {
             user_type,
         ) {
             Ok(m) => {
-                let subject = if self.is(Deviation::PatternNotSubstituted) { pattern.to_string() } else { m.subject };
+                let subject = match self.deviation {
+                    Some(Deviation::PatternNotSubstituted) => pattern.to_string(),
+                    Some(Deviation::ValuesNotEscaped) => {
+                        m.attributes.iter().map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(",")
+                    }
+                    _ => m.subject,
+                };
                 Ok(json!({"accepted": true, "principal": m.principal, "subject": subject}))
+            }
+            Err(r) if r.code == "no_principal" && self.is(Deviation::NoPrincipalAccepted) => {
+                Ok(json!({"accepted": true, "principal": "anonymous", "subject": "CN=anonymous"}))
             }
             Err(r) => Ok(json!({"accepted": false, "reason": self.word(r.code, r.reason), "reason_code": r.code})),
         }
@@ -417,6 +588,11 @@ impl Reference {
             _ => {}
         }
         let mut now = now;
+        if self.is(Deviation::NotBeforeIgnored) {
+            if let Some(nbf) = peek.as_ref().and_then(|c| c.get("nbf")).and_then(Value::as_i64) {
+                now = now.max(nbf);
+            }
+        }
         if self.is(Deviation::ExpiredAccepted) {
             if let Some(exp) = peek.as_ref().and_then(|c| c.get("exp")).and_then(Value::as_i64) {
                 now = now.min(exp - 1);
@@ -433,6 +609,11 @@ impl Reference {
                 });
             }
         }
-        token_validation::validate_with(token, &trust, now, &self.readings.validation).map(|v| v.claims)
+        match token_validation::validate_with(token, &trust, now, &self.readings.validation) {
+            Err(token_validation::Rejection::BadSignature) if self.is(Deviation::SignatureNotChecked) => {
+                peek.ok_or_else(malformed)
+            }
+            r => r.map(|v| v.claims),
+        }
     }
 }
