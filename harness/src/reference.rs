@@ -588,11 +588,6 @@ impl Reference {
             _ => {}
         }
         let mut now = now;
-        if self.is(Deviation::NotBeforeIgnored) {
-            if let Some(nbf) = peek.as_ref().and_then(|c| c.get("nbf")).and_then(Value::as_i64) {
-                now = now.max(nbf);
-            }
-        }
         if self.is(Deviation::ExpiredAccepted) {
             if let Some(exp) = peek.as_ref().and_then(|c| c.get("exp")).and_then(Value::as_i64) {
                 now = now.min(exp - 1);
@@ -611,6 +606,9 @@ impl Reference {
         }
         match token_validation::validate_with(token, &trust, now, &self.readings.validation) {
             Err(token_validation::Rejection::BadSignature) if self.is(Deviation::SignatureNotChecked) => {
+                peek.ok_or_else(malformed)
+            }
+            Err(token_validation::Rejection::NotYetValid) if self.is(Deviation::NotBeforeIgnored) => {
                 peek.ok_or_else(malformed)
             }
             r => r.map(|v| v.claims),
