@@ -534,11 +534,6 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
-        if self.is(Deviation::TechnicalAzpFirst) && UserType::of(&claims) == UserType::Technical {
-            if let Some(azp) = claims.get("azp").cloned() {
-                claims.insert("client_id".into(), azp);
-            }
-        }
         // The header decides the user type; without the v1.1 field idprop
         // reads it from the claims, the alternative takes the protocol's
         // default (`principal`: a business user).
@@ -548,6 +543,13 @@ impl Reference {
             _ if self.is_alt() => Some(UserType::Business),
             _ => None,
         };
+        if self.is(Deviation::TechnicalAzpFirst)
+            && user_type.unwrap_or_else(|| UserType::of(&claims)) == UserType::Technical
+        {
+            if let Some(azp) = claims.get("azp").cloned() {
+                claims.insert("client_id".into(), azp);
+            }
+        }
         match principal_mapping::map_claims_with(
             &claims,
             &principal_mapping::single(pattern),
