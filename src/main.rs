@@ -27,6 +27,8 @@ enum Command {
     List(cli::run::ListArgs),
     /// Print a rule, its source, and the scenarios that check it.
     Explain(cli::run::ExplainArgs),
+    /// Work with certification reports (`report merge`).
+    Report(cli::run::ReportArgs),
     /// Run the suite against every builtin mutant and print who killed each.
     Mutants(cli::run::MutantsArgs),
     /// Print the JSON Schema of scenario files.
@@ -70,6 +72,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Explain(args) => cli::run::explain(args),
         Command::Schema => cli::run::schema(),
         Command::Mutants(args) => cli::run::mutants(args),
+        Command::Report(args) => cli::run::report(args),
         Command::Fixtures { action: FixturesAction::Regenerate { dir } } => {
             let written = idprop_mocks::pki::generate_fixtures(&dir)
                 .with_context(|| format!("regenerating fixtures in {}", dir.display()))?;

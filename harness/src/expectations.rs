@@ -200,6 +200,7 @@ mod tests {
             stderr: String::new(),
             note: None,
             transcript: String::new(),
+            hello: None,
         }
     }
 
@@ -215,6 +216,7 @@ mod tests {
         };
         let mut report = RunReport {
             implementation: "x".into(),
+            hello: None,
             profile: Profile::Default,
             results: vec![
                 result("a", Status::Failed, Some("TU-1")),
@@ -235,6 +237,7 @@ mod tests {
     fn a_written_file_reads_back() {
         let report = RunReport {
             implementation: "impl \"q\"".into(),
+            hello: None,
             profile: Profile::Default,
             results: vec![result("a", Status::Failed, Some("TU-1")), result("b", Status::Passed, None)],
             duration_ms: 0,

@@ -9,6 +9,7 @@
 //! - [`report`]: human, JSON, JUnit.
 
 pub mod catalogue;
+pub mod certification;
 pub mod checks;
 pub mod consumer;
 pub mod driver;

@@ -100,6 +100,9 @@ pub struct ScenarioResult {
     /// The normalized transcript of what the mocks observed.
     #[serde(skip)]
     pub transcript: String,
+    /// The implementation's `hello` name and version.
+    #[serde(skip)]
+    pub hello: Option<(String, String)>,
 }
 
 impl ScenarioResult {
@@ -136,6 +139,8 @@ impl ScenarioResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub implementation: String,
+    /// What the implementation's `hello` said: name and version.
+    pub hello: Option<(String, String)>,
     pub profile: Profile,
     pub results: Vec<ScenarioResult>,
     pub duration_ms: u64,

@@ -157,6 +157,7 @@ pub async fn run_all_until(
     results.extend(done.into_iter().map(|(_, r)| r));
     RunReport {
         implementation: driver.describe(),
+        hello: results.iter().find_map(|r| r.hello.clone()),
         profile: Profile::Default,
         results,
         duration_ms: started.elapsed().as_millis() as u64,
@@ -178,6 +179,7 @@ fn load_error_result(e: LoadError) -> ScenarioResult {
         stderr: String::new(),
         note: None,
         transcript: String::new(),
+        hello: None,
     }
 }
 
@@ -318,6 +320,7 @@ pub async fn run_scenario(driver: &dyn Driver, l: &Loaded) -> ScenarioResult {
         stderr: String::new(),
         note: None,
         transcript: String::new(),
+        hello: None,
     };
     let outcome = drive(driver, l, &mut result).await;
     if let Err(m) = outcome {
@@ -372,6 +375,7 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
             return Err(format!("hello failed: {e}"));
         }
     };
+    result.hello = Some((hello.name.clone(), hello.version.clone()));
     if !hello.roles.iter().any(|r| r == s.role.as_str()) {
         result.status = Status::Skipped;
         result.note = Some(format!(

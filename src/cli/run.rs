@@ -23,9 +23,12 @@ pub enum Format {
 pub struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
     paths: Vec<PathBuf>,
-    /// The implementation: builtin:reference, builtin:mutant/NAME, exec:COMMAND, http:URL.
-    #[arg(long = "impl", default_value = "builtin:reference")]
-    implementation: String,
+    /// The implementation: builtin:reference, builtin:reference/alt,
+    /// builtin:mutant/NAME, exec:COMMAND, http:URL. Repeat it to compare
+    /// several: a rules × implementations matrix (with --report-dir, one
+    /// report per implementation beside matrix.md and matrix.html).
+    #[arg(long = "impl", default_values_t = ["builtin:reference".to_string()])]
+    implementations: Vec<String>,
     /// Scenarios run at once.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -76,6 +79,10 @@ pub struct RunArgs {
     /// Write an expectation file listing every scenario that failed.
     #[arg(long)]
     update_expectations: Option<PathBuf>,
+    /// Write the certification artefact here: report.json and a
+    /// self-contained index.html (rules, transcripts, diffs to the reference).
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
 }
 
 fn default_jobs() -> usize {
@@ -125,7 +132,10 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
     let Some(profile) = Profile::parse(&args.profile) else {
         return usage(format!("--profile {:?}: one of default, strict", args.profile));
     };
-    let driver: Arc<dyn driver::Driver> = match driver::from_spec(&args.implementation) {
+    if args.implementations.len() > 1 {
+        return matrix(&args, &selection, profile);
+    }
+    let driver: Arc<dyn driver::Driver> = match driver::from_spec(&args.implementations[0]) {
         Ok(d) => Arc::from(d),
         Err(e) => return usage(e),
     };
@@ -154,6 +164,9 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
             }
         }
     };
+    // The suite is what was loaded, before selection: partitions of one run
+    // share it, so their reports merge.
+    let suite = idprop_harness::certification::Suite::of(&scenarios);
     let scenarios = selection.apply(scenarios);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let human = matches!(args.format, Format::Human);
@@ -166,7 +179,7 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
             eprintln!("{}", RunReport::progress_line(r));
         }
     };
-    let reference_run = args.snapshot_diff.then(|| scenarios.clone());
+    let reference_run = (args.snapshot_diff || args.report_dir.is_some()).then(|| scenarios.clone());
     // Ctrl-C: stop, clean up, and still report what finished.
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -183,10 +196,17 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         eprintln!("idprop: wrote {} (edit the reasons, add links)", p.display());
     }
     let interrupted = report.results.iter().any(|r| r.message.as_deref() == Some("interrupted before it finished"));
-    if let Some(scenarios) = reference_run {
+    let base = reference_run.map(|scenarios| {
         let reference: Arc<dyn driver::Driver> =
             Arc::from(driver::from_spec("builtin:reference").expect("reference exists"));
-        let base = rt.block_on(run_all(reference, scenarios, vec![], args.jobs, &|_| {}));
+        rt.block_on(run_all(reference, scenarios, vec![], args.jobs, &|_| {}))
+    });
+    if let Some(dir) = &args.report_dir {
+        let c = idprop_harness::certification::Certification::new(suite, &report, base.as_ref());
+        c.write(dir).with_context(|| format!("writing the report to {}", dir.display()))?;
+        eprintln!("idprop: wrote {}/index.html and report.json (verdict: {})", dir.display(), c.verdict);
+    }
+    if let Some(base) = base.filter(|_| args.snapshot_diff) {
         let mut differing = 0;
         for r in &report.results {
             let Some(b) = base.results.iter().find(|b| b.id == r.id) else { continue };
@@ -211,6 +231,98 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         return Ok(std::process::ExitCode::from(130));
     }
     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+}
+
+/// Several implementations over the same scenarios: a rules ×
+/// implementations table.
+fn matrix(args: &RunArgs, selection: &Selection, profile: Profile) -> Result<std::process::ExitCode> {
+    use idprop_harness::certification::{matrix_html, matrix_markdown, Certification, Suite};
+    let (scenarios, errors) = match loader::load(&default_paths(args.paths.clone())) {
+        Ok(x) => x,
+        Err(e) => return usage(e),
+    };
+    for e in &errors {
+        eprintln!("load error: {}", e.message);
+    }
+    let suite = Suite::of(&scenarios);
+    let scenarios = selection.apply(scenarios);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let mut reports = Vec::new();
+    let mut worst = 0;
+    for spec in &args.implementations {
+        let d: Arc<dyn driver::Driver> = match driver::from_spec(spec) {
+            Ok(d) => Arc::from(d),
+            Err(e) => return usage(e),
+        };
+        eprintln!("idprop: {} scenarios against {spec}", scenarios.len());
+        let report = rt.block_on(run_all(d, scenarios.clone(), vec![], args.jobs, &|_| {})).with_profile(profile);
+        worst = worst.max(report.exit_code());
+        reports.push(Certification::new(suite.clone(), &report, None));
+    }
+    let md = matrix_markdown(&reports);
+    print!("{md}");
+    if let Some(dir) = &args.report_dir {
+        for (i, c) in reports.iter().enumerate() {
+            let sub = dir.join(format!("{}-{}", i + 1, slug(&c.implementation)));
+            c.write(&sub).with_context(|| format!("writing {}", sub.display()))?;
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("matrix.md"), &md)?;
+        std::fs::write(dir.join("matrix.html"), matrix_html(&reports))?;
+        eprintln!("idprop: wrote {}/matrix.md, matrix.html and one report per implementation", dir.display());
+    }
+    Ok(std::process::ExitCode::from(if !errors.is_empty() { 2 } else { worst as u8 }))
+}
+
+fn slug(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    out.truncate(60);
+    out.trim_matches('-').to_string()
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    action: ReportAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ReportAction {
+    /// Merge the reports of `--partition k/n` runs into one.
+    Merge {
+        /// Report directories (or report.json files), one per partition.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged report.json and index.html go.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `idprop report merge DIR… --out DIR`.
+pub fn report(args: ReportArgs) -> Result<std::process::ExitCode> {
+    use idprop_harness::certification::Certification;
+    let ReportAction::Merge { dirs, out } = args.action;
+    let mut parts = Vec::new();
+    for d in &dirs {
+        match Certification::read(d) {
+            Ok(c) => parts.push(c),
+            Err(e) => return usage(e),
+        }
+    }
+    let merged = match Certification::merge(parts) {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    merged.write(&out).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "merged {} reports: {} scenarios, verdict {} → {}/index.html",
+        dirs.len(),
+        merged.scenarios.len(),
+        merged.verdict,
+        out.display()
+    );
+    Ok(std::process::ExitCode::from(if merged.verdict == "pass" { 0 } else { 1 }))
 }
 
 #[derive(Args, Debug)]
