@@ -9,11 +9,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use idprop::harness::catalogue::normalise;
 use idprop::harness::driver::{builtin::Builtin, Driver};
 use idprop::harness::loader;
 use idprop::harness::report::Status;
 use idprop::harness::runner::run_scenario;
-use idprop::harness::scenario::Level;
+use idprop::harness::scenario::{Check, Level};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -31,6 +32,33 @@ fn main() {
         .into_iter()
         .map(|e| Trial::test(format!("load::{}", e.path.display()), move || Err(Failed::from(e.message.clone()))))
         .collect();
+    // Every quote a check cites is verbatim in its page or seed.
+    let quoted = scenarios.clone();
+    trials.push(Trial::test("sources::every-quoted-sentence-is-in-its-page", move || {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/catalogue");
+        let mut bad = Vec::new();
+        for l in &quoted {
+            let mut checks: Vec<&Check> = l.scenario.then.iter().map(|c| &c.value).collect();
+            while let Some(c) = checks.pop() {
+                checks.extend(c.any_of.iter().chain(c.all_of.iter()).flatten());
+                let Some(src) = &c.source else { continue };
+                let file = match (&src.page, &src.seed) {
+                    (Some(p), _) => dir.join("sap-docs").join(p),
+                    (None, Some(s)) => dir.join("seeds").join(s),
+                    _ => continue, // an RFC: not vendored
+                };
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                if !normalise(&text).contains(&normalise(&src.quote)) {
+                    bad.push(format!("{}: {:?} not in {}", l.path.display(), src.quote, file.display()));
+                }
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(bad.join("\n")))
+        }
+    }));
     for l in scenarios {
         let area =
             l.path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

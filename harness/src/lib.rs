@@ -23,5 +23,6 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod transcript;
+pub mod unreachable;
 
 pub use idprop_mocks as mocks;

@@ -400,7 +400,11 @@ where
         .start()
         .await
         .map_err(|e| format!("stack did not start: {e}"))?;
-    let network = NetworkInfo { proxy: stack.gateway_url(), ca_file: stack.ca_file().display().to_string() };
+    let network = NetworkInfo {
+        proxy: stack.gateway_url(),
+        ca_file: stack.ca_file().display().to_string(),
+        no_proxy: crate::unreachable::NO_PROXY.into(),
+    };
     let mut session = driver.open(&SessionEnv { network: network.clone(), vcap_services: None }).await?;
     let h = hello(1, &network);
     let a = session.send(vec![h.clone()], false, std::time::Duration::from_secs(15)).await.remove(0);

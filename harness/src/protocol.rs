@@ -43,6 +43,10 @@ pub const ERROR_CODES: &[&str] = &[
 pub struct NetworkInfo {
     pub proxy: String,
     pub ca_file: String,
+    /// v1.1: hosts to reach without the proxy (`NO_PROXY` syntax): the
+    /// loopback host whose connect hangs (timeout scenarios).
+    #[serde(default)]
+    pub no_proxy: String,
 }
 
 /// The `hello` answer.

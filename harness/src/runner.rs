@@ -352,12 +352,25 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
     for c in &certificates {
         stack.destinations().add_certificate(c.clone());
     }
-    let network = NetworkInfo { proxy: stack.gateway_url(), ca_file: stack.ca_file().display().to_string() };
+    // A host whose connect hangs, for the timeout scenarios that name it.
+    let unreachable = if serde_json::to_string(&s.when).unwrap_or_default().contains("{{unreachable}}") {
+        Some(crate::unreachable::Unreachable::bind().await.map_err(|e| format!("unreachable host: {e}"))?)
+    } else {
+        None
+    };
+    let network = NetworkInfo {
+        proxy: stack.gateway_url(),
+        ca_file: stack.ca_file().display().to_string(),
+        no_proxy: crate::unreachable::NO_PROXY.into(),
+    };
     let vcap = (s.role == Role::Consumer).then(|| stack.vcap_services().to_string());
     let env = SessionEnv { network: network.clone(), vcap_services: vcap.clone() };
     let mut session = driver.open(&env).await.map_err(|e| format!("could not start the implementation: {e}"))?;
     let deadline = s.deadline_s.map(Duration::from_secs_f64).unwrap_or(DEFAULT_DEADLINE);
-    let vars = variables(&stack, s);
+    let mut vars = variables(&stack, s);
+    if let Some(u) = &unreachable {
+        vars.insert("unreachable".into(), u.addr().to_string());
+    }
     let mut next_id = 1u64;
     let mut id = || {
         next_id += 1;

@@ -26,6 +26,8 @@ pub struct Network {
     pub proxy: String,
     /// PEM bundle of the CAs to trust.
     pub ca_pem: String,
+    /// Hosts reached without the proxy (`NO_PROXY` syntax); empty: none.
+    pub no_proxy: String,
 }
 
 /// A key store uploaded with a destination (`certificates` of the answer;
@@ -181,7 +183,11 @@ impl TokenRetriever {
             return Ok(c.clone());
         }
         let mut b = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::all(&self.network.proxy).map_err(|e| format!("bad proxy: {e}"))?)
+            .proxy(
+                reqwest::Proxy::all(&self.network.proxy)
+                    .map_err(|e| format!("bad proxy: {e}"))?
+                    .no_proxy(reqwest::NoProxy::from_string(&self.network.no_proxy)),
+            )
             .connect_timeout(key.connect)
             .read_timeout(key.read)
             .pool_idle_timeout(Duration::from_secs(30));

@@ -301,8 +301,11 @@ impl Stack {
         internal.hosts.insert((INTERNAL_HOST.into(), "http".into()), be_http_listener.local_addr().expect("bound"));
         internal.hosts.insert((INTERNAL_HOST.into(), "https".into()), be_https_listener.local_addr().expect("bound"));
 
-        let retriever =
-            TokenRetriever::new(Network { proxy: format!("http://{gateway_addr}"), ca_pem: pki.ca_bundle_pem() });
+        let retriever = TokenRetriever::new(Network {
+            proxy: format!("http://{gateway_addr}"),
+            ca_pem: pki.ca_bundle_pem(),
+            no_proxy: String::new(),
+        });
         let destination =
             DestinationService::new(uaa.clone(), retriever, DESTINATION_CLIENT.0, &stable_uuid("destination-instance"));
         let entries = config.destinations.clone().unwrap_or_else(|| default_destinations(&uaa.domain()));

@@ -45,7 +45,7 @@ impl Driver for Exec {
             cmd.env(k, &n.proxy);
         }
         for k in ["NO_PROXY", "no_proxy"] {
-            cmd.env(k, "");
+            cmd.env(k, &n.no_proxy);
         }
         for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "IDPROP_CA_FILE"] {
             cmd.env(k, &n.ca_file);
