@@ -335,11 +335,4 @@ pub fn random_hex(n: usize) -> String {
 }
 
 /// Reads a JWT's claims without verifying it (for display and routing only).
-pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
-    let payload = token.split('.').nth(1)?;
-    let raw = B64.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&raw).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
+pub use crate::rules::token_validation::peek_claims;

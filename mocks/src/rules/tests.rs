@@ -409,3 +409,29 @@ mod principal_rules {
         );
     }
 }
+
+/// `rules` is a leaf: it decides, it does not reach into the services,
+/// the tokens or HTTP. A file here may name other `rules` modules only.
+#[test]
+fn rules_imports_nothing_else_of_the_crate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules");
+    let mut offending = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue; // this file's own strings
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(i) = rest.find("crate::") {
+                if !rest[i + 7..].starts_with("rules") {
+                    offending.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+                rest = &rest[i + 7..];
+            }
+        }
+    }
+    assert!(offending.is_empty(), "rules must stay a leaf:\n{}", offending.join("\n"));
+}

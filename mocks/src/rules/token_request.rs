@@ -200,7 +200,7 @@ pub fn append_queries(url: &str, queries: &[(String, String)]) -> Result<String,
 /// A stable identity of a user token for cache keys (`CH-3`): zone and
 /// subject when readable, else a digest of the whole token.
 pub fn user_identity(token: &str) -> String {
-    if let Some(c) = crate::tokens::peek_claims(token) {
+    if let Some(c) = super::token_validation::peek_claims(token) {
         let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let (zid, sub) = (s("zid"), s("sub"));
         if !sub.is_empty() {

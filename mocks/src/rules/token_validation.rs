@@ -150,8 +150,19 @@ pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejec
 fn decode_segment_with(seg: &str, what: &str, duplicates: DuplicateKeys) -> Result<Map<String, Value>, Rejection> {
     let raw =
         B64.decode(seg.trim_end_matches('=')).map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
-    crate::rules::strict_json::parse_object_with(&raw, duplicates)
+    super::strict_json::parse_object_with(&raw, duplicates)
         .map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
+}
+
+/// The claims of a JWT, unverified (for display, cache keys and tests;
+/// never for a decision: that is [`validate`]).
+pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
+    let payload = token.split('.').nth(1)?;
+    let raw = B64.decode(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&raw).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
 }
 
 /// Validates `token` against `trusted` at time `now` (Unix seconds).
