@@ -493,15 +493,13 @@ impl Reference {
                     props.insert("Authentication".into(), "OAuth2ClientCredentials".into());
                 }
             }
-            Deviation::PasswordWithoutUser => {
-                if props.get("Authentication").is_some_and(|a| a == "OAuth2Password") {
-                    props.insert("User".into(), String::new());
-                }
+            Deviation::PasswordWithoutUser if props.get("Authentication").is_some_and(|a| a == "OAuth2Password") => {
+                props.insert("User".into(), String::new());
             }
-            Deviation::TechnicalOverInternet => {
-                if props.get("Authentication").is_some_and(|a| a == "OAuth2TechnicalUserPropagation") {
-                    props.insert("ProxyType".into(), "OnPremise".into());
-                }
+            Deviation::TechnicalOverInternet
+                if props.get("Authentication").is_some_and(|a| a == "OAuth2TechnicalUserPropagation") =>
+            {
+                props.insert("ProxyType".into(), "OnPremise".into());
             }
             _ => {}
         }

@@ -173,13 +173,23 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     let Some(connector) = proxy.connector(&location) else {
         return refuse(503, &format!("no Cloud Connector is connected for location id {location:?}"));
     };
-    let path = req.uri.path().to_string();
+    // The path is judged and forwarded normalised: what was checked is what
+    // the backend gets.
+    let path = match crate::rules::paths::normalise(req.uri.path()) {
+        Ok(p) => p,
+        Err(e) => return refuse(400, &format!("Cloud Connector: {e}")),
+    };
     let mapping = match connector.route(&host, port, &path) {
         Ok(m) => m.clone(),
         Err(r) => return refusal(r),
     };
 
-    // The identity to propagate.
+    // The identity to propagate: one header of each kind at most.
+    for h in [H_USER, H_TECHNICAL, "proxy-authorization"] {
+        if req.headers.get_all(h).iter().count() > 1 {
+            return refuse(400, &format!("{h} appears more than once: whose identity is meant is ambiguous"));
+        }
+    }
     let user = header(H_USER);
     let technical = header(H_TECHNICAL);
     let identity = match (user, technical) {
@@ -198,8 +208,14 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
                 Err(e) => return refuse(401, &format!("principal propagation refused: {e}")),
             }
         }
+        // Trust "applies to both principal propagation and technical user
+        // propagation" (set-up-trust-a4ee70f.md): the token is validated
+        // like a user's before anything is sent.
         (None, Some(t)) => match bearer(&t) {
-            Some(token) => Identity::Technical(token.to_string()),
+            Some(token) => match connector.validate(token, unix_now() as i64).await {
+                Ok(_) => Identity::Technical(token.to_string()),
+                Err(e) => return refuse(401, &format!("technical user propagation refused: {e}")),
+            },
             None => return refuse(401, "SAP-Connectivity-Technical-Authentication must be \"Bearer <token>\""),
         },
         // CP-5: a user exchange token carries the user by itself.
@@ -222,12 +238,22 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
                 dropped_authorization = true;
                 return false;
             }
-            !HOP_BY_HOP.contains(&k) && !k.starts_with("sap-connectivity-") && k != "host" && k != "content-length"
+            // Only the connector sets the client-certificate headers a
+            // backend logs on with: an application's own are dropped.
+            let identity_header = matches!(k, "ssl_client_cert" | "ssl-client-cert" | "x-ssl-client-cert");
+            !identity_header
+                && !HOP_BY_HOP.contains(&k)
+                && !k.starts_with("sap-connectivity-")
+                && k != "host"
+                && k != "content-length"
         })
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let body = req.extensions.get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
-    let path_and_query = req.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or(path);
+    let path_and_query = match req.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
     let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
     let note = match &identity {
         Identity::Principal(m) => format!("principal propagation as {} ({})", m.subject, m.principal),

@@ -255,7 +255,7 @@ impl CloudConnector {
             .ok_or_else(|| {
                 Refusal::new(403, format!("Cloud Connector: no mapping for virtual host {host}:{port}; access denied"))
             })?;
-        if !m.paths.iter().any(|p| path.starts_with(p.as_str())) {
+        if !crate::rules::paths::allowed(path, &m.paths) {
             return Err(Refusal::new(
                 403,
                 format!(

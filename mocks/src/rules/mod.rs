@@ -20,12 +20,14 @@
 //! | `SP-1`..`SP-5` | [`subject`], [`dn`] |
 //! | the connector's whole step | [`principal_mapping`] |
 //! | the readings of every open point | [`readings`] |
+//! | the connector's path allow-list | [`paths`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
 pub mod cache;
 pub mod client_auth;
 pub mod dn;
+pub mod paths;
 pub mod prefixes;
 pub mod principal;
 pub mod principal_mapping;

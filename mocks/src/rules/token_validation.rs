@@ -150,8 +150,7 @@ pub fn decode_segment(seg: &str, what: &str) -> Result<Map<String, Value>, Rejec
 fn decode_segment_with(seg: &str, what: &str, duplicates: DuplicateKeys) -> Result<Map<String, Value>, Rejection> {
     let raw =
         B64.decode(seg.trim_end_matches('=')).map_err(|_| Rejection::Malformed(format!("{what} is not base64url")))?;
-    super::strict_json::parse_object_with(&raw, duplicates)
-        .map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
+    super::strict_json::parse_object_with(&raw, duplicates).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))
 }
 
 /// The claims of a JWT, unverified (for display, cache keys and tests;
