@@ -334,6 +334,20 @@ pub fn default_destinations(uaa_domain: &str) -> Vec<DestinationEntry> {
             ("clientSecret", "secret1234"),
             ("tokenServiceURL", "https://authserver.example.test/oauth/token"),
         ]),
+        // Technical user propagation with a token of the tenant's UAA: the
+        // Cloud Connector validates it like a user's (set-up-trust-a4ee70f),
+        // so it must come from a trusted issuer.
+        mk(&[
+            ("Name", "technical-user-uaa"),
+            ("Type", "HTTP"),
+            ("URL", "http://protected-url.example.test"),
+            ("ProxyType", "OnPremise"),
+            ("Authentication", "OAuth2TechnicalUserPropagation"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
         mk(&[
             ("Name", "client-credentials-example"),
             ("Type", "HTTP"),
