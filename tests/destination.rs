@@ -371,7 +371,9 @@ async fn at_1_jwt_bearer_and_user_token_exchange_carry_the_user_and_need_a_user_
             .journal()
             .filter(|e| e.component == "uaa" && e.form_field("grant_type").is_some_and(|g| g.contains("jwt-bearer")));
         assert_eq!(uaa_calls[0].host, "othertenant.authentication.eu10.idp.test", "{name}");
-        assert_eq!(a["owner"]["SubaccountId"], stack.uaa().tenant("othertenant").unwrap().zid);
+        // 39d4265, row 2: the destination is the provider's (the
+        // Authorization token's tenant); the user token decides the exchange.
+        assert_eq!(a["owner"]["SubaccountId"], stack.uaa().tenant("mytenant").unwrap().zid);
         // AT-5
         let (_, a) = find_destination(&stack, "mytenant", name, None).await;
         let err = auth_token(&a)["error"].as_str().unwrap();
@@ -514,7 +516,7 @@ async fn the_service_demands_a_destination_binding_token_and_a_valid_user_token(
     // Unknown destination.
     let (s, body) = find_destination(&stack, "mytenant", "nope", None).await;
     assert_eq!(s, 404);
-    assert!(body["ErrorMessage"].as_str().unwrap().contains("nope"));
+    assert_eq!(body["ErrorMessage"], "Configuration with the specified name was not found");
 }
 
 #[tokio::test]
@@ -550,4 +552,94 @@ async fn lists_and_skip_token_retrieval() {
         .unwrap();
     assert!(a.get("authTokens").is_none());
     assert!(token_requests(&stack).is_empty());
+}
+
+/// 39d4265's table, row 2: a subscriber's user token with a destination that
+/// exists only in the provider tenant works; row 3: the subscriber's own
+/// destination is looked up in the subscriber tenant.
+#[tokio::test]
+async fn provider_destinations_serve_subscriber_users_and_subscriber_destinations_their_own() {
+    let stack = Stack::start().await.unwrap();
+    let domain = stack.uaa().domain();
+    let mut e = DestinationEntry::new(Destination(
+        [
+            ("Name", "provider-only"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("Authentication", "OAuth2JWTBearer"),
+            ("clientId", idprop::mocks::uaa::APP_CLIENT.0),
+            ("clientSecret", idprop::mocks::uaa::APP_CLIENT.1),
+            ("tokenServiceURL", &format!("https://{domain}/oauth/token")),
+            ("tokenServiceURLType", "Common"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    ));
+    e.tenant = Some("mytenant".into());
+    stack.destinations().add(e);
+    let subscriber_user = stack.uaa().user_token("othertenant", "alice").sign();
+    // Row 2: provider Authorization, subscriber X-user-token.
+    let (s, a) = find_destination(&stack, "mytenant", "provider-only", Some(&subscriber_user)).await;
+    assert_eq!(s, 200, "{a}");
+    let claims = common::claims(auth_token(&a)["value"].as_str().unwrap());
+    assert_eq!(claims["user_name"], "alice");
+    assert_eq!(a["owner"]["SubaccountId"], stack.uaa().tenant("mytenant").unwrap().zid);
+    // Row 3: the subscriber's Authorization looks in the subscriber tenant,
+    // where this destination does not exist.
+    let (s, a) = find_destination(&stack, "othertenant", "provider-only", Some(&subscriber_user)).await;
+    assert_eq!(s, 404, "{a}");
+}
+
+/// The not-found answer is the service's exact message (clients match it).
+#[tokio::test]
+async fn a_missing_destination_is_the_exact_not_found_answer() {
+    let stack = Stack::start().await.unwrap();
+    let (s, a) = find_destination(&stack, "mytenant", "no-such-destination", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(a, serde_json::json!({"ErrorMessage": "Configuration with the specified name was not found"}));
+}
+
+/// A cached token's `expires_in` counts down: the lifetime from the time the
+/// response is generated (83a3f3b).
+#[tokio::test]
+async fn cached_tokens_report_their_remaining_lifetime() {
+    let stack = with(
+        vec![cc("short", "https://cache.example.test/oauth/token", &[])],
+        &[("cache.example.test", TokenServerBehaviour { expires_in: 30, ..Default::default() })],
+    )
+    .await;
+    let (_, a) = find_destination(&stack, "mytenant", "short", None).await;
+    let first = auth_token(&a)["expires_in"].as_str().unwrap().parse::<u64>().unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, b) = find_destination(&stack, "mytenant", "short", None).await;
+    assert_eq!(auth_token(&a)["value"], auth_token(&b)["value"], "served from the cache");
+    let second = auth_token(&b)["expires_in"].as_str().unwrap().parse::<u64>().unwrap();
+    assert_eq!(first, 30);
+    assert!((27..=28).contains(&second), "{second}");
+    assert_eq!(token_requests(&stack).len(), 1);
+}
+
+/// Bindings carry the secrets the configuration gives the clients.
+#[tokio::test]
+async fn bindings_follow_the_configured_client_secrets() {
+    let mut config = idprop::mocks::StackConfig::default();
+    for c in &mut config.uaa.clients {
+        c.client_secret = format!("{}-rotated", c.client_secret);
+    }
+    let stack = Stack::start_with(config).await.unwrap();
+    let vcap = stack.vcap_services();
+    for label in ["xsuaa", "destination", "connectivity"] {
+        let id = vcap[label][0]["credentials"]["clientid"].as_str().unwrap();
+        let secret = vcap[label][0]["credentials"]["clientsecret"].as_str().unwrap();
+        assert!(secret.ends_with("-rotated"), "{label}: {secret}");
+        let (s, b) = common::post_form(
+            &stack,
+            &format!("{}/oauth/token", stack.uaa_url("mytenant")),
+            Some((id, secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        assert_eq!(s, 200, "{label}: {b}");
+    }
 }

@@ -199,19 +199,22 @@ async fn the_backend_refuses_certificates_of_another_ca_or_expired_ones() {
 async fn tp_1_cp_4_technical_token_becomes_authorization_and_proxy_headers_never_pass() {
     let stack = start().await;
     let pt = common::proxy_token(&stack, "mytenant").await;
+    // A client-credentials token of a trusted issuer: the connector
+    // validates technical tokens like users' (set-up-trust-a4ee70f).
+    let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
     let (s, echo) = call(
         &stack,
         "http://protected-url.example.test/echo/t?q=1",
         &[
             ("Proxy-Authorization", format!("Bearer {pt}")),
-            ("SAP-Connectivity-Technical-Authentication", "Bearer tech-token-123".into()),
+            ("SAP-Connectivity-Technical-Authentication", format!("Bearer {tech}")),
             ("SAP-Connectivity-SCC-Location_ID", "".into()),
             ("X-Custom", "kept".into()),
         ],
     )
     .await;
     assert_eq!(s, 200, "{echo}");
-    assert_eq!(echo["authorization"], "Bearer tech-token-123");
+    assert_eq!(echo["authorization"], format!("Bearer {tech}"));
     assert_eq!(echo["query"]["q"], "1");
     assert_eq!(echo["headers"]["x-custom"], "kept");
     assert!(echo["client_cert"].is_null());

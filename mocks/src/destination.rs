@@ -133,11 +133,18 @@ impl DestinationService {
     }
 }
 
-/// Who is calling: the tenant (from `X-user-token` when present, else from
-/// the `Authorization` token: `TU-5`) and the user token.
+/// Who is calling. 39d4265's table: the destination is looked up in the
+/// tenant of the `Authorization` token (the provider's, when the
+/// application used its own binding's credentials there), while the user
+/// token (`X-user-token` when present and non-empty, else a user token in
+/// `Authorization`) decides "the user and the tenant subdomain" of the token
+/// exchange (`TU-5`).
 struct Caller {
+    /// Whose destinations: the `Authorization` token's tenant.
     tenant: String,
     zid: String,
+    /// Whose token service: the user token's tenant, else `tenant`.
+    exchange_tenant: String,
     user_token: Option<String>,
 }
 
@@ -175,7 +182,8 @@ fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<R
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().trim_start_matches("Bearer ").trim().to_string())
         .filter(|v| !v.is_empty());
-    let (tenant, zid) = match &user_token {
+    let (tenant, zid) = tenant_of(&valid.claims);
+    let exchange_tenant = match &user_token {
         Some(ut) => {
             let v = svc
                 .state
@@ -186,15 +194,15 @@ fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<R
             if let Err(e) = crate::rules::principal::principal(&v.claims, crate::rules::principal::UserType::Business) {
                 return Err(deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {e}")));
             }
-            tenant_of(&v.claims)
+            tenant_of(&v.claims).0
         }
-        None => tenant_of(&valid.claims),
+        None => tenant.clone(),
     };
     // Without X-user-token, an Authorization token that carries a user (the
     // destination client's token from a jwt-bearer exchange) is the user's
     // token: the "user exchange" form of 39d4265, as the Cloud SDK uses it.
     let user_token = user_token.or_else(|| valid.claims.contains_key("user_name").then(|| token.to_string()));
-    Ok(Caller { tenant, zid, user_token })
+    Ok(Caller { tenant, zid, exchange_tenant, user_token })
 }
 
 #[derive(Deserialize)]
@@ -254,10 +262,12 @@ fn list(svc: DestinationService, req: Request, level: Level) -> Response<Body> {
     }
 }
 
+/// 404 with the Destination service's own message, exactly: clients (SAP
+/// Cloud SDK for JavaScript) recognise "not found" by it.
 fn not_found(name: &str) -> Response<Body> {
     let mut r = json_response(
         StatusCode::NOT_FOUND,
-        &json!({"ErrorMessage": format!("Configuration with the specified name was not found: {name}")}),
+        &json!({"ErrorMessage": "Configuration with the specified name was not found"}),
     );
     r.extensions_mut().insert(crate::http::Note(format!("no destination {name:?}")));
     r
@@ -293,7 +303,7 @@ async fn find_at(
             .retriever
             .find_destination(FindRequest {
                 destination: &entry.properties,
-                tenant: &caller.tenant,
+                tenant: &caller.exchange_tenant,
                 user_token: caller.user_token.as_deref(),
                 certificates: &certificates,
                 lookup: Some(&lookup),

@@ -87,6 +87,17 @@ struct Cached {
     fresh_for: Duration,
 }
 
+impl Cached {
+    /// The cached token with the lifetime it has left: `expires_in` counts
+    /// from the time the response is generated (83a3f3b), not from the
+    /// fetch.
+    fn remaining(&self) -> Fetched {
+        let mut t = self.token.clone();
+        t.expires_in = t.expires_in.map(|e| e.saturating_sub(self.fetched_at.elapsed().as_secs()));
+        t
+    }
+}
+
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,7 +168,7 @@ impl TokenRetriever {
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
             if c.fetched_at.elapsed() < c.fresh_for {
-                return Ok(c.token.clone());
+                return Ok(c.remaining());
             }
         }
         *guard = None;

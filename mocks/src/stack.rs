@@ -522,6 +522,20 @@ impl Stack {
             .tls_certs_only([ca])
     }
 
+    /// The secret the UAA's configuration gives `client_id` (the one source
+    /// of truth for bindings, `env.sh` and `default-env.json`); the
+    /// built-in default when the configuration dropped the client.
+    fn secret_of(&self, (client_id, default): (&str, &str)) -> String {
+        self.inner
+            .uaa
+            .config()
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .map(|c| c.client_secret.clone())
+            .unwrap_or_else(|| default.to_string())
+    }
+
     /// `VCAP_SERVICES` of an application bound to the mock services.
     pub fn vcap_services(&self) -> Value {
         let domain = self.inner.uaa.domain();
@@ -533,7 +547,7 @@ impl Stack {
                 "label": "xsuaa", "plan": "application", "name": "idprop-xsuaa", "tags": ["xsuaa"],
                 "instance_name": "idprop-xsuaa", "binding_name": null, "provider": null,
                 "credentials": {
-                    "clientid": APP_CLIENT.0, "clientsecret": APP_CLIENT.1,
+                    "clientid": APP_CLIENT.0, "clientsecret": self.secret_of(APP_CLIENT),
                     "url": uaa_url, "uaadomain": domain, "identityzone": tenant,
                     "identityzoneid": zid, "tenantid": zid, "tenantmode": "shared",
                     "xsappname": "idprop-app!t1", "verificationkey": self.inner.pki.signing_keys()[0].public_pem(),
@@ -544,7 +558,7 @@ impl Stack {
                 "label": "destination", "plan": "lite", "name": "idprop-destination", "tags": ["destination", "conn", "connsvc"],
                 "instance_name": "idprop-destination", "binding_name": null, "provider": null,
                 "credentials": {
-                    "clientid": DESTINATION_CLIENT.0, "clientsecret": DESTINATION_CLIENT.1,
+                    "clientid": DESTINATION_CLIENT.0, "clientsecret": self.secret_of(DESTINATION_CLIENT),
                     "url": uaa_url, "uaadomain": domain, "identityzone": tenant, "tenantid": zid,
                     "uri": format!("https://{DESTINATION_HOST}"),
                     "xsappname": "clone-destination!b1", "instanceid": stable_uuid("destination-instance"),
@@ -555,7 +569,7 @@ impl Stack {
                 "label": "connectivity", "plan": "lite", "name": "idprop-connectivity", "tags": ["connectivity", "conn", "connsvc"],
                 "instance_name": "idprop-connectivity", "binding_name": null, "provider": null,
                 "credentials": {
-                    "clientid": CONNECTIVITY_CLIENT.0, "clientsecret": CONNECTIVITY_CLIENT.1,
+                    "clientid": CONNECTIVITY_CLIENT.0, "clientsecret": self.secret_of(CONNECTIVITY_CLIENT),
                     "url": uaa_url, "token_service_url": uaa_url, "uaadomain": domain,
                     "identityzone": tenant, "tenantid": zid,
                     "onpremise_proxy_host": self.connectivity_proxy_host(),
