@@ -36,6 +36,15 @@ async fn raw(stack: &Stack, head: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A technical-propagation request to the plain-HTTP mapping.
+async fn technical(stack: &Stack, proxy_token: &str, token: &str) -> (u16, String) {
+    raw(
+        stack,
+        &format!("GET http://protected-url.example.test/echo/x HTTP/1.1\r\nHost: protected-url.example.test\r\nProxy-Authorization: Bearer {proxy_token}\r\nSAP-Connectivity-Technical-Authentication: Bearer {token}"),
+    )
+    .await
+}
+
 fn backend_paths(stack: &Stack) -> Vec<String> {
     stack.journal().of("backend").iter().map(|e| e.path.clone()).collect()
 }
@@ -133,21 +142,13 @@ async fn a_garbage_technical_token_is_refused_before_the_backend() {
         "not-a-jwt-at-all",
         &stack.uaa().client_token("mytenant", "sb-idprop-app!t1").forge(idprop::mocks::Forgery::WrongKey),
     ] {
-        let (status, body) = raw(
-            &stack,
-            &format!("GET http://protected-url.example.test/echo/x HTTP/1.1\r\nHost: protected-url.example.test\r\nProxy-Authorization: Bearer {pt}\r\nSAP-Connectivity-Technical-Authentication: Bearer {token}"),
-        )
-        .await;
+        let (status, body) = technical(&stack, &pt, token).await;
         assert_eq!(status, 401, "{body}");
         assert!(body.contains("technical user propagation refused"), "{body}");
     }
     assert!(backend_paths(&stack).is_empty());
     // A valid client-credentials token still goes through.
     let good = stack.uaa().client_token("mytenant", "sb-idprop-app!t1").sign();
-    let (status, body) = raw(
-        &stack,
-        &format!("GET http://protected-url.example.test/echo/x HTTP/1.1\r\nHost: protected-url.example.test\r\nProxy-Authorization: Bearer {pt}\r\nSAP-Connectivity-Technical-Authentication: Bearer {good}"),
-    )
-    .await;
+    let (status, body) = technical(&stack, &pt, &good).await;
     assert_eq!(status, 200, "{body}");
 }

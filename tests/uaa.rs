@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::{claims, post_form, stack, APP};
 use idprop::mocks::uaa::{ClientAuthMethod, OAuthClient, JWT_BEARER_GRANT};
 use idprop::mocks::{Forgery, Stack};
@@ -284,4 +285,37 @@ async fn the_bare_uaa_domain_takes_the_zone_from_x_zid() {
     assert_eq!(claims(body["access_token"].as_str().unwrap())["zid"], zid.as_str());
     let (status, body) = post_form(&stack, url, Some(APP), &[("grant_type", "client_credentials")]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+}
+
+/// A host with a trailing dot is the same name (RFC 1034 §3.1): its own
+/// tenant, never a fallback to the first one; a name the UAA does not serve
+/// is refused. (Sent to the UAA's router with the `Host` a client wrote.)
+#[tokio::test]
+async fn a_trailing_dot_names_the_same_tenant_and_unknown_names_are_refused() {
+    use tower::ServiceExt;
+    let stack = stack().await;
+    let domain = stack.uaa().domain();
+    let ask = |host: String| {
+        let router = stack.uaa().router();
+        async move {
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", APP.0, APP.1));
+            let req = axum::http::Request::post("/oauth/token?grant_type=client_credentials")
+                .header("host", host)
+                .header("authorization", format!("Basic {basic}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    let (s, b) = ask(format!("othertenant.{domain}.")).await;
+    assert_eq!(s, 200, "{b}");
+    let c = claims(b["access_token"].as_str().unwrap());
+    assert_eq!(c["zid"], stack.uaa().tenant("othertenant").unwrap().zid.as_str());
+    let (s, b) = ask("evil.example.test".into()).await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("invalid_tenant")), "{b}");
+    let (s, b) = ask(format!("nosuchtenant.{domain}")).await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("invalid_tenant")), "{b}");
 }

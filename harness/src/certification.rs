@@ -353,6 +353,11 @@ impl Certification {
     }
 }
 
+/// One rule's outcome in one report.
+fn outcome_of<'a>(r: &'a Certification, id: &str) -> &'a str {
+    r.rules.iter().find(|x| x.id == id).map(|x| x.outcome.as_str()).unwrap_or("untested")
+}
+
 /// A rules × implementations table of several reports.
 pub fn matrix_markdown(reports: &[Certification]) -> String {
     let mut out = String::from("| rule | level |");
@@ -365,8 +370,7 @@ pub fn matrix_markdown(reports: &[Certification]) -> String {
     for rule in catalogue::rules() {
         out.push_str(&format!("| {} | {} |", rule.id, rule.level.as_str()));
         for r in reports {
-            let o = r.rules.iter().find(|x| x.id == rule.id).map(|x| x.outcome.as_str()).unwrap_or("untested");
-            out.push_str(&format!(" {o} |"));
+            out.push_str(&format!(" {} |", outcome_of(r, &rule.id)));
         }
         out.push('\n');
     }
@@ -390,8 +394,7 @@ pub fn matrix_html(reports: &[Certification]) -> String {
     for rule in catalogue::rules() {
         let _ = write!(h, "<tr><td><code>{}</code></td><td>{}</td>", esc(&rule.id), rule.level.as_str());
         for r in reports {
-            let o = r.rules.iter().find(|x| x.id == rule.id).map(|x| x.outcome.as_str()).unwrap_or("untested");
-            let _ = write!(h, "<td class=\"{o}\">{o}</td>");
+            let _ = write!(h, "<td class=\"{o}\">{o}</td>", o = outcome_of(r, &rule.id));
         }
         h.push_str("</tr>");
     }

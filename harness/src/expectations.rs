@@ -175,12 +175,6 @@ mod tests {
 
     fn result(id: &str, status: Status, failing_rule: Option<&str>) -> ScenarioResult {
         ScenarioResult {
-            id: id.into(),
-            title: String::new(),
-            file: String::new(),
-            role: String::new(),
-            rules: vec![],
-            tags: vec![],
             status,
             failures: failing_rule
                 .map(|r| Failure {
@@ -195,12 +189,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
-            message: None,
-            duration_ms: 0,
-            stderr: String::new(),
-            note: None,
-            transcript: String::new(),
-            hello: None,
+            ..ScenarioResult::new(id.into(), String::new(), String::new())
         }
     }
 

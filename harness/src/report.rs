@@ -106,6 +106,26 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
+    /// A passed result with nothing observed yet.
+    pub fn new(id: String, title: String, file: String) -> Self {
+        ScenarioResult {
+            id,
+            title,
+            file,
+            role: String::new(),
+            rules: vec![],
+            tags: vec![],
+            status: Status::Passed,
+            failures: vec![],
+            message: None,
+            duration_ms: 0,
+            stderr: String::new(),
+            note: None,
+            transcript: String::new(),
+            hello: None,
+        }
+    }
+
     /// The status its failures give at `profile` (a scenario that broke
     /// down, a skip, a load error or a known finding keeps its status).
     pub fn settle(&mut self, profile: Profile) {

@@ -166,20 +166,13 @@ pub async fn run_all_until(
 
 fn load_error_result(e: LoadError) -> ScenarioResult {
     ScenarioResult {
-        id: e.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-        title: "(file could not be loaded)".into(),
-        file: e.path.display().to_string(),
-        role: String::new(),
-        rules: vec![],
-        tags: vec![],
         status: Status::LoadError,
-        failures: vec![],
         message: Some(e.message),
-        duration_ms: 0,
-        stderr: String::new(),
-        note: None,
-        transcript: String::new(),
-        hello: None,
+        ..ScenarioResult::new(
+            e.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            "(file could not be loaded)".into(),
+            e.path.display().to_string(),
+        )
     }
 }
 
@@ -307,20 +300,10 @@ pub async fn run_scenario(driver: &dyn Driver, l: &Loaded) -> ScenarioResult {
     let s = &l.scenario;
     let started = Instant::now();
     let mut result = ScenarioResult {
-        id: s.id.clone(),
-        title: s.title.clone(),
-        file: l.path.display().to_string(),
         role: s.role.as_str().into(),
         rules: s.rules.clone(),
         tags: s.tags.clone(),
-        status: Status::Passed,
-        failures: vec![],
-        message: None,
-        duration_ms: 0,
-        stderr: String::new(),
-        note: None,
-        transcript: String::new(),
-        hello: None,
+        ..ScenarioResult::new(s.id.clone(), s.title.clone(), l.path.display().to_string())
     };
     let outcome = drive(driver, l, &mut result).await;
     if let Err(m) = outcome {

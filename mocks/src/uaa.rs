@@ -343,8 +343,12 @@ impl MockUaa {
     /// host; requests straight to the loopback port use the first tenant
     /// (or `X-Idprop-Tenant`).
     fn tenant_of(&self, req: &Request) -> Result<Tenant, Box<Response<Body>>> {
+        // A fully qualified name may end in a dot: `a.b.` is `a.b` (RFC 1034
+        // §3.1); names are case-insensitive. Never a fallback to another
+        // tenant for a name this UAA does not serve.
         let host = request_host(req.uri(), req.headers()).unwrap_or_default();
-        let domain = self.domain();
+        let host = host.strip_suffix('.').unwrap_or(&host).to_ascii_lowercase();
+        let domain = self.domain().to_ascii_lowercase();
         let sub = if let Some(sub) = host.strip_suffix(&format!(".{domain}")) {
             sub.to_string()
         } else if host == domain {
@@ -363,7 +367,14 @@ impl MockUaa {
             });
         } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
+        } else if !(host.is_empty() || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok()) {
+            return Err(Box::new(oauth_error(
+                StatusCode::NOT_FOUND,
+                "invalid_tenant",
+                &format!("host {host:?} is not a tenant of {domain}"),
+            )));
         } else {
+            // Straight to the loopback port: the first tenant.
             return self.config().tenants.first().cloned().ok_or_else(|| {
                 Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", "the UAA has no tenants configured"))
             });
