@@ -643,3 +643,63 @@ async fn bindings_follow_the_configured_client_secrets() {
         assert_eq!(s, 200, "{label}: {b}");
     }
 }
+
+/// GET a v2 "Consume a destination" path as `tenant`.
+async fn consume(stack: &Stack, tenant: &str, path: &str) -> (u16, Value) {
+    let token = common::destination_token(stack, tenant).await;
+    let url = format!("{}/destination-configuration/v2/destinations/{path}", stack.destination_url());
+    let resp = stack.http_client().get(url).bearer_auth(token).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// 78ba73a: the v2 consume API, by level, without fallback between levels,
+/// the owner only on request, provider levels for subscribers.
+#[tokio::test]
+async fn the_v2_consume_api_serves_destinations_by_level() {
+    let stack = Stack::start().await.unwrap();
+    let (s, a) = consume(&stack, "mytenant", "client-credentials-example@subaccount").await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["destinationConfiguration"]["Name"], "client-credentials-example");
+    assert!(auth_token(&a)["value"].as_str().is_some_and(|v| !v.is_empty()), "{a}");
+    assert!(a.get("owner").is_none(), "no owner unless asked: {a}");
+    let (s, a) = consume(&stack, "mytenant", "client-credentials-example@subaccount?includeMetadata=owner").await;
+    assert_eq!(s, 200);
+    let owner = &a["destinationConfiguration"]["$metadata"]["owner"]["destinations"][0];
+    assert_eq!(owner["Name"], "client-credentials-example");
+    assert_eq!(owner["SubaccountId"], stack.uaa().tenant("mytenant").unwrap().zid);
+    // No fallback between levels.
+    let (s, a) = consume(&stack, "mytenant", "client-credentials-example@instance").await;
+    assert_eq!((s, &a["ErrorMessage"]), (404, &Value::from("Configuration with the specified name was not found")));
+    // Without a level (as SAP Cloud SDK for Python asks): the Find order.
+    let (s, _) = consume(&stack, "mytenant", "client-credentials-example").await;
+    assert_eq!(s, 200);
+    let (s, _) = consume(&stack, "mytenant", "client-credentials-example@nowhere").await;
+    assert_eq!(s, 400);
+    // A destination only the provider has, asked for by a subscriber.
+    let mut e = DestinationEntry::new(Destination(
+        [
+            ("Name", "provider-basic"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("Authentication", "BasicAuthentication"),
+            ("User", "u"),
+            ("Password", "p"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    ));
+    e.tenant = Some("mytenant".into());
+    stack.destinations().add(e);
+    let (s, _) = consume(&stack, "othertenant", "provider-basic@subaccount").await;
+    assert_eq!(s, 404, "the subscriber's own subaccount does not have it");
+    let (s, a) = consume(&stack, "othertenant", "provider-basic@provider_subaccount?includeMetadata=owner").await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(auth_token(&a)["http_header"]["value"], "Basic dTpw");
+    assert_eq!(
+        a["destinationConfiguration"]["$metadata"]["owner"]["destinations"][0]["SubaccountId"],
+        stack.uaa().tenant("mytenant").unwrap().zid
+    );
+}
