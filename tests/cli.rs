@@ -87,6 +87,18 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     assert!(env_sh.contains(&format!("export HTTPS_PROXY={}", info["gateway"].as_str().unwrap())), "{env_sh}");
     assert!(env_sh.contains("export NODE_EXTRA_CA_CERTS="));
     assert!(env_sh.contains("export VCAP_SERVICES='{"));
+    // SAP Cloud SDK for Python's binding variables, from the same binding.
+    let d = &info["vcap_services"]["destination"][0]["credentials"];
+    for (key, field) in [
+        ("CLIENTID", "clientid"),
+        ("CLIENTSECRET", "clientsecret"),
+        ("URL", "url"),
+        ("URI", "uri"),
+        ("IDENTITYZONE", "identityzone"),
+    ] {
+        let line = format!("export CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}='{}'", d[field].as_str().unwrap());
+        assert!(env_sh.contains(&line), "{line} not in env.sh");
+    }
     // `idprop journal` prints the traffic, one line per hop.
     let out = idprop().args(["journal", "--gateway", info["gateway"].as_str().unwrap()]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

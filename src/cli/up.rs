@@ -120,6 +120,20 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
     for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
         lines.push(format!("export {k}={}", quote(&ca)));
     }
+    // SAP Cloud SDK for Python reads its destination binding from these, not
+    // from VCAP_SERVICES; IDENTITYZONE must be the first label of `url`, or it
+    // derives no tenant token URLs.
+    let d = &vcap["destination"][0]["credentials"];
+    for (key, field) in [
+        ("CLIENTID", "clientid"),
+        ("CLIENTSECRET", "clientsecret"),
+        ("URL", "url"),
+        ("URI", "uri"),
+        ("IDENTITYZONE", "identityzone"),
+    ] {
+        let v = d[field].as_str().unwrap_or_default();
+        lines.push(format!("export CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}={}", quote(v)));
+    }
     let text = lines.join("\n") + "\n";
     let sh = dir.join("env.sh");
     std::fs::write(&sh, &text).with_context(|| format!("writing {}", sh.display()))?;
