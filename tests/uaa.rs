@@ -192,6 +192,47 @@ async fn jwt_bearer_exchanges_a_user_token_for_the_requesting_client_keeping_the
     assert_eq!(c["sub"], claims(&user_token)["sub"]);
 }
 
+/// The exchanged token names the assertion's user exactly: a token with
+/// only `user_uuid`, or `user_uuid` and `sub`, keeps the principal the
+/// Cloud Connector would take from the original (PP-2); nothing is invented
+/// for a user the UAA does not know.
+#[tokio::test]
+async fn jwt_bearer_keeps_the_users_claims_and_invents_none() {
+    use idprop::mocks::rules::principal::{principal, UserType};
+    let stack = stack().await;
+    let exchange = |assertion: String| {
+        let stack = &stack;
+        async move {
+            let (status, body) = post_form(
+                stack,
+                &token_url(stack, "mytenant"),
+                Some(APP),
+                &[("grant_type", JWT_BEARER_GRANT), ("assertion", &assertion)],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            claims(body["access_token"].as_str().unwrap())
+        }
+    };
+    let base = || stack.uaa().user_token("mytenant", "alice");
+    let only_uuid = base().without("user_name").without("email").without("sub").claim("user_uuid", "u-1").sign();
+    let uuid_and_sub =
+        base().without("user_name").without("email").claim("user_uuid", "u-2").claim("sub", "s-2").sign();
+    let stranger = base().claim("user_name", "nobody-configured").without("email").sign();
+    for original in [only_uuid, uuid_and_sub, stranger] {
+        let before = claims(&original);
+        let after = exchange(original).await;
+        assert_eq!(
+            principal(&after, UserType::Business).unwrap(),
+            principal(&before, UserType::Business).unwrap(),
+            "{after:?}"
+        );
+        for k in ["user_name", "email", "user_uuid", "sub", "given_name", "family_name"] {
+            assert_eq!(after.get(k), before.get(k), "{k}: {after:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn bad_assertions_are_400_invalid_grant() {
     let stack = stack().await;

@@ -219,10 +219,15 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
             None => return refuse(401, "SAP-Connectivity-Technical-Authentication must be \"Bearer <token>\""),
         },
         // CP-5: a user exchange token carries the user by itself.
-        (None, None) if proxy_claims.contains_key("user_name") => match connector.map(&proxy_claims) {
-            Ok(m) => Identity::Principal(m),
-            Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
-        },
+        (None, None)
+            if proxy_claims.contains_key("user_name")
+                || proxy_claims.get("grant_type").and_then(Value::as_str) == Some(crate::uaa::JWT_BEARER_GRANT) =>
+        {
+            match connector.map(&proxy_claims) {
+                Ok(m) => Identity::Principal(m),
+                Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
+            }
+        }
         (None, None) => Identity::AsIs,
     };
 

@@ -260,19 +260,20 @@ async fn consume(
     let (name, at) = match raw.split_once('@') {
         None => (raw.clone(), Where::default()),
         Some((n, level)) => {
-            let at =
-                match level {
-                    "subaccount" => Where { level: Some(Level::Subaccount), provider: false },
-                    "instance" => Where { level: Some(Level::Instance), provider: false },
-                    "provider_subaccount" => Where { level: Some(Level::Subaccount), provider: true },
-                    "provider_instance" => Where { level: Some(Level::Instance), provider: true },
-                    other => return error_response(
+            let at = match level {
+                "subaccount" => Where { level: Some(Level::Subaccount), provider: false },
+                "instance" => Where { level: Some(Level::Instance), provider: false },
+                "provider_subaccount" => Where { level: Some(Level::Subaccount), provider: true },
+                "provider_instance" => Where { level: Some(Level::Instance), provider: true },
+                other => {
+                    return error_response(
                         StatusCode::BAD_REQUEST,
                         &format!(
                             "unknown level {other:?}: subaccount, instance, provider_subaccount or provider_instance"
                         ),
-                    ),
-                };
+                    )
+                }
+            };
             (n.to_string(), at)
         }
     };

@@ -179,8 +179,26 @@ struct Grant {
     tenant: Tenant,
     client_id: String,
     user: User,
+    /// Claims that replace the user's (a jwt-bearer assertion's user).
     extra: Map<String, Value>,
+    /// User claims the token must not carry: an exchanged token names the
+    /// assertion's user exactly, nothing invented.
+    without: Vec<&'static str>,
 }
+
+/// The claims that say who a user is.
+const USER_CLAIMS: [&str; 10] = [
+    "user_name",
+    "email",
+    "user_uuid",
+    "sub",
+    "user_id",
+    "origin",
+    "given_name",
+    "family_name",
+    "mail",
+    "xs.user.attributes",
+];
 
 struct UaaState {
     config: RwLock<UaaConfig>,
@@ -483,9 +501,13 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
                 );
             };
             match uaa.user(&username) {
-                Some(u) if u.password == password => {
-                    Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user: u, extra: Map::new() }
-                }
+                Some(u) if u.password == password => Grant {
+                    tenant: tenant.clone(),
+                    client_id: client.client_id.clone(),
+                    user: u,
+                    extra: Map::new(),
+                    without: vec![],
+                },
                 _ => {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -500,7 +522,9 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "jwt-bearer grant needs an assertion");
             };
             match user_from_assertion(&uaa, &assertion) {
-                Ok((user, extra)) => Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user, extra },
+                Ok((user, extra, without)) => {
+                    Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user, extra, without }
+                }
                 Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
             }
         }
@@ -519,6 +543,7 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
                     client_id: g.client_id.clone(),
                     user: g.user.clone(),
                     extra: g.extra.clone(),
+                    without: g.without.clone(),
                 },
                 Some(_) => {
                     return oauth_error(
@@ -542,6 +567,9 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
     for (k, v) in &issued.extra {
         builder = builder.claim(k.clone(), v.clone());
     }
+    for k in &issued.without {
+        builder = builder.without(k);
+    }
     let token = builder.sign();
     let refresh = format!("{}-r", random_hex(16));
     let scopes = issued.user.scopes.clone();
@@ -550,27 +578,32 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
 }
 
 /// Validates a jwt-bearer assertion and takes the user from it (`AT-1`):
-/// the new token carries the same user, whichever client asks.
-fn user_from_assertion(uaa: &MockUaa, assertion: &str) -> Result<(User, Map<String, Value>), String> {
+/// the new token carries the assertion's user claims exactly (`user_name`,
+/// `email`, `user_uuid`, `sub`, `origin`, names …), whichever client asks;
+/// none is invented, so the principal stays the same (`PP-2`). Scopes come
+/// from the configured user of that `user_name`, if any.
+fn user_from_assertion(
+    uaa: &MockUaa,
+    assertion: &str,
+) -> Result<(User, Map<String, Value>, Vec<&'static str>), String> {
     let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
     let c = &valid.claims;
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let user_name = s("user_name")
-        .or_else(|| s("email"))
-        .or_else(|| s("sub"))
-        .ok_or("assertion names no user (no user_name, email or sub)")?;
-    let mut user = uaa.user(&user_name).unwrap_or_else(|| User::new(&user_name));
-    user.email = s("email").or(user.email);
-    if let Some(o) = s("origin") {
-        user.origin = o;
-    }
+    let principal = crate::rules::principal::principal(c, crate::rules::principal::UserType::Business)
+        .map_err(|e| format!("assertion names no user: {e}"))?;
+    let user =
+        s("user_name").and_then(|n| uaa.user(&n)).unwrap_or_else(|| User { email: None, ..User::new(&principal) });
     let mut extra = Map::new();
-    for k in ["given_name", "family_name", "user_uuid", "sub", "user_id", "mail", "xs.user.attributes"] {
-        if let Some(v) = c.get(k) {
-            extra.insert(k.to_string(), v.clone());
+    let mut without = Vec::new();
+    for k in USER_CLAIMS {
+        match c.get(k) {
+            Some(v) => {
+                extra.insert(k.to_string(), v.clone());
+            }
+            None => without.push(k),
         }
     }
-    Ok((user, extra))
+    Ok((user, extra, without))
 }
 
 fn token_response(token: &str, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
