@@ -521,10 +521,8 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
             let Some(assertion) = param("assertion") else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "jwt-bearer grant needs an assertion");
             };
-            match user_from_assertion(&uaa, &assertion) {
-                Ok((user, extra, without)) => {
-                    Grant { tenant: tenant.clone(), client_id: client.client_id.clone(), user, extra, without }
-                }
+            match user_from_assertion(&uaa, &assertion, &tenant, &client.client_id) {
+                Ok(grant) => grant,
                 Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
             }
         }
@@ -582,10 +580,7 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
 /// `email`, `user_uuid`, `sub`, `origin`, names …), whichever client asks;
 /// none is invented, so the principal stays the same (`PP-2`). Scopes come
 /// from the configured user of that `user_name`, if any.
-fn user_from_assertion(
-    uaa: &MockUaa,
-    assertion: &str,
-) -> Result<(User, Map<String, Value>, Vec<&'static str>), String> {
+fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &str) -> Result<Grant, String> {
     let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
     let c = &valid.claims;
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
@@ -603,7 +598,7 @@ fn user_from_assertion(
             None => without.push(k),
         }
     }
-    Ok((user, extra, without))
+    Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without })
 }
 
 fn token_response(token: &str, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
