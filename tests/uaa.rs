@@ -360,3 +360,32 @@ async fn a_trailing_dot_names_the_same_tenant_and_unknown_names_are_refused() {
     let (s, b) = ask(format!("nosuchtenant.{domain}")).await;
     assert_eq!((s, b["error"].as_str()), (404, Some("invalid_tenant")), "{b}");
 }
+
+/// RFC 6749 §3.2: a token request body of another type is refused, not read.
+#[tokio::test]
+async fn a_token_request_body_must_be_a_form() {
+    let stack = stack().await;
+    let url = token_url(&stack, "mytenant");
+    let resp = stack
+        .http_client()
+        .post(&url)
+        .basic_auth(APP.0, Some(APP.1))
+        .header("content-type", "application/json")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let ok = stack
+        .http_client()
+        .post(&url)
+        .basic_auth(APP.0, Some(APP.1))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+}

@@ -437,6 +437,19 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
         Err(r) => return *r,
     };
     let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    // RFC 6749 §3.2: the token endpoint takes parameters "using the
+    // application/x-www-form-urlencoded format"; a body of any other type is
+    // not read as parameters but refused.
+    let form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
+    if !body.is_empty() && !form {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the token request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)",
+        );
+    }
     // Parameters may come in the query (the Neo style) or the form body.
     let mut params: Vec<(String, String)> =
         req.uri().query().map(|q| crate::http::decode_pairs(q.as_bytes())).unwrap_or_default();
