@@ -136,3 +136,28 @@ async fn the_page_is_served_by_the_stack_with_everything_it_loads() {
     assert!(info["destinations"]["technical-user-example"].is_string());
     assert!(info["cloud_connector"]["locations"][0]["mappings"].is_array());
 }
+
+/// Inside a CONNECT tunnel the tunnel's target is the host: a request whose
+/// `Host` names another (a tenant of the UAA, say) is refused, and the
+/// journal records the tunnel target, so checks judge where it really went.
+#[tokio::test]
+async fn a_host_header_that_is_not_the_tunnel_target_is_refused_and_journalled_as_the_target() {
+    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let domain = stack.uaa().domain();
+    let (id, secret) = idprop::mocks::uaa::APP_CLIENT;
+    let resp = stack
+        .http_client()
+        .post(format!("https://othertenant.{domain}/oauth/token"))
+        .header("host", format!("mytenant.{domain}"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400, "{}", resp.text().await.unwrap());
+    let e = stack.journal().of("uaa");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].host, format!("othertenant.{domain}"));
+    assert_eq!(e[0].status, 400);
+    assert!(e[0].note.as_deref().unwrap_or("").contains("not the CONNECT target"), "{:?}", e[0].note);
+}

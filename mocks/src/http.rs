@@ -254,6 +254,13 @@ async fn journal_mw(
     };
     let info = parts.extensions.get::<ConnInfo>().cloned().unwrap_or_default();
     let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
+    // Inside a CONNECT tunnel the target is the tunnel's: a request whose
+    // Host names another host would reach this service while claiming to
+    // be for another (a tenant of the UAA, say). Journalled under the
+    // tunnel target and refused.
+    let bare = |h: &str| h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase();
+    let mismatch = info.tunnel_host.as_deref().filter(|t| bare(t) != bare(&host)).map(str::to_string);
+    let host = info.tunnel_host.clone().unwrap_or(host);
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -287,6 +294,14 @@ async fn journal_mw(
     // (timeout) still leaves its request in the journal.
     let seq = layer.journal.begin(entry);
     let mut guard = PendingEntry { journal: layer.journal.clone(), seq: Some(seq), started };
+    if let Some(target) = mismatch {
+        let why = format!(
+            "Host header {:?} is not the CONNECT target {target:?}",
+            request_host(&parts.uri, &parts.headers).unwrap_or_default()
+        );
+        guard.finish(400, Some(why.clone()));
+        return error_response(StatusCode::BAD_REQUEST, &why);
+    }
     parts.extensions.insert(BufferedBody(bytes.clone()));
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let status = if resp.extensions().get::<CloseConnection>().is_some() { 0 } else { resp.status().as_u16() };
