@@ -108,6 +108,36 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     sigterm(pid);
     let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
+    // The files that describe the running stack go with it.
+    assert!(!state.join("env.sh").exists() && !state.join("default-env.json").exists());
+}
+
+/// A SIGTERM or SIGHUP the moment the ready file appears is a clean stop
+/// (exit 0, files removed), never death by the signal.
+#[test]
+fn up_stops_cleanly_on_a_signal_right_after_it_is_ready() {
+    for signal in ["-TERM", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready.json");
+        let state = dir.path().join("state");
+        let mut child = idprop()
+            .args(["up", "--port", "0", "--quiet", "--ready-file"])
+            .arg(&ready)
+            .arg("--state-dir")
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while !ready.exists() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("exits after the signal");
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(!ready.exists() && !state.join("env.sh").exists(), "{signal}: files left behind");
+    }
 }
 
 fn sigterm(pid: i32) {

@@ -45,6 +45,9 @@ pub fn run(args: UpArgs) -> Result<std::process::ExitCode> {
 }
 
 async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
+    // Signals are ours from the start: a SIGTERM that arrives while the
+    // stack starts (or right after the ready file appears) is a clean stop.
+    let stop = Stop::install()?;
     let mut config: StackConfig = match &args.config {
         Some(p) => idprop_mocks::yaml::from_file(p).map_err(anyhow::Error::new).context("reading the --config file")?,
         None => StackConfig::default(),
@@ -95,9 +98,15 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
             }
         });
     }
-    shutdown_signal().await;
-    eprintln!("idprop: shutting down");
+    let signal = stop.wait().await;
+    eprintln!("idprop: {signal}: shutting down");
     drop(stack);
+    // The files describe a running stack: they go with it.
+    let mut written: Vec<PathBuf> = ["env.sh", "default-env.json"].iter().map(|f| args.state_dir.join(f)).collect();
+    written.extend(args.ready_file.iter().cloned());
+    for f in written {
+        let _ = std::fs::remove_file(f);
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -140,19 +149,45 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
     Ok(text)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT, SIGTERM and SIGHUP, listened for from process start.
+struct Stop {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    signals: [tokio::signal::unix::Signal; 3],
+}
+
+impl Stop {
+    fn install() -> Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let s = |k: SignalKind, name: &str| signal(k).with_context(|| format!("installing the {name} handler"));
+            Ok(Stop {
+                signals: [
+                    s(SignalKind::interrupt(), "SIGINT")?,
+                    s(SignalKind::terminate(), "SIGTERM")?,
+                    s(SignalKind::hangup(), "SIGHUP")?,
+                ],
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Stop {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// The name of the first signal that arrives.
+    async fn wait(self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let [mut int, mut term, mut hup] = self.signals;
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
