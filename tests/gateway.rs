@@ -161,3 +161,31 @@ async fn a_host_header_that_is_not_the_tunnel_target_is_refused_and_journalled_a
     assert_eq!(e[0].status, 400);
     assert!(e[0].note.as_deref().unwrap_or("").contains("not the CONNECT target"), "{:?}", e[0].note);
 }
+
+/// The gateway serves virtual hosts where the Internet would: http on port
+/// 80, https through CONNECT on 443. Another port or scheme reaches nothing.
+#[tokio::test]
+async fn other_ports_and_schemes_reach_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let host = format!("mytenant.{}", stack.uaa().domain());
+    let addr = stack.gateway_addr();
+    for head in [
+        format!("CONNECT {host}:8443 HTTP/1.1\r\nHost: {host}:8443"),
+        format!("CONNECT {host}:1 HTTP/1.1\r\nHost: {host}:1"),
+        format!("GET http://{host}:8080/token_keys HTTP/1.1\r\nHost: {host}:8080"),
+        format!("GET ftp://{host}/token_keys HTTP/1.1\r\nHost: {host}"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 502") || text.starts_with("HTTP/1.1 400"), "{head}: {text}");
+    }
+    assert!(stack.journal().of("uaa").is_empty());
+    // The default port is fine.
+    let ok: serde_json::Value =
+        stack.http_client().get(format!("http://{host}/token_keys")).send().await.unwrap().json().await.unwrap();
+    assert!(ok["keys"].is_array());
+}

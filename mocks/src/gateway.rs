@@ -128,6 +128,18 @@ impl Gateway {
             let resp = self.admin.clone().oneshot(req.map(Body::new)).await.unwrap_or_else(|e: Infallible| match e {});
             return Ok(resp);
         };
+        // The Internet the gateway plays serves virtual hosts on http://…:80
+        // (and https through CONNECT on 443): another scheme or port reaches
+        // nothing, as it would not on the real host.
+        if req.uri().scheme_str() != Some("http") || req.uri().port_u16().is_some_and(|p| p != 80) {
+            return Ok(error_response(
+                StatusCode::BAD_GATEWAY,
+                &format!(
+                    "idprop gateway: {} is not served (virtual hosts: http on port 80, https via CONNECT on 443)",
+                    req.uri()
+                ),
+            ));
+        }
         let Some(route) = self.routes.lookup(&host) else {
             return Ok(self.unknown_host(&host, req.method().as_str(), req.uri().path()));
         };
@@ -143,6 +155,12 @@ impl Gateway {
     async fn connect(self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
         let authority = req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let host = strip_port(&authority).to_ascii_lowercase();
+        if req.uri().port_u16() != Some(443) {
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("idprop gateway: CONNECT {authority}: virtual hosts serve https on port 443 only"),
+            );
+        }
         let Some(route) = self.routes.lookup(&host) else {
             return self.unknown_host(&host, "CONNECT", &authority);
         };
