@@ -207,3 +207,27 @@ fn token_prints_a_signed_user_token_with_overrides() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("KEY=VALUE"));
 }
+
+/// Configuration the types accept but the stack cannot serve is refused at
+/// start with what is wrong, never silently (a second tenant unreachable, a
+/// wrapping lifetime, ports past 65535).
+#[test]
+fn up_refuses_configurations_it_cannot_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    for (yaml, expected) in [
+        ("uaa:\n  domain: x.test\n  tenants: [{subdomain: a, zid: '1'}, {subdomain: a, zid: '2'}]\n", "given twice"),
+        ("uaa:\n  domain: x.test\n  token_validity: 18446744073709551615\n", "token_validity"),
+        ("uaa:\n  domain: ''\n", "uaa.domain is empty"),
+        ("destinations:\n  - properties: {URL: https://a.test}\n", "has no Name"),
+    ] {
+        let cfg = dir.path().join("stack.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
+        let out = idprop().args(["up", "--port", "0", "--config"]).arg(&cfg).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{yaml}: {err}");
+    }
+    let out = idprop().args(["up", "--port", "65533"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 65530"));
+}

@@ -41,6 +41,58 @@ pub enum StackError {
     Config(String),
 }
 
+/// The longest token lifetime a configuration may ask for (ten years): no
+/// `exp` may overflow.
+pub const MAX_TOKEN_VALIDITY: u64 = 10 * 365 * 24 * 3600;
+
+impl StackConfig {
+    /// What the types cannot say: no duplicate tenants, clients, users or
+    /// destinations (the second would be unreachable), names present, a
+    /// UAA domain, lifetimes in range.
+    pub fn validate(&self) -> Result<(), StackError> {
+        let bad = |m: String| Err(StackError::Config(m));
+        let u = &self.uaa;
+        if u.domain.trim().is_empty() {
+            return bad("uaa.domain is empty".into());
+        }
+        if !(1..=MAX_TOKEN_VALIDITY).contains(&u.token_validity) {
+            return bad(format!(
+                "uaa.token_validity {} is not between 1 and {MAX_TOKEN_VALIDITY} seconds",
+                u.token_validity
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &u.tenants {
+            if t.subdomain.trim().is_empty() || !seen.insert(t.subdomain.to_ascii_lowercase()) {
+                return bad(format!("uaa.tenants: subdomain {:?} is empty or given twice", t.subdomain));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &u.clients {
+            if !seen.insert(c.client_id.as_str()) {
+                return bad(format!("uaa.clients: client_id {:?} is given twice", c.client_id));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for x in &u.users {
+            if !seen.insert(x.user_name.as_str()) {
+                return bad(format!("uaa.users: user_name {:?} is given twice", x.user_name));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in self.destinations.iter().flatten().enumerate() {
+            let name = d.properties.name();
+            if name.is_empty() {
+                return bad(format!("destinations[{i}] has no Name"));
+            }
+            if !seen.insert((d.tenant.clone(), d.level, name.to_string())) {
+                return bad(format!("destinations: {name:?} is given twice at the same tenant and level"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Fixed ports (0 = any free port). `idprop up` uses fixed defaults; tests
 /// use ephemeral ones so stacks never collide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,6 +108,13 @@ pub struct Ports {
 
 impl Ports {
     /// `base` for the gateway, the next ports for the other components.
+    /// `base` and the five ports after it; `None` when they do not fit
+    /// below 65536.
+    pub fn checked_consecutive(base: u16) -> Option<Self> {
+        base.checked_add(5).map(|_| Self::consecutive(base))
+    }
+
+    /// `base` and the five ports after it (see [`Ports::checked_consecutive`]).
     pub fn consecutive(base: u16) -> Self {
         Self {
             gateway: base,
@@ -257,6 +316,7 @@ impl Stack {
 
     /// Starts a stack from a complete configuration.
     pub async fn start_with(config: StackConfig) -> Result<Stack, StackError> {
+        config.validate()?;
         let pki = Arc::new(TestPki::load()?);
         let journal = Journal::with_capacity(config.journal_capacity);
         let (temp, dir) = match &config.state_dir {

@@ -125,7 +125,7 @@ impl TokenFactory {
         c.insert("zid".into(), json!(tenant.zid));
         c.insert("iss".into(), json!(self.issuer(&tenant.subdomain)));
         c.insert("iat".into(), json!(now));
-        c.insert("exp".into(), json!(now + validity));
+        c.insert("exp".into(), json!(now.saturating_add(validity)));
         c.insert("rev_sig".into(), json!(random_hex(4)));
         c
     }

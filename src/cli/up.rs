@@ -60,7 +60,9 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         config.bind = ip;
     }
     if config.ports == Ports::default() && args.port != 0 {
-        config.ports = Ports::consecutive(args.port);
+        config.ports = Ports::checked_consecutive(args.port).with_context(|| {
+            format!("--port {}: the components take the five ports after it; use at most 65530", args.port)
+        })?;
     }
     config.state_dir = Some(args.state_dir.clone());
     if config.journal_capacity.is_none() {
