@@ -85,19 +85,35 @@ async function addHop(e) {
   old ? old.replaceWith(hop) : document.getElementById("hops").append(hop);
 }
 
+// Entries still waiting for their answer (status 0): asked for again until
+// they complete.
+const pending = new Set();
+let polling = false;
+
+// Asks only for what is new (`?since=`): a full journal is never fetched
+// again, however large it grew.
 async function poll() {
+  if (polling) return;
+  polling = true;
   try {
-    const entries = await (await fetch("journal")).json();
+    const since = pending.size ? Math.min(...pending) - 1 : lastSeq;
+    const entries = await (await fetch(`journal?since=${since}`)).json();
     for (const e of entries) {
+      lastSeq = Math.max(lastSeq, e.seq);
+      if (e.status) pending.delete(e.seq); else pending.add(e.seq);
       const key = `${e.status}/${e.latency_ms}`;
       if (seen.get(e.seq) === key) continue;
       seen.set(e.seq, key);
       await addHop(e);
-      lastSeq = Math.max(lastSeq, e.seq);
     }
+    // A pending entry the journal no longer holds (evicted) is not waited for.
+    const returned = new Set(entries.map((e) => e.seq));
+    for (const p of [...pending]) if (!returned.has(p)) pending.delete(p);
     document.getElementById("status").textContent = `live — ${seen.size} requests`;
   } catch (err) {
     document.getElementById("status").textContent = "stack unreachable: " + err.message;
+  } finally {
+    polling = false;
   }
 }
 
@@ -122,6 +138,7 @@ document.getElementById("lanes").append(...LANES.map((l) => el("div", {}, l)));
 document.getElementById("clear").addEventListener("click", async () => {
   await fetch("journal", { method: "DELETE" });
   seen.clear();
+  pending.clear();
   document.getElementById("hops").replaceChildren();
 });
 config().then(poll);
