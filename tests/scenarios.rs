@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idprop::harness::catalogue::normalise;
+use idprop::harness::catalogue::check_quote;
 use idprop::harness::driver::{builtin::Builtin, Driver};
 use idprop::harness::loader;
 use idprop::harness::report::Status;
@@ -41,15 +41,10 @@ fn main() {
             let mut checks: Vec<&Check> = l.scenario.then.iter().map(|c| &c.value).collect();
             while let Some(c) = checks.pop() {
                 checks.extend(c.any_of.iter().chain(c.all_of.iter()).flatten());
-                let Some(src) = &c.source else { continue };
-                let file = match (&src.page, &src.seed) {
-                    (Some(p), _) => dir.join("sap-docs").join(p),
-                    (None, Some(s)) => dir.join("seeds").join(s),
-                    _ => continue, // an RFC: not vendored
-                };
-                let text = std::fs::read_to_string(&file).unwrap_or_default();
-                if !normalise(&text).contains(&normalise(&src.quote)) {
-                    bad.push(format!("{}: {:?} not in {}", l.path.display(), src.quote, file.display()));
+                if let Some(src) = &c.source {
+                    if let Err(e) = check_quote(src, &dir) {
+                        bad.push(format!("{}: {e}", l.path.display()));
+                    }
                 }
             }
         }

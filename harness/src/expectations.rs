@@ -139,32 +139,12 @@ impl Expectations {
     }
 
     pub fn to_yaml(&self) -> String {
-        let mut out = String::from(
+        format!(
             "# Expected failures of one implementation (idprop run --expect FILE).\n\
-             # An entry whose scenario passes fails the run: remove it then.\n",
-        );
-        if let Some(i) = &self.implementation {
-            out.push_str(&format!("implementation: {}\n", json_str(i)));
-        }
-        out.push_str("expected:\n");
-        for x in &self.expected {
-            match (&x.scenario, &x.rule) {
-                (Some(s), _) => out.push_str(&format!("  - scenario: {s}\n")),
-                (None, Some(r)) => out.push_str(&format!("  - rule: {r}\n")),
-                _ => continue,
-            }
-            out.push_str(&format!("    reason: {}\n", json_str(&x.reason)));
-            if let Some(l) = &x.link {
-                out.push_str(&format!("    link: {}\n", json_str(l)));
-            }
-        }
-        out
+             # An entry whose scenario passes fails the run: remove it then.\n{}",
+            idprop_mocks::yaml::to_string(self)
+        )
     }
-}
-
-/// A YAML double-quoted string (JSON strings are valid YAML).
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
 }
 
 #[cfg(test)]

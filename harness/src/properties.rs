@@ -496,7 +496,7 @@ pub fn judge_retrieval(
     let mut first_miss = None;
     for tr in expected {
         match judge_request(d, tr, answers, seen) {
-            Ok(()) => return judge_answers(d, answers, seen),
+            Ok(()) => return judge_answers(d, answers),
             Err(b) => {
                 first_miss.get_or_insert(b);
             }
@@ -592,7 +592,7 @@ fn judge_request(
 
 /// The answers themselves: a token under the right header key, the same
 /// token from the cache, `URL.*` returned for the client.
-fn judge_answers(d: &Destination, answers: &[Value], _seen: &[JournalEntry]) -> Result<(), Broken> {
+fn judge_answers(d: &Destination, answers: &[Value]) -> Result<(), Broken> {
     let technical = d.get("Authentication") == Some("OAuth2TechnicalUserPropagation");
     let (key, rule) =
         if technical { ("SAP-Connectivity-Technical-Authentication", "FD-2") } else { ("Authorization", "FD-3") };

@@ -11,32 +11,12 @@ pub const VERSION: u64 = 1;
 /// (`reason_code`, `error_code`, `propagation`), so v1 adapters keep working.
 pub const MINOR: u64 = 1;
 
-/// `map_principal` refusal codes (protocol v1.1, optional in answers).
-pub const REASON_CODES: &[&str] = &[
-    "malformed",
-    "unsupported_algorithm",
-    "bad_signature",
-    "unknown_key",
-    "untrusted_issuer",
-    "untrusted_key_url",
-    "expired",
-    "not_yet_valid",
-    "no_principal",
-    "too_large",
-    "other",
-];
+/// `map_principal` refusal codes (protocol v1.1, optional in answers),
+/// decided where refusals are made.
+pub use idprop_mocks::rules::principal_mapping::REASON_CODES;
 
 /// `authTokens[].error_code` values (protocol v1.1, optional in answers).
-pub const ERROR_CODES: &[&str] = &[
-    "timeout",
-    "connect_failed",
-    "http_status",
-    "bad_response",
-    "not_supported",
-    "configuration",
-    "missing_user_token",
-    "other",
-];
+pub const ERROR_CODES: &[&str] = &idprop_mocks::rules::ErrorCode::NAMES;
 
 /// What every request carries as `network`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -79,7 +79,7 @@ pub enum Deviation {
     UrlHeadersToTokenService,
     /// `AT-1`: a jwt-bearer destination fetches a client-credentials token instead.
     UserTokenNotExchanged,
-    /// `AT-2`: the password grant is sent without `username`.
+    /// `AT-2`: the destination's `User` is ignored (no password grant is made).
     PasswordWithoutUser,
     /// `FD-4`: a failed entry keeps `type: Bearer`.
     ErrorEntryTyped,
@@ -532,18 +532,14 @@ impl Reference {
         if self.is(Deviation::SubNeverUsed) {
             claims.remove("sub");
         }
-        // The header decides the user type; without the v1.1 field idprop
-        // reads it from the claims, the alternative takes the protocol's
-        // default (`principal`: a business user).
+        // The header decides the user type; without the v1.1 field the
+        // readings do (`rules::readings`).
         let user_type = match req.get("propagation").and_then(Value::as_str) {
-            Some("technical") => Some(UserType::Technical),
-            Some("principal") => Some(UserType::Business),
-            _ if self.is_alt() => Some(UserType::Business),
-            _ => None,
+            Some("technical") => UserType::Technical,
+            Some("principal") => UserType::Business,
+            _ => self.readings.unknown_header.user_type(&claims),
         };
-        if self.is(Deviation::TechnicalAzpFirst)
-            && user_type.unwrap_or_else(|| UserType::of(&claims)) == UserType::Technical
-        {
+        if self.is(Deviation::TechnicalAzpFirst) && user_type == UserType::Technical {
             if let Some(azp) = claims.get("azp").cloned() {
                 claims.insert("client_id".into(), azp);
             }
@@ -552,7 +548,7 @@ impl Reference {
             &claims,
             &principal_mapping::single(pattern),
             &self.readings,
-            user_type,
+            Some(user_type),
         ) {
             Ok(m) => {
                 let subject = match self.deviation {

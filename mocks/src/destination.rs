@@ -218,7 +218,15 @@ async fn find(
     Query(q): Query<FindQuery>,
     req: Request,
 ) -> Response<Body> {
-    find_at(svc, name, q, req, Where::default(), None).await
+    find_at(svc, name, q, req, Where::default(), Api::Find).await
+}
+
+/// Which REST API answers: Find Destination (v1, `owner` at the top) or
+/// Consume (v2, `owner` only under `$metadata` and only on request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Find,
+    Consume { include_owner: bool },
 }
 
 /// Where a lookup looks: a level (none: instance, then subaccount, the Find
@@ -279,7 +287,7 @@ async fn consume(
     };
     let include_owner = q.include_metadata.as_deref().is_some_and(|m| m.split(',').any(|x| x.trim() == "owner"));
     let find_q = FindQuery { skip_token_retrieval: q.skip_token_retrieval };
-    find_at(svc, name, find_q, req, at, Some(include_owner)).await
+    find_at(svc, name, find_q, req, at, Api::Consume { include_owner }).await
 }
 
 async fn get_subaccount(
@@ -335,15 +343,14 @@ fn not_found(name: &str) -> Response<Body> {
     r
 }
 
-/// Find Destination (v1), or Consume (v2, `consume_owner` = whether the
-/// owner goes into `$metadata`).
+/// Find Destination (v1) or Consume (v2), as `api` says.
 async fn find_at(
     svc: DestinationService,
     name: String,
     q: FindQuery,
     req: Request,
     at: Where,
-    consume_owner: Option<bool>,
+    api: Api,
 ) -> Response<Body> {
     let mut caller = match authenticate(&svc, &req) {
         Ok(c) => c,
@@ -394,7 +401,7 @@ async fn find_at(
         answer.certificates = Some(used);
     }
     let mut v = serde_json::to_value(&answer).expect("answer serialises");
-    if let Some(include_owner) = consume_owner {
+    if let Api::Consume { include_owner } = api {
         let owner = v.as_object_mut().and_then(|o| o.remove("owner")).unwrap_or(Value::Null);
         if include_owner {
             v["destinationConfiguration"]["$metadata"] = json!({"owner": {"destinations": [{

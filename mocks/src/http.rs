@@ -175,16 +175,11 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
             let value = atv.as_str().map(str::to_string).unwrap_or_else(|_| {
                 format!("#{}", atv.as_slice().iter().map(|b| format!("{b:02x}")).collect::<String>())
             });
-            parts.push(format!("{key}={}", escape_dn_value(&value)));
+            parts.push(format!("{key}={}", crate::rules::dn::escape_value(&value)));
         }
     }
     parts.reverse();
     parts.join(",")
-}
-
-/// Escapes an attribute value per RFC 4514 section 2.4.
-pub fn escape_dn_value(v: &str) -> String {
-    crate::rules::dn::escape_value(v)
 }
 
 /// Serves one connection with `router`; returns when it closes.

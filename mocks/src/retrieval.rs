@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::rules::cache::{cacheable_for, CacheKey};
 use crate::rules::readings::ConcurrentLookups;
-use crate::rules::token_request::{plan, plan_with, KeyStoreRef, Plan, TokenRequest};
+use crate::rules::token_request::{plan_with, KeyStoreRef, Plan, TokenRequest};
 use crate::rules::{AuthToken, AuthenticationType, Destination, ErrorCode, Readings};
 
 /// How the retriever reaches token services: through the gateway, trusting
@@ -264,7 +264,7 @@ impl TokenRetriever {
                     )
                 })?
                 .to_string();
-            let Plan::Fetch(ptr) = plan(&provider, req.tenant, None)
+            let Plan::Fetch(ptr) = plan_with(&provider, req.tenant, None, &self.readings)
                 .map_err(|e| err(e.code(), format!("client assertion destination {name:?}: {e}")))?
             else {
                 return Err(err(

@@ -179,7 +179,11 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
             eprintln!("{}", RunReport::progress_line(r));
         }
     };
-    let reference_run = (args.snapshot_diff || args.report_dir.is_some()).then(|| scenarios.clone());
+    // The reference's transcripts, for the diffs: not run again when the
+    // implementation is the reference itself (every diff would be empty).
+    let against_reference = args.implementations[0] == "builtin:reference";
+    let reference_run =
+        (args.snapshot_diff || (args.report_dir.is_some() && !against_reference)).then(|| scenarios.clone());
     // Ctrl-C: stop, clean up, and still report what finished.
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;

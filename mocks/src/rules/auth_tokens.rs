@@ -48,7 +48,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::Timeout,
+        ErrorCode::ConnectFailed,
+        ErrorCode::HttpStatus,
+        ErrorCode::BadResponse,
+        ErrorCode::NotSupported,
+        ErrorCode::Configuration,
+        ErrorCode::MissingUserToken,
+        ErrorCode::Other,
+    ];
+
+    /// The protocol's closed list, in order.
+    pub const NAMES: [&'static str; 8] = {
+        let mut names = [""; 8];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Self::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Timeout => "timeout",
             ErrorCode::ConnectFailed => "connect_failed",

@@ -56,6 +56,29 @@ pub enum PrincipalError {
     BadClaim(String),
 }
 
+/// Where the user type comes from when the caller does not say which
+/// Connectivity header the token came in (protocol v1.1 `propagation`
+/// absent). At the Cloud Connector the header decides
+/// (configure-subject-patterns-58803a2.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnknownHeader {
+    /// idprop's reading: from the claims ([`UserType::of`]).
+    FromClaims,
+    /// The other: the protocol's default, `SAP-Connectivity-Authentication`,
+    /// so a business user.
+    Business,
+}
+
+impl UnknownHeader {
+    /// The user type of `claims` under this reading.
+    pub fn user_type(self, claims: &Map<String, Value>) -> UserType {
+        match self {
+            UnknownHeader::FromClaims => UserType::of(claims),
+            UnknownHeader::Business => UserType::Business,
+        }
+    }
+}
+
 /// What a principal claim of the wrong type (number, array, object, empty
 /// string) means. The pages list the claims in priority order and say
 /// nothing of types (`TV-4` is a `choice`).

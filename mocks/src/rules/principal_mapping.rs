@@ -21,6 +21,22 @@ pub struct Mapping {
     pub attributes: Vec<(String, String)>,
 }
 
+/// The protocol's `reason_code` values (PROTOCOL.md v1.1): every
+/// [`Refusal::code`] is one of them.
+pub const REASON_CODES: [&str; 11] = [
+    "malformed",
+    "unsupported_algorithm",
+    "bad_signature",
+    "unknown_key",
+    "untrusted_issuer",
+    "untrusted_key_url",
+    "expired",
+    "not_yet_valid",
+    "no_principal",
+    "too_large",
+    "other",
+];
+
 /// Why a token gets no subject: the protocol's `reason_code` and a reason
 /// for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,14 +63,14 @@ pub fn map_principal_with(
 ///
 /// `user_type` is the header's word where known (the Cloud Connector
 /// classifies by the header a token came in: configure-subject-patterns);
-/// without it the claims decide ([`UserType::of`]).
+/// without it `readings.unknown_header` decides.
 pub fn map_claims_with(
     claims: &serde_json::Map<String, serde_json::Value>,
     rules: &[SubjectRule],
     readings: &Readings,
     user_type: Option<UserType>,
 ) -> Result<Mapping, Refusal> {
-    let user_type = user_type.unwrap_or_else(|| UserType::of(claims));
+    let user_type = user_type.unwrap_or_else(|| readings.unknown_header.user_type(claims));
     let name = principal::principal_with(claims, user_type, readings.wrong_type_claim)
         .map_err(|e| Refusal { code: "no_principal", reason: e.to_string() })?;
     let other = |reason: String| Refusal { code: "other", reason };
@@ -88,4 +104,33 @@ pub fn map_claims(
 /// protocol sends).
 pub fn single(pattern: &str) -> Vec<SubjectRule> {
     vec![SubjectRule { condition: None, pattern: pattern.to_string() }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_validation::Rejection;
+
+    /// Every refusal's code is in the protocol's closed list.
+    #[test]
+    fn every_refusal_code_is_a_protocol_reason_code() {
+        let rejections = [
+            Rejection::TooLarge(1, 0),
+            Rejection::Malformed(String::new()),
+            Rejection::Algorithm(String::new()),
+            Rejection::UntrustedIssuer(String::new()),
+            Rejection::UnknownKey(String::new()),
+            Rejection::BadSignature,
+            Rejection::Expired,
+            Rejection::NotYetValid,
+            Rejection::IssuedInFuture,
+            Rejection::ClaimType("iss"),
+            Rejection::ForeignJku(String::new()),
+        ];
+        for r in rejections {
+            assert!(super::REASON_CODES.contains(&r.code()), "{r:?}");
+        }
+        let claims = serde_json::Map::new();
+        let refused = super::map_claims_with(&claims, &super::single("CN=${name}"), &Default::default(), None);
+        assert!(super::REASON_CODES.contains(&refused.unwrap_err().code));
+    }
 }

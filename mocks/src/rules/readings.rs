@@ -10,7 +10,7 @@
 
 use super::client_auth::Ca4;
 use super::dn::Spelling;
-use super::principal::WrongTypeClaim;
+use super::principal::{UnknownHeader, WrongTypeClaim};
 use super::timeouts::ZeroTimeout;
 use super::token_url::UrlType;
 use super::token_validation;
@@ -51,6 +51,8 @@ pub struct Readings {
     pub zero_timeout: ZeroTimeout,
     /// `TU-1`: what an absent `tokenServiceURLType` means.
     pub absent_url_type: UrlType,
+    /// `PP-3`: the user type when the propagation header is not known.
+    pub unknown_header: UnknownHeader,
 }
 
 impl Readings {
@@ -63,6 +65,7 @@ impl Readings {
         concurrent_lookups: ConcurrentLookups::SingleFlight,
         zero_timeout: ZeroTimeout::Default,
         absent_url_type: UrlType::Dedicated,
+        unknown_header: UnknownHeader::FromClaims,
     };
     pub const ALTERNATIVE: Readings = Readings {
         validation: token_validation::Readings::ALTERNATIVE,
@@ -73,6 +76,7 @@ impl Readings {
         concurrent_lookups: ConcurrentLookups::Independent,
         zero_timeout: ZeroTimeout::Infinite,
         absent_url_type: UrlType::Common,
+        unknown_header: UnknownHeader::Business,
     };
 }
 

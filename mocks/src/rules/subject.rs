@@ -139,7 +139,7 @@ impl SubjectPattern {
     ///
     /// `SP-4`: claim values are inserted once, never scanned for `${…}`
     /// again, and escaped only when the DN is written out
-    /// ([`rfc4514_string`]): a claim `a,O=evil` stays one CN value.
+    /// ([`super::dn::to_string`]): a claim `a,O=evil` stays one CN value.
     pub fn render(&self, vars: &Variables<'_>) -> Result<Vec<(String, String)>, SubjectError> {
         let mut out = Vec::new();
         for (attr, pieces) in &self.rdns {
@@ -154,11 +154,6 @@ impl SubjectPattern {
         }
         Ok(out)
     }
-}
-
-/// The RFC 4514 string of rendered attributes (values escaped).
-pub fn rfc4514_string(attrs: &[(String, String)]) -> String {
-    super::dn::to_string(attrs)
 }
 
 fn split_unescaped(s: &str, sep: char) -> Vec<String> {
