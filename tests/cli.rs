@@ -39,7 +39,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     assert_eq!(loc["id"], "");
     assert_eq!(loc["subject_pattern"], "CN=${name}");
     assert_eq!(loc["mappings"][0]["virtual"], "http://erp.onprem.test:44300");
-    assert_eq!(loc["mappings"][0]["principal"], "x509");
+    assert_eq!(loc["mappings"][0]["principal"], "X509_RESTRICTED");
     let vcap = &info["vcap_services"];
     let conn = &vcap["connectivity"][0]["credentials"];
     assert_eq!(

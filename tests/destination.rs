@@ -703,3 +703,67 @@ async fn the_v2_consume_api_serves_destinations_by_level() {
         stack.uaa().tenant("mytenant").unwrap().zid
     );
 }
+
+/// `TU-6` with `OnPremise`: "If `OnPremise` is used, the OAuth server must be
+/// accessed through the Cloud Connector" (4e1d742 and four more pages).
+#[tokio::test]
+async fn tu_6_an_on_premise_token_service_is_reached_through_the_cloud_connector() {
+    let stack = stack().await;
+    let (status, answer) = find_destination(&stack, "mytenant", "onpremise-token-service-example", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(auth_token(&answer)["error"].is_null(), "{answer}");
+    assert_eq!(auth_token(&answer)["type"], "Bearer");
+    // Application → proxy (plain HTTP, the virtual host), connector → OAuth
+    // server (HTTPS, the internal host, the system certificate).
+    let proxied = stack.journal().of("connectivity-proxy");
+    assert_eq!(proxied.len(), 1);
+    assert_eq!(proxied[0].host, "oauth.onprem.test");
+    assert!(proxied[0].header("proxy-authorization").is_some_and(|v| v.starts_with("Bearer ey")));
+    let at_server = token_requests(&stack);
+    assert_eq!(at_server.len(), 1);
+    let t = &at_server[0];
+    assert_eq!(t.host, "oauth.internal.test");
+    assert!(t.tls);
+    assert_eq!(t.form_field("grant_type"), Some("client_credentials"));
+    assert_eq!(t.form_field("client_id"), Some("onprem-client"));
+    let system = stack.connectivity().connector("").unwrap().system_certificate().unwrap().subject.clone();
+    assert_eq!(t.client_cert.as_ref().unwrap().subject, system);
+    assert!(t.header("proxy-authorization").is_none() && t.header("sap-connectivity-scc-location_id").is_none());
+}
+
+#[tokio::test]
+async fn tu_6_on_premise_token_services_honour_the_location_id_and_refuse_https_urls() {
+    use idprop::mocks::connector::MappingConfig;
+    let plant = idprop::mocks::ConnectorConfig {
+        location_id: "plant2".into(),
+        mappings: vec![MappingConfig {
+            virtual_url: "http://oauth.plant2.test:80".into(),
+            internal: "https://oauth.internal.test".into(),
+            principal: idprop::mocks::AuthenticationMode::X509Restricted,
+            paths: vec!["/".into()],
+        }],
+        ..Default::default()
+    };
+    let stack = Stack::builder().connector(plant).start().await.unwrap();
+    let onprem = |name: &str, url: &str, loc: &str| {
+        cc(name, url, &[("tokenServiceURL.ProxyType", "OnPremise"), ("CloudConnectorLocationId", loc)])
+    };
+    stack.destinations().add(onprem("plant2", "http://oauth.plant2.test/oauth/token", "plant2"));
+    stack.destinations().add(onprem("wrong-location", "http://oauth.plant2.test/oauth/token", ""));
+    stack.destinations().add(onprem("tls", "https://oauth.plant2.test/oauth/token", "plant2"));
+    let (s, a) = find_destination(&stack, "mytenant", "plant2", None).await;
+    assert_eq!(s, 200);
+    assert!(auth_token(&a)["error"].is_null(), "{a}");
+    let proxied = stack.journal().of("connectivity-proxy");
+    assert_eq!(proxied.last().unwrap().header("sap-connectivity-scc-location_id"), Some("plant2"));
+    // The default connector has no mapping for that host: the connector's
+    // refusal becomes the token error, nothing reaches the OAuth server.
+    let before = token_requests(&stack).len();
+    let (_, a) = find_destination(&stack, "mytenant", "wrong-location", None).await;
+    let e = auth_token(&a)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("403") && e.contains("no mapping"), "{a}");
+    let (_, a) = find_destination(&stack, "mytenant", "tls", None).await;
+    let e = auth_token(&a)["error"].as_str().unwrap_or_default().to_string();
+    assert!(e.contains("must be http://"), "{a}");
+    assert_eq!(token_requests(&stack).len(), before);
+}

@@ -1,6 +1,8 @@
 //! The page at `/__idprop/` in headless Chromium (Debian's package; `.ci/run`
 //! installs it): after a principal-propagation call, the sequence diagram
-//! shows every hop and the certificate subject. Skips, saying so, only when
+//! shows every hop — the Connectivity proxy → Cloud Connector tunnel too —
+//! the system certificate and `SSL_CLIENT_CERT` of the backend hop, and no
+//! label is cut at a 1400-pixel-wide window. Skips, saying so, only when
 //! no Chromium is installed.
 
 mod common;
@@ -44,6 +46,8 @@ async fn the_page_draws_a_principal_propagation_call() {
                 "--disable-component-update",
                 "--disable-sync",
                 "--virtual-time-budget=5000",
+                // The width at which the backend hop's label used to be cut.
+                "--window-size=1400,900",
                 "--dump-dom",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -59,8 +63,14 @@ async fn the_page_draws_a_principal_propagation_call() {
         "erp.onprem.test/echo/page",
         "erp.internal.test/echo/page",
         "certificate CN=alice",
+        "SSL_CLIENT_CERT certificate CN=alice",
+        "TLS CN=SCC,OU=default location,O=idprop TEST ONLY",
+        "Cloud Connector: principal propagation as CN=alice",
+        "system certificate CN=SCC",
         "technical-user-example",
         "live —",
+        // Every label fits the lanes its arrow spans.
+        "data-clipped=\"0\"",
     ] {
         assert!(dom.contains(expected), "{expected:?} not on the page:\n{}", &dom[..dom.len().min(3000)]);
     }

@@ -187,24 +187,29 @@ async fn the_backend_refuses_certificates_of_another_ca_or_expired_ones() {
     assert_eq!(good.status(), 200);
     assert!(client(Some(mint(stack.pki().untrusted_ca(), false))).get(&url).send().await.is_err(), "other CA accepted");
     assert!(client(Some(mint(stack.pki().connector_ca(), true))).get(&url).send().await.is_err(), "expired accepted");
-    assert!(
-        client(Some(mint(stack.pki().root_ca(), false))).get(&url).send().await.is_err(),
-        "root CA is not the connector's"
-    );
+    // The root CA (the "company CA" of system certificates and key stores)
+    // is trusted in the handshake: its holder logs on as itself, and may not
+    // name anybody else (tests/system_certificate.rs).
+    let root = client(Some(mint(stack.pki().root_ca(), false))).get(&url).send().await.unwrap();
+    let root: Value = root.json().await.unwrap();
+    assert_eq!(root["client_cert"]["cn"], "mallory");
     let none = client(None).get(&url).send().await.unwrap();
     assert_eq!(none.status(), 403, "no certificate on an mTLS path");
 }
 
 #[tokio::test]
-async fn tp_1_cp_4_technical_token_becomes_authorization_and_proxy_headers_never_pass() {
+async fn tp_1_cp_4_a_technical_user_logs_on_by_certificate_and_proxy_headers_never_pass() {
     let stack = start().await;
     let pt = common::proxy_token(&stack, "mytenant").await;
-    // A client-credentials token of a trusted issuer: the connector
-    // validates technical tokens like users' (set-up-trust-a4ee70f).
+    // A client-credentials token of a trusted issuer: validated like a
+    // user's (set-up-trust-a4ee70f), `${name}` by the Technical priority
+    // (client_id first, 58803a2), a short-lived certificate, never the token
+    // itself ("Do not use the Authorization header in technical user
+    // propagation scenarios", 67b0b94).
     let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
     let (s, echo) = call(
         &stack,
-        "http://protected-url.example.test/echo/t?q=1",
+        &format!("{ERP}/echo/t?q=1"),
         &[
             ("Proxy-Authorization", format!("Bearer {pt}")),
             ("SAP-Connectivity-Technical-Authentication", format!("Bearer {tech}")),
@@ -214,13 +219,42 @@ async fn tp_1_cp_4_technical_token_becomes_authorization_and_proxy_headers_never
     )
     .await;
     assert_eq!(s, 200, "{echo}");
-    assert_eq!(echo["authorization"], format!("Bearer {tech}"));
+    assert!(echo["authorization"].is_null(), "the technical token reached the backend: {echo}");
+    assert_eq!(echo["client_cert"]["subject"], format!("CN={}", idprop::mocks::uaa::APP_CLIENT.0));
+    assert_eq!(echo["ssl_client_cert"]["subject"], format!("CN={}", idprop::mocks::uaa::APP_CLIENT.0));
     assert_eq!(echo["query"]["q"], "1");
     assert_eq!(echo["headers"]["x-custom"], "kept");
-    assert!(echo["client_cert"].is_null());
     for (k, _) in echo["headers"].as_object().unwrap() {
         assert!(!k.starts_with("sap-connectivity") && k != "proxy-authorization", "{k} reached the backend");
     }
+}
+
+#[tokio::test]
+async fn the_user_type_follows_the_header_not_the_claims() {
+    let stack = start().await;
+    let pt = common::proxy_token(&stack, "mytenant").await;
+    // A user token in the technical header is a technical user: ${name}
+    // from client_id, not user_name.
+    let user = stack.uaa().user_token("mytenant", "alice").sign();
+    let (s, echo) = call(
+        &stack,
+        &format!("{ERP}/echo/t"),
+        &[
+            ("Proxy-Authorization", format!("Bearer {pt}")),
+            ("SAP-Connectivity-Technical-Authentication", format!("Bearer {user}")),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{echo}");
+    let cid = common::claims(&user)["client_id"].as_str().unwrap().to_string();
+    assert_eq!(echo["client_cert"]["subject"], format!("CN={cid}"));
+    // A client-credentials token in the user header is a business user:
+    // no user_name/email/mail/user_uuid, so `sub`.
+    let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
+    let (s, echo) = as_user(&stack, &tech).await;
+    let sub = common::claims(&tech)["sub"].as_str().unwrap().to_string();
+    assert_eq!(s, 200, "{echo}");
+    assert_eq!(echo["client_cert"]["subject"], format!("CN={sub}"));
 }
 
 #[tokio::test]
@@ -494,6 +528,6 @@ async fn pp_6_two_hundred_requests_for_twenty_users_at_once_each_with_its_own_ce
     // Cross-check with the backend's own journal.
     for e in stack.journal().of("backend") {
         let n: usize = e.path.trim_start_matches("/echo/req").parse().unwrap();
-        assert_eq!(e.client_cert.unwrap().cn.unwrap(), format!("user{:02}", n % 20));
+        assert_eq!(e.ssl_client_cert.unwrap().cn.unwrap(), format!("user{:02}", n % 20));
     }
 }

@@ -436,12 +436,11 @@ fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
             return Err(mismatch(format!("Basic {b:?}"), format!("{got:?}")));
         }
     }
-    if let Some(i) = &m.client_cert_issuer {
-        let got = e.client_cert.as_ref().map(|c| c.issuer.clone());
-        if got.as_deref() != Some(i.as_str()) {
-            return Err(mismatch(format!("client certificate issued by {i:?}"), format!("{got:?}")));
-        }
-    }
+    let tls = e.client_cert.as_ref();
+    let ssl = e.ssl_client_cert.as_ref();
+    same_dn("client certificate issued by", m.client_cert_issuer.as_deref(), tls.map(|c| c.issuer.as_str()))?;
+    same_dn("SSL_CLIENT_CERT issued by", m.ssl_client_cert_issuer.as_deref(), ssl.map(|c| c.issuer.as_str()))?;
+    same_dn("SSL_CLIENT_CERT", m.ssl_client_cert_subject.as_deref(), ssl.map(|c| c.subject.as_str()))?;
     if !m.bearer_claims.is_empty() {
         let token = e.header("authorization").and_then(idprop_mocks::http::bearer).unwrap_or("");
         let claims = idprop_mocks::tokens::peek_claims(token)
@@ -455,14 +454,24 @@ fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
             }
         }
     }
-    if let Some(s) = &m.client_cert_subject {
-        let got = e.client_cert.as_ref().map(|c| c.subject.clone());
-        let ok = if s == "none" { got.is_none() } else { got.as_deref() == Some(s.as_str()) };
-        if !ok {
-            return Err(mismatch(format!("client certificate {s:?}"), format!("{got:?}")));
-        }
-    }
+    same_dn("client certificate", m.client_cert_subject.as_deref(), tls.map(|c| c.subject.as_str()))?;
     Ok(())
+}
+
+/// `expected` (`none` for absent) against the DN `got`, compared parsed
+/// (RFC 4514 allows several spellings of one name).
+fn same_dn(what: &str, expected: Option<&str>, got: Option<&str>) -> Result<(), Mismatch> {
+    let Some(want) = expected else { return Ok(()) };
+    let ok = match (want, got) {
+        ("none", g) => g.is_none(),
+        (w, Some(g)) => idprop_mocks::rules::dn::same_name(w, g).unwrap_or(w == g),
+        (_, None) => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(mismatch(format!("{what} {want:?}"), format!("{got:?}")))
+    }
 }
 
 /// `user:password` of a `Basic …` header value.

@@ -246,7 +246,12 @@ impl Reference {
     pub fn new(env: &SessionEnv, deviation: Option<Deviation>, readings: Readings) -> Result<Self, String> {
         let ca_pem = std::fs::read_to_string(&env.network.ca_file)
             .map_err(|e| format!("reading {}: {e}", env.network.ca_file))?;
-        let network = Network { proxy: env.network.proxy.clone(), ca_pem, no_proxy: env.network.no_proxy.clone() };
+        let network = Network {
+            proxy: env.network.proxy.clone(),
+            ca_pem,
+            no_proxy: env.network.no_proxy.clone(),
+            on_premise: None,
+        };
         Ok(Self {
             retriever: TokenRetriever::with_readings(network.clone(), readings),
             consumer: Consumer::new(&network, env.vcap_services.clone())?,

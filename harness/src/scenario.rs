@@ -577,6 +577,13 @@ pub struct RequestMatch {
     /// RFC 4514 issuer of the client certificate.
     #[serde(default)]
     pub client_cert_issuer: Option<String>,
+    /// RFC 4514 subject of the certificate in the `SSL_CLIENT_CERT` header
+    /// (what a Cloud Connector propagates); `none` for no (or an empty) header.
+    #[serde(default)]
+    pub ssl_client_cert_subject: Option<String>,
+    /// RFC 4514 issuer of the certificate in `SSL_CLIENT_CERT`.
+    #[serde(default)]
+    pub ssl_client_cert_issuer: Option<String>,
     /// Claims the JWT in `Authorization: Bearer …` must carry.
     #[serde(default)]
     pub bearer_claims: Map<String, Value>,

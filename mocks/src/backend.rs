@@ -1,7 +1,13 @@
 //! The mock on-premise system behind the Cloud Connector: it tells who it
 //! saw. Every path under `/echo/` answers with the request's method, path,
-//! query, headers, `Authorization` and client certificate; other paths can
-//! be scripted.
+//! query, headers, `Authorization` and certificates; other paths can be
+//! scripted.
+//!
+//! It logs users on as an ABAP ICM does (configure-identity-propagation-
+//! for-https-a8bb87a.md, [`rules::backend_logon`](crate::rules::backend_logon)):
+//! `SSL_CLIENT_CERT` counts only when the TLS client certificate is a trusted
+//! reverse proxy's (a Cloud Connector's system certificate); anyone else who
+//! sends it gets 403.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -13,7 +19,9 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::http::{cert_info, error_response, json_response, ConnInfo};
+use crate::http::{cert_info, error_response, json_response, ConnInfo, Note};
+use crate::journal::ClientCertInfo;
+use crate::rules::backend_logon::{self, Logon, TrustedProxy};
 
 /// Host name of the backend inside the "on-premise network".
 pub const INTERNAL_HOST: &str = "erp.internal.test";
@@ -47,11 +55,14 @@ pub struct BackendConfig {
     /// certificate of the Cloud Connector's CA.
     pub mtls_paths: Vec<String>,
     pub responses: Vec<CannedResponse>,
+    /// `icm/trusted_reverse_proxy_<x>`: whose `SSL_CLIENT_CERT` is believed.
+    /// Every Cloud Connector's system certificate of the stack when absent.
+    pub trusted_reverse_proxies: Option<Vec<TrustedProxy>>,
 }
 
 impl Default for BackendConfig {
     fn default() -> Self {
-        Self { mtls_paths: vec!["/".into()], responses: Vec::new() }
+        Self { mtls_paths: vec!["/".into()], responses: Vec::new(), trusted_reverse_proxies: None }
     }
 }
 
@@ -59,11 +70,20 @@ impl Default for BackendConfig {
 #[derive(Clone, Debug)]
 pub struct Backend {
     config: Arc<RwLock<BackendConfig>>,
+    trusted: Arc<Vec<TrustedProxy>>,
 }
 
 impl Backend {
-    pub fn new(config: BackendConfig) -> Self {
-        Self { config: Arc::new(RwLock::new(config)) }
+    /// A backend trusting `config.trusted_reverse_proxies`, or `default_trusted`
+    /// when the config names none.
+    pub fn new(config: BackendConfig, default_trusted: Vec<TrustedProxy>) -> Self {
+        let trusted = config.trusted_reverse_proxies.clone().unwrap_or(default_trusted);
+        Self { config: Arc::new(RwLock::new(config)), trusted: Arc::new(trusted) }
+    }
+
+    /// The reverse proxies this backend trusts.
+    pub fn trusted_reverse_proxies(&self) -> &[TrustedProxy] {
+        &self.trusted
     }
 
     /// Adds (or replaces) a canned response.
@@ -85,6 +105,19 @@ async fn handle(State(b): State<Backend>, req: Request) -> Response<Body> {
     if info.tls && info.client_cert.is_none() && config.mtls_paths.iter().any(|p| path.starts_with(p.as_str())) {
         return error_response(StatusCode::FORBIDDEN, &format!("client certificate required for {path}"));
     }
+    let handshake = info.client_cert.as_ref().map(|c| (c.subject.as_str(), c.issuer.as_str()));
+    let header = match ssl_client_cert_header(&req) {
+        Ok(h) => h,
+        Err(why) => return error_response(StatusCode::BAD_REQUEST, why),
+    };
+    let logon = match backend_logon::logon(&b.trusted, handshake, header.as_deref()) {
+        Ok(l) => l,
+        Err(why) => {
+            let mut r = error_response(StatusCode::FORBIDDEN, &why.to_string());
+            r.extensions_mut().insert(Note(format!("refused: {why}")));
+            return r;
+        }
+    };
     if let Some(c) = config.responses.iter().find(|c| c.path == path) {
         return Response::builder()
             .status(StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK))
@@ -95,11 +128,39 @@ async fn handle(State(b): State<Backend>, req: Request) -> Response<Body> {
     if !path.starts_with("/echo/") && path != "/echo" {
         return error_response(StatusCode::NOT_FOUND, &format!("no such resource {path} (try /echo/…)"));
     }
-    json_response(StatusCode::OK, &echo(&req, &info))
+    let ssl = header.as_deref().and_then(backend_logon::decode_certificate).and_then(|der| cert_info(&der));
+    let logged_on = match logon {
+        Logon::Header => ssl.clone(),
+        Logon::Handshake => info.client_cert.clone(),
+        Logon::Anonymous => None,
+    };
+    let mut r = json_response(StatusCode::OK, &echo(&req, &info, ssl, logged_on.clone()));
+    if let Some(c) = logged_on {
+        r.extensions_mut().insert(Note(format!("logged on {} by certificate", c.subject)));
+    }
+    r
 }
 
-/// The echo document. External checks rely on these names.
-fn echo(req: &Request, info: &ConnInfo) -> Value {
+/// The one `SSL_CLIENT_CERT` header, if any; two are refused (whose
+/// identity would be meant?).
+fn ssl_client_cert_header(req: &Request) -> Result<Option<String>, &'static str> {
+    let mut values = req.headers().get_all("ssl_client_cert").iter();
+    let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if values.next().is_some() {
+        return Err("SSL_CLIENT_CERT appears more than once");
+    }
+    Ok(first)
+}
+
+/// The echo document. External checks rely on these names: `client_cert` is
+/// the certificate the user was logged on with, `tls_client_cert` the one of
+/// the handshake, `ssl_client_cert` the header's (`null` when absent or empty).
+fn echo(
+    req: &Request,
+    info: &ConnInfo,
+    ssl_client_cert: Option<ClientCertInfo>,
+    logged_on: Option<ClientCertInfo>,
+) -> Value {
     let headers: BTreeMap<String, String> = req
         .headers()
         .iter()
@@ -107,19 +168,14 @@ fn echo(req: &Request, info: &ConnInfo) -> Value {
         .collect();
     let query: BTreeMap<String, String> =
         req.uri().query().map(|q| crate::http::decode_pairs(q.as_bytes()).into_iter().collect()).unwrap_or_default();
-    // A certificate over TLS, else the one a reverse proxy (the Cloud
-    // Connector over plain HTTP) puts in `SSL_CLIENT_CERT`.
-    let cert = info.client_cert.clone().or_else(|| {
-        let pem = req.headers().get("ssl_client_cert")?.to_str().ok()?;
-        let der = pem::parse(pem.replace("\\n", "\n")).ok()?;
-        cert_info(der.contents())
-    });
     json!({
         "method": req.method().as_str(),
         "path": req.uri().path(),
         "query": query,
         "headers": headers,
         "authorization": req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
-        "client_cert": cert,
+        "client_cert": logged_on,
+        "tls_client_cert": info.client_cert,
+        "ssl_client_cert": ssl_client_cert,
     })
 }

@@ -20,8 +20,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::connector::{CloudConnector, Identity, Refusal};
+use crate::connector::{CloudConnector, Credentials, Identity, Refusal};
 use crate::http::{bearer, error_response, serve_connection_limited, BufferedBody, ConnInfo, Note, ServerHandle};
+use crate::rules::principal::UserType;
 use crate::tokens::unix_now;
 use crate::uaa::MockUaa;
 
@@ -192,43 +193,17 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     }
     let user = header(H_USER);
     let technical = header(H_TECHNICAL);
-    let identity = match (user, technical) {
-        (Some(_), Some(_)) => {
-            return refuse(400, "both SAP-Connectivity-Authentication and SAP-Connectivity-Technical-Authentication: principal and technical propagation are never combined")
-        }
-        (Some(u), None) => {
-            let Some(token) = bearer(&u) else {
-                return refuse(401, "SAP-Connectivity-Authentication must be \"Bearer <user JWT>\"");
-            };
-            match connector.validate(token, unix_now() as i64).await {
-                Ok(v) => match connector.map(&v.claims) {
-                    Ok(m) => Identity::Principal(m),
-                    Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
-                },
-                Err(e) => return refuse(401, &format!("principal propagation refused: {e}")),
-            }
-        }
-        // Trust "applies to both principal propagation and technical user
-        // propagation" (set-up-trust-a4ee70f.md): the token is validated
-        // like a user's before anything is sent.
-        (None, Some(t)) => match bearer(&t) {
-            Some(token) => match connector.validate(token, unix_now() as i64).await {
-                Ok(_) => Identity::Technical(token.to_string()),
-                Err(e) => return refuse(401, &format!("technical user propagation refused: {e}")),
-            },
-            None => return refuse(401, "SAP-Connectivity-Technical-Authentication must be \"Bearer <token>\""),
-        },
-        // CP-5: a user exchange token carries the user by itself.
-        (None, None)
-            if proxy_claims.contains_key("user_name")
-                || proxy_claims.get("grant_type").and_then(Value::as_str) == Some(crate::uaa::JWT_BEARER_GRANT) =>
-        {
-            match connector.map(&proxy_claims) {
-                Ok(m) => Identity::Principal(m),
-                Err(e) => return refuse(403, &format!("principal propagation refused: {e}")),
-            }
-        }
-        (None, None) => Identity::AsIs,
+    // CP-5: a user exchange token carries the user by itself.
+    let exchanged = proxy_claims.contains_key("user_name")
+        || proxy_claims.get("grant_type").and_then(Value::as_str) == Some(crate::uaa::JWT_BEARER_GRANT);
+    let creds = Credentials {
+        user: user.as_deref(),
+        technical: technical.as_deref(),
+        exchanged_user: exchanged.then_some(&proxy_claims),
+    };
+    let identity = match connector.propagate(creds, unix_now() as i64).await {
+        Ok(i) => i,
+        Err(r) => return refusal(r),
     };
 
     // CP-4: none of the proxy's own headers go on; with propagation the
@@ -239,7 +214,7 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
         .iter()
         .filter(|(k, _)| {
             let k = k.as_str();
-            if k == "authorization" && !matches!(identity, Identity::AsIs) {
+            if k == "authorization" && !matches!(identity, Identity::None) {
                 dropped_authorization = true;
                 return false;
             }
@@ -261,15 +236,18 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     };
     let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
     let note = match &identity {
-        Identity::Principal(m) => format!("principal propagation as {} ({})", m.subject, m.principal),
-        Identity::Technical(_) => "technical user propagation".to_string(),
-        Identity::AsIs => "no identity propagation".to_string(),
+        Identity::Propagated(m) if m.user_type == UserType::Technical => {
+            format!("technical user propagation as {} ({})", m.subject, m.principal)
+        }
+        Identity::Propagated(m) => format!("principal propagation as {} ({})", m.subject, m.principal),
+        Identity::None => "no identity propagation".to_string(),
     };
     let note = if dropped_authorization { format!("{note}; application's Authorization dropped (TP-2)") } else { note };
-    let resp = match connector.forward(&mapping, &identity, method, &path_and_query, headers, body).await {
+    let (resp, sent) = match connector.forward(&mapping, &identity, method, &path_and_query, headers, body).await {
         Ok(r) => r,
         Err(r) => return refusal(r),
     };
+    let note = if sent.is_empty() { note } else { format!("{note}; {sent}") };
     let mut out = Response::builder().status(resp.status().as_u16());
     for (k, v) in resp.headers() {
         if !HOP_BY_HOP.contains(&k.as_str()) && k != header::CONTENT_LENGTH {

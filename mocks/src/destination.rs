@@ -506,6 +506,17 @@ pub fn default_destinations(uaa_domain: &str) -> Vec<DestinationEntry> {
             ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
         ]),
         mk(&[
+            ("Name", "onpremise-token-service-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2ClientCredentials"),
+            ("clientId", "onprem-client"),
+            ("clientSecret", "onprem-secret"),
+            ("tokenServiceURL", "http://oauth.onprem.test/oauth/token"),
+            ("tokenServiceURL.ProxyType", "OnPremise"),
+        ]),
+        mk(&[
             ("Name", "principal-propagation-example"),
             ("Type", "HTTP"),
             ("URL", "http://erp.onprem.test:44300"),

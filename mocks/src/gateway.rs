@@ -208,6 +208,7 @@ impl Gateway {
             form: vec![],
             body: None,
             client_cert: None,
+            ssl_client_cert: None,
             status: 502,
             latency_ms: 0,
             note: Some(format!("unknown host {host}")),

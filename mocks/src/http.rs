@@ -281,6 +281,12 @@ async fn journal_mw(
         form,
         body: body_text,
         client_cert: info.client_cert.clone(),
+        ssl_client_cert: parts
+            .headers
+            .get("ssl_client_cert")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::rules::backend_logon::decode_certificate)
+            .and_then(|der| cert_info(&der)),
         status: 0,
         latency_ms: 0,
         note: None,

@@ -48,7 +48,12 @@ pub struct JournalEntry {
     pub form: Vec<(String, String)>,
     /// The body when it is not a form (lossy UTF-8, capped at 64 KiB).
     pub body: Option<String>,
+    /// The TLS client certificate of the connection.
     pub client_cert: Option<ClientCertInfo>,
+    /// The certificate of an `SSL_CLIENT_CERT` header (what a Cloud
+    /// Connector propagates to a backend), when one was sent and parses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_client_cert: Option<ClientCertInfo>,
     /// Status sent; 0 when the connection was closed without an answer.
     pub status: u16,
     pub latency_ms: u64,
@@ -86,6 +91,9 @@ impl JournalEntry {
         );
         if let Some(c) = &self.client_cert {
             s.push_str(&format!(" cert[{}]", c.subject));
+        }
+        if let Some(c) = &self.ssl_client_cert {
+            s.push_str(&format!(" SSL_CLIENT_CERT[{}]", c.subject));
         }
         if let Some(n) = &self.note {
             s.push_str(&format!(" — {n}"));

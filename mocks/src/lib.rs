@@ -22,7 +22,7 @@ pub mod yaml;
 
 pub use backend::{Backend, BackendConfig, CannedResponse};
 pub use connectivity::ConnectivityProxy;
-pub use connector::{CloudConnector, ConnectorConfig, MappingConfig, PrincipalType, TrustedIdp};
+pub use connector::{AuthenticationMode, CloudConnector, ConnectorConfig, MappingConfig, TrustedIdp};
 pub use destination::{DestinationEntry, DestinationService};
 pub use journal::{ClientCertInfo, Journal, JournalEntry};
 pub use pki::TestPki;

@@ -28,6 +28,25 @@ pub struct Network {
     pub ca_pem: String,
     /// Hosts reached without the proxy (`NO_PROXY` syntax); empty: none.
     pub no_proxy: String,
+    /// How `OnPremise` token services are reached; `None`: they are not
+    /// (the harness's reference has no Connectivity proxy of its own).
+    pub on_premise: Option<OnPremiseRoute>,
+}
+
+/// The Connectivity proxy the Destination service reaches `OnPremise`
+/// token services through, and its `Proxy-Authorization` per tenant.
+#[derive(Clone)]
+pub struct OnPremiseRoute {
+    /// `http://127.0.0.1:<connectivity proxy>`.
+    pub proxy: String,
+    /// A token of the connectivity binding for a tenant.
+    pub proxy_token: Arc<dyn Fn(&str) -> String + Send + Sync>,
+}
+
+impl std::fmt::Debug for OnPremiseRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnPremiseRoute").field("proxy", &self.proxy).finish_non_exhaustive()
+    }
 }
 
 /// A key store uploaded with a destination (`certificates` of the answer;
@@ -106,6 +125,8 @@ struct ClientKey {
     read: Duration,
     identity: Option<String>,
     trust_all: bool,
+    /// Through the Connectivity proxy (`OnPremise` token services).
+    via_connectivity: bool,
 }
 
 /// Fetches and caches tokens for destinations.
@@ -189,7 +210,13 @@ impl TokenRetriever {
     }
 
     fn client(&self, tr: &TokenRequest, identity: Option<String>) -> Result<reqwest::Client, String> {
-        let key = ClientKey { connect: tr.timeouts.connect, read: tr.timeouts.read, identity, trust_all: tr.trust_all };
+        let key = ClientKey {
+            connect: tr.timeouts.connect,
+            read: tr.timeouts.read,
+            identity,
+            trust_all: tr.trust_all,
+            via_connectivity: false,
+        };
         if let Some(c) = self.clients.lock().expect("clients lock").get(&key) {
             return Ok(c.clone());
         }
@@ -220,13 +247,16 @@ impl TokenRetriever {
     }
 
     async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
-        use ErrorCode::{BadResponse, Configuration, HttpStatus, NotSupported};
+        use ErrorCode::{BadResponse, Configuration, HttpStatus};
         let err = RetrievalError::new;
+        if tr.proxy_type.eq_ignore_ascii_case("OnPremise") {
+            return self.fetch_on_premise(tr, req).await;
+        }
         if !tr.proxy_type.eq_ignore_ascii_case("Internet") {
-            return Err(err(NotSupported, format!(
-                "token service {} is to be reached with ProxyType {} (through the Cloud Connector); idprop reaches token services over the Internet only — set tokenServiceURL.ProxyType to Internet",
-                tr.url, tr.proxy_type
-            )));
+            return Err(err(
+                Configuration,
+                format!("tokenServiceURL.ProxyType {:?}: only Internet and OnPremise are allowed", tr.proxy_type),
+            ));
         }
         let identity = tr
             .key_store
@@ -299,6 +329,96 @@ impl TokenRetriever {
             return Err(err(
                 HttpStatus,
                 format!("token service {} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)),
+            ));
+        }
+        parse_token_response(&body).map_err(|e| {
+            err(BadResponse, format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
+        })
+    }
+}
+
+impl TokenRetriever {
+    /// `TU-6` with `OnPremise`: the token request goes to the Connectivity
+    /// proxy as plain HTTP (the Cloud Connector adds TLS towards the OAuth
+    /// server), with the connectivity binding's token and the location id.
+    async fn fetch_on_premise(&self, tr: &TokenRequest, req: &FindRequest<'_>) -> Result<Fetched, RetrievalError> {
+        use ErrorCode::{BadResponse, Configuration, HttpStatus, NotSupported};
+        let err = RetrievalError::new;
+        let Some(route) = &self.network.on_premise else {
+            return Err(err(
+                NotSupported,
+                format!(
+                    "token service {} is to be reached with ProxyType OnPremise (through the Cloud Connector), and no Connectivity proxy is configured here",
+                    tr.url
+                ),
+            ));
+        };
+        if !tr.url.starts_with("http://") {
+            return Err(err(
+                Configuration,
+                format!(
+                    "tokenServiceURL {} with ProxyType OnPremise must be http:// (the virtual host of a Cloud Connector mapping; the connector speaks HTTPS to the OAuth server)",
+                    tr.url
+                ),
+            ));
+        }
+        if tr.key_store.is_some() {
+            return Err(err(
+                Configuration,
+                "tokenService.KeyStoreLocation cannot be used with an OnPremise token service: the Connectivity proxy is plain HTTP, the Cloud Connector presents its own system certificate".into(),
+            ));
+        }
+        let client = {
+            let key = ClientKey {
+                connect: tr.timeouts.connect,
+                read: tr.timeouts.read,
+                identity: None,
+                trust_all: false,
+                via_connectivity: true,
+            };
+            let mut clients = self.clients.lock().expect("clients lock");
+            match clients.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = reqwest::Client::builder()
+                        .proxy(
+                            reqwest::Proxy::http(&route.proxy)
+                                .map_err(|e| err(Configuration, format!("bad proxy: {e}")))?,
+                        )
+                        .connect_timeout(key.connect)
+                        .read_timeout(key.read)
+                        .build()
+                        .map_err(|e| err(Configuration, format!("cannot build HTTP client: {e}")))?;
+                    clients.insert(key, c.clone());
+                    c
+                }
+            }
+        };
+        let mut rb = client
+            .post(&tr.url)
+            .form(&tr.form)
+            .header("Proxy-Authorization", format!("Bearer {}", (route.proxy_token)(req.tenant)));
+        if let Some(l) = &tr.location_id {
+            rb = rb.header("SAP-Connectivity-SCC-Location_ID", l.as_str());
+        }
+        for (k, v) in &tr.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some((u, p)) = &tr.basic {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        let resp = rb.send().await.map_err(|e| describe_error(&e, tr))?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
+        if !status.is_success() {
+            return Err(err(
+                HttpStatus,
+                format!(
+                    "token service {} (OnPremise, through the Cloud Connector) answered HTTP {}: {}",
+                    tr.url,
+                    status.as_u16(),
+                    excerpt(&body)
+                ),
             ));
         }
         parse_token_response(&body).map_err(|e| {

@@ -16,11 +16,14 @@ use crate::gateway::{admin_router, Gateway, Route};
 use crate::http::{bind, journalled, spawn_server, ServerHandle};
 use crate::journal::Journal;
 use crate::pki::{PkiError, TestPki};
-use crate::retrieval::{Certificate, Network, TokenRetriever};
+use crate::retrieval::{Certificate, Network, OnPremiseRoute, TokenRetriever};
 use crate::token_server::{TokenServer, TokenServerBehaviour};
 use crate::uaa::{
     stable_uuid, MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT,
 };
+
+/// The internal host of the default on-premise OAuth server.
+pub const ON_PREMISE_OAUTH_HOST: &str = "oauth.internal.test";
 
 /// An Internet API (echoing like the backend) behind the gateway.
 pub const INTERNET_API_HOST: &str = "api.example.test";
@@ -165,10 +168,12 @@ impl Default for StackConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ports: Ports::default(),
             uaa: UaaConfig::default(),
-            token_servers: vec![TokenServerConfig {
-                host: "authserver.example.test".into(),
-                behaviour: Default::default(),
-            }],
+            token_servers: vec![
+                TokenServerConfig { host: "authserver.example.test".into(), behaviour: Default::default() },
+                // An OAuth server inside the on-premise network, reached
+                // through the Cloud Connector (`oauth.onprem.test` mapping).
+                TokenServerConfig { host: ON_PREMISE_OAUTH_HOST.into(), behaviour: Default::default() },
+            ],
             destinations: None,
             certificates: Vec::new(),
             connectors: vec![ConnectorConfig::default()],
@@ -361,10 +366,17 @@ impl Stack {
         internal.hosts.insert((INTERNAL_HOST.into(), "http".into()), be_http_listener.local_addr().expect("bound"));
         internal.hosts.insert((INTERNAL_HOST.into(), "https".into()), be_https_listener.local_addr().expect("bound"));
 
+        let proxy_uaa = uaa.clone();
         let retriever = TokenRetriever::new(Network {
             proxy: format!("http://{gateway_addr}"),
             ca_pem: pki.ca_bundle_pem(),
             no_proxy: String::new(),
+            // The Destination service reaches OnPremise token services
+            // through the Connectivity proxy, as a BTP service would.
+            on_premise: Some(OnPremiseRoute {
+                proxy: format!("http://{}", conn_listener.local_addr().expect("bound")),
+                proxy_token: Arc::new(move |tenant: &str| proxy_uaa.client_token(tenant, CONNECTIVITY_CLIENT.0).sign()),
+            }),
         });
         let destination =
             DestinationService::new(uaa.clone(), retriever, DESTINATION_CLIENT.0, &stable_uuid("destination-instance"));
@@ -401,10 +413,15 @@ impl Stack {
         }
         let connectivity = ConnectivityProxy::new(uaa.clone(), CONNECTIVITY_CLIENT.0, connectors);
         let conn_router = journalled(connectivity.router(), journal.clone(), "connectivity-proxy");
-        let backend = Backend::new(config.backend.clone());
+        let system_certs = connectivity
+            .connectors()
+            .iter()
+            .filter_map(|c| c.system_certificate().map(|s| s.trusted_proxy()))
+            .collect();
+        let backend = Backend::new(config.backend.clone(), system_certs);
         let be_router = journalled(backend.router(), journal.clone(), "backend");
         // An Internet API for destinations with ProxyType Internet.
-        let api = Backend::new(BackendConfig { mtls_paths: vec![], responses: vec![] });
+        let api = Backend::new(BackendConfig { mtls_paths: vec![], ..Default::default() }, vec![]);
         gateway.routes.add(INTERNET_API_HOST, Route::new("api", journalled(api.router(), journal.clone(), "api")));
         gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
@@ -421,7 +438,10 @@ impl Stack {
         let h = spawn_server(be_http_listener, be_router.clone(), None);
         components.insert("backend-http".to_string(), format!("http://{}", h.addr));
         servers.push(h);
-        let be_tls = pki.server_config_trusting(INTERNAL_HOST, &[pki.connector_ca()])?;
+        // Client certificates of the root CA (system certificates, key
+        // stores) and of the connector CA are accepted in the handshake;
+        // who may name a user is decided per request (`SC-4`).
+        let be_tls = pki.server_config(INTERNAL_HOST)?;
         let h = spawn_server(be_https_listener, be_router, Some(be_tls));
         components.insert("backend-https".to_string(), format!("https://{}", h.addr));
         servers.push(h);
@@ -668,7 +688,7 @@ impl Stack {
             "components": self.components(),
             "destinations": self.inner.destination.destinations().iter().map(|e| (e.properties.name().to_string(), json!(e.properties.get("Authentication").unwrap_or("NoAuthentication")))).collect::<serde_json::Map<_, _>>(),
             "vcap_services": self.vcap_services(),
-            "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.config().summary()).collect::<Vec<_>>()},
+            "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.summary()).collect::<Vec<_>>()},
         })
     }
 }

@@ -21,9 +21,11 @@
 //! | the connector's whole step | [`principal_mapping`] |
 //! | the readings of every open point | [`readings`] |
 //! | the connector's path allow-list | [`paths`] |
+//! | `SC-1`..`SC-4` (system certificate, `SSL_CLIENT_CERT`, ICM trust) | [`backend_logon`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
+pub mod backend_logon;
 pub mod cache;
 pub mod client_auth;
 pub mod dn;

@@ -40,6 +40,10 @@ pub struct TokenRequest {
     /// `tokenServiceURL.ProxyType` else `ProxyType` (`TU-6`); for
     /// `OAuth2TechnicalUserPropagation` always `Internet` (`FD-6`).
     pub proxy_type: String,
+    /// `CloudConnectorLocationId`: the Cloud Connector an `OnPremise` token
+    /// service is reached through ("If `OnPremise` is used, the OAuth server
+    /// must be accessed through the Cloud Connector", 4e1d742 and four more).
+    pub location_id: Option<String>,
     /// `TrustAll`: do not verify the token service's certificate.
     pub trust_all: bool,
     pub cache_key: CacheKey,
@@ -175,6 +179,7 @@ pub fn plan_with(
         }),
         client_assertion_destination: d.get("clientAssertion.destinationName").map(str::to_string),
         proxy_type,
+        location_id: d.get("CloudConnectorLocationId").filter(|l| !l.is_empty()).map(str::to_string),
         trust_all: d.get("TrustAll").is_some_and(|v| v.eq_ignore_ascii_case("true")),
     }))
 }

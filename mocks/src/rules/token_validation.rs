@@ -180,6 +180,20 @@ pub fn validate_with(
     now: i64,
     readings: &Readings,
 ) -> Result<ValidToken, Rejection> {
+    validate_tolerating(token, trusted, now, readings, 0)
+}
+
+/// [`validate_with`] accepting tokens expired at most `exp_tolerance`
+/// seconds ago: the Cloud Connector's Expiration Tolerance ("The length of
+/// time in hours, that an application can use a principal issued for a user
+/// after the token from cloud side has expired", 58803a2; `TV-3`).
+pub fn validate_tolerating(
+    token: &str,
+    trusted: &[TrustedIssuer],
+    now: i64,
+    readings: &Readings,
+    exp_tolerance: i64,
+) -> Result<ValidToken, Rejection> {
     let token = token.trim();
     if token.len() > readings.max_token_bytes {
         return Err(Rejection::TooLarge(token.len(), readings.max_token_bytes));
@@ -247,7 +261,7 @@ pub fn validate_with(
         }
     };
     match num("exp")? {
-        Some(exp) if exp > now => {}
+        Some(exp) if exp.saturating_add(exp_tolerance) > now => {}
         Some(_) => return Err(Rejection::Expired),
         None => return Err(Rejection::Malformed("no exp claim".into())),
     }

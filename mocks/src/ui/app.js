@@ -44,7 +44,8 @@ function tokenIn(value) {
 async function detail(e) {
   const box = el("div", { class: "detail" });
   box.append(el("div", { class: "mono" }, `${e.method} ${e.tls ? "https" : "http"}://${e.host}${e.path} → ${e.status || "(no answer)"} in ${e.latency_ms} ms` + (e.note ? ` — ${e.note}` : "")));
-  if (e.client_cert) box.append(el("p", {}, el("span", { class: "cert" }, `client certificate: ${e.client_cert.subject} — issued by ${e.client_cert.issuer}, valid until ${e.client_cert.not_after}`)));
+  if (e.client_cert) box.append(el("p", {}, el("span", { class: "cert" }, `TLS client certificate: ${e.client_cert.subject} — issued by ${e.client_cert.issuer}, valid until ${e.client_cert.not_after}`)));
+  if (e.ssl_client_cert) box.append(el("p", {}, el("span", { class: "cert" }, `SSL_CLIENT_CERT: ${e.ssl_client_cert.subject} — issued by ${e.ssl_client_cert.issuer}, valid until ${e.ssl_client_cert.not_after}`)));
   const rows = [];
   for (const [k, v] of e.headers) {
     const t = tokenIn(v);
@@ -63,26 +64,62 @@ async function detail(e) {
   return box;
 }
 
+// The proxy refuses these itself (CP-1..CP-3); anything else went on to
+// the Cloud Connector, which decided the rest.
+const PROXY_ONLY = new Set([400, 405, 407, 431, 503]);
+
+// One arrow from lane `from` to lane `to`, its label above it, wrapping
+// within the lanes it spans.
+function arrowRow(from, to, text, bad, extraClass = "") {
+  const row = el("div", { class: "hop-row " + extraClass });
+  const left = to < from;
+  const [a, b] = left ? [to, from] : [from, to];
+  const label = el("div", { class: "label", title: text }, text);
+  label.style.gridColumn = `${a + 1} / ${b + 2}`;
+  const arrow = el("div", { class: "arrow" + (left ? " left" : "") + (bad ? " bad" : "") });
+  // From the middle of one lane to the middle of the other.
+  const span = b - a + 1;
+  arrow.style.gridColumn = `${a + 1} / ${b + 2}`;
+  arrow.style.marginLeft = arrow.style.marginRight = `calc(100% / ${2 * span})`;
+  row.append(label, arrow);
+  return row;
+}
+
+function certText(e) {
+  const parts = [];
+  // The handshake's certificate (the connector's system certificate on the
+  // backend hop) and the identity the connector put in SSL_CLIENT_CERT.
+  if (e.client_cert) parts.push(`${e.component === "backend" ? "TLS" : "certificate"} ${e.client_cert.subject}`);
+  if (e.ssl_client_cert) parts.push(`SSL_CLIENT_CERT certificate ${e.ssl_client_cert.subject}`);
+  else if ((e.headers || []).some(([k, v]) => k === "ssl_client_cert" && v === "")) parts.push("SSL_CLIENT_CERT empty");
+  return parts.length ? " — " + parts.join(" — ") : "";
+}
+
 async function addHop(e) {
   const lane = LANE_OF[e.component] ?? 1;
   // The connector calls the backend and fetches the trusted issuers' keys.
   const from = e.component === "backend" || (e.component === "uaa" && e.path.endsWith("/token_keys")) ? 4 : 0;
   const hop = el("div", { class: "hop", id: "hop-" + e.seq });
-  const row = el("div", { class: "hop-row" });
-  const left = lane < from;
-  const [a, b] = left ? [lane, from] : [from, lane];
-  const arrow = el("div", { class: "arrow" + (left ? " left" : "") + (e.status >= 400 || e.status === 0 ? " bad" : "") });
-  // From the middle of one lane to the middle of the other.
-  const span = b - a + 1;
-  arrow.style.gridColumn = `${a + 1} / ${b + 2}`;
-  arrow.style.marginLeft = arrow.style.marginRight = `calc(100% / ${2 * span})`;
-  const cert = e.client_cert ? ` — certificate ${e.client_cert.subject}` : "";
-  arrow.append(el("span", { class: "label" }, `${e.status || "…"} ${e.method} ${e.host}${e.path}${cert}`));
-  row.append(arrow);
-  row.addEventListener("click", () => hop.classList.toggle("open"));
-  hop.append(row, await detail(e));
+  const bad = e.status >= 400 || e.status === 0;
+  const rows = [arrowRow(from, lane, `${e.status || "…"} ${e.method} ${e.host}${e.path}${certText(e)}`, bad)];
+  // The tunnel between the Connectivity proxy and the Cloud Connector: what
+  // the connector decided for this request.
+  if (e.component === "connectivity-proxy" && e.status && !PROXY_ONLY.has(e.status)) {
+    rows.push(arrowRow(3, 4, `Cloud Connector: ${e.note || "forwarded"}`, bad, "tunnel"));
+  }
+  for (const r of rows) r.addEventListener("click", () => hop.classList.toggle("open"));
+  hop.append(...rows, await detail(e));
   const old = document.getElementById("hop-" + e.seq);
   old ? old.replaceWith(hop) : document.getElementById("hops").append(hop);
+  checkFit();
+}
+
+// How many labels do not fit their lanes (0 is the goal; the page test
+// reads it at a 1400-pixel-wide window).
+function checkFit() {
+  let clipped = 0;
+  for (const l of document.querySelectorAll("#hops .label")) if (l.scrollWidth > l.clientWidth + 1) clipped++;
+  document.getElementById("status").dataset.clipped = String(clipped);
 }
 
 // Entries still waiting for their answer (status 0): asked for again until
@@ -128,7 +165,8 @@ async function config() {
   document.getElementById("destinations").append(table(Object.entries(info.destinations || {}).map(([n, t]) => [n, t])));
   for (const loc of info.cloud_connector?.locations || []) {
     document.getElementById("connectors").append(
-      el("p", {}, `location "${loc.id}" — subject ${loc.subject_pattern}, certificates ${loc.certificate_validity_minutes} min`),
+      el("p", {}, `location "${loc.id}" — subject ${loc.subject_pattern}, certificates ${loc.certificate_validity_minutes} min, expiration tolerance ${loc.expiration_tolerance_hours ?? 0} h`),
+      el("p", {}, el("span", { class: "cert" }, loc.system_certificate ? `system certificate ${loc.system_certificate.subject} — issued by ${loc.system_certificate.issuer}` : "no system certificate")),
       table(loc.mappings.map((m) => [m.virtual, "→ " + m.internal, m.principal, m.paths.join(" ")])),
     );
   }
