@@ -209,24 +209,38 @@ fn token_prints_a_signed_user_token_with_overrides() {
 }
 
 /// Configuration the types accept but the stack cannot serve is refused at
-/// start with what is wrong, never silently (a second tenant unreachable, a
-/// wrapping lifetime, ports past 65535).
+/// start with what is wrong and where (`file:line:column: path: why`), never
+/// silently (a second tenant unreachable, a wrapping lifetime, ports past
+/// 65535); a file that is not UTF-8 is named by line, column and offset.
 #[test]
 fn up_refuses_configurations_it_cannot_serve() {
     let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("stack.yaml");
     for (yaml, expected) in [
-        ("uaa:\n  domain: x.test\n  tenants: [{subdomain: a, zid: '1'}, {subdomain: a, zid: '2'}]\n", "given twice"),
-        ("uaa:\n  domain: x.test\n  token_validity: 18446744073709551615\n", "token_validity"),
-        ("uaa:\n  domain: ''\n", "uaa.domain is empty"),
-        ("destinations:\n  - properties: {URL: https://a.test}\n", "has no Name"),
+        (
+            "uaa:\n  domain: x.test\n  tenants:\n    - {subdomain: a, zid: '1'}\n    - {subdomain: a, zid: '2'}\n",
+            "stack.yaml:5:19: uaa.tenants[1].subdomain: \"a\" is empty or given twice",
+        ),
+        ("uaa:\n  domain: x.test\n  token_validity: 18446744073709551615\n", "stack.yaml:3:19: uaa.token_validity"),
+        ("uaa:\n  domain: ''\n", "stack.yaml:2:11: uaa.domain: is empty"),
+        ("destinations:\n  - properties: {URL: https://a.test}\n", "stack.yaml:2:5: destinations[0]: has no Name"),
+        (
+            "connectors:\n  - {location_id: p, expiration_tolerance_hours: 400}\n",
+            "stack.yaml:2:50: connectors[0].expiration_tolerance_hours: 400 is over the maximum of 336",
+        ),
+        ("limits:\n  header_read_secs: 0\n", "stack.yaml:2:21: limits.header_read_secs: 0 is out of range"),
     ] {
-        let cfg = dir.path().join("stack.yaml");
         std::fs::write(&cfg, yaml).unwrap();
         let out = idprop().args(["up", "--port", "0", "--config"]).arg(&cfg).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{yaml}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{yaml}: {err}");
     }
+    std::fs::write(&cfg, b"uaa:\n  domain: x\xfe.test\n").unwrap();
+    let out = idprop().args(["up", "--port", "0", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stack.yaml:2:12: not UTF-8: invalid byte 0xfe at byte offset 16"), "{err}");
     let out = idprop().args(["up", "--port", "65533"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 65530"));

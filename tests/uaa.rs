@@ -192,6 +192,31 @@ async fn jwt_bearer_exchanges_a_user_token_for_the_requesting_client_keeping_the
     assert_eq!(c["sub"], claims(&user_token)["sub"]);
 }
 
+/// A user token of one tenant is no assertion at another: XSUAA exchanges a
+/// zone's own users' tokens (39d4265 exchanges at the user token's tenant).
+#[tokio::test]
+async fn jwt_bearer_refuses_an_assertion_of_another_tenant() {
+    let stack = stack().await;
+    let other_tenants_user = stack.uaa().user_token("othertenant", "alice").sign();
+    let (status, body) = post_form(
+        &stack,
+        &token_url(&stack, "mytenant"),
+        Some(idprop::mocks::uaa::APP_CLIENT),
+        &[("grant_type", JWT_BEARER_GRANT), ("assertion", &other_tenants_user)],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("othertenant"), "{body}");
+    let (status, body) = post_form(
+        &stack,
+        &token_url(&stack, "othertenant"),
+        Some(idprop::mocks::uaa::APP_CLIENT),
+        &[("grant_type", JWT_BEARER_GRANT), ("assertion", &other_tenants_user)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// The exchanged token names the assertion's user exactly: a token with
 /// only `user_uuid`, or `user_uuid` and `sub`, keeps the principal the
 /// Cloud Connector would take from the original (PP-2); nothing is invented

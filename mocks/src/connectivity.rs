@@ -18,11 +18,11 @@ use axum::Router;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use crate::connector::{CloudConnector, Credentials, Identity, Refusal};
 use crate::http::{bearer, error_response, serve_connection_limited, BufferedBody, ConnInfo, Note, ServerHandle};
 use crate::rules::principal::UserType;
+use crate::serve::Lifecycle;
 use crate::tokens::unix_now;
 use crate::uaa::MockUaa;
 
@@ -88,20 +88,20 @@ impl ConnectivityProxy {
 
     /// Serves `router` (the journalled proxy router) on `listener`: plain
     /// HTTP only, heads capped at [`MAX_HEAD_BYTES`], a TLS handshake
-    /// answered with a plain-text 405.
-    pub fn spawn(listener: TcpListener, router: Router) -> ServerHandle {
-        let addr = listener.local_addr().expect("bound listener");
-        let task = tokio::spawn(async move {
-            let mut conns = JoinSet::new();
-            loop {
-                while conns.try_join_next().is_some() {}
-                let (mut stream, peer) = crate::http::accept(&listener).await;
-                let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                conns.spawn(async move {
-                    let mut first = [0u8; 1];
-                    if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] == 0x16 {
-                        let body = "the Connectivity proxy speaks plain HTTP; send http:// requests to it (HTTPS refused)\n";
+    /// answered with a plain-text 405, a silent client closed after the
+    /// handshake timeout.
+    pub fn spawn(listener: TcpListener, router: Router, life: Lifecycle) -> ServerHandle {
+        let l = life.clone();
+        crate::serve::listen(listener, life, "the Connectivity proxy", move |mut stream, peer| {
+            let router = router.clone();
+            let life = l.clone();
+            async move {
+                let mut first = [0u8; 1];
+                let peeked = tokio::time::timeout(life.limits.tls_handshake(), stream.peek(&mut first)).await;
+                match peeked {
+                    Ok(Ok(1)) if first[0] == 0x16 => {
+                        let body =
+                            "the Connectivity proxy speaks plain HTTP; send http:// requests to it (HTTPS refused)\n";
                         let resp = format!(
                             "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                             body.len()
@@ -115,14 +115,16 @@ impl ConnectivityProxy {
                         .await;
                         let _ = stream.write_all(resp.as_bytes()).await;
                         let _ = stream.shutdown().await;
-                        return;
                     }
-                    let info = ConnInfo { peer: Some(peer), ..Default::default() };
-                    serve_connection_limited(stream, router, info, Some(MAX_HEAD_BYTES)).await;
-                });
+                    Ok(Ok(n)) if n > 0 => {
+                        let info = ConnInfo { peer: Some(peer), ..Default::default() };
+                        serve_connection_limited(stream, router, info, Some(MAX_HEAD_BYTES), &life).await;
+                    }
+                    // Closed, failed, or silent for too long.
+                    _ => {}
+                }
             }
-        });
-        ServerHandle::new(addr, task)
+        })
     }
 }
 

@@ -17,7 +17,6 @@ use axum::http::{Method, Response, StatusCode};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::http::{
@@ -26,6 +25,7 @@ use crate::http::{
 };
 use crate::journal::{now_ms, Journal, JournalEntry};
 use crate::pki::TestPki;
+use crate::serve::Lifecycle;
 
 /// Where a virtual host goes.
 #[derive(Clone)]
@@ -85,34 +85,38 @@ pub struct Gateway {
     pki: Arc<TestPki>,
     journal: Journal,
     admin: Router,
+    life: Lifecycle,
 }
 
 impl Gateway {
-    pub fn new(pki: Arc<TestPki>, journal: Journal, admin: Router) -> Self {
-        Self { routes: Routes::default(), pki, journal, admin }
+    pub fn new(pki: Arc<TestPki>, journal: Journal, admin: Router, life: Lifecycle) -> Self {
+        Self { routes: Routes::default(), pki, journal, admin, life }
     }
 
-    /// Serves on `listener` until the handle is dropped.
+    /// Serves on `listener` until the stack stops or the handle is dropped.
     pub fn spawn(self, listener: TcpListener) -> ServerHandle {
-        let addr = listener.local_addr().expect("bound listener");
-        let task = tokio::spawn(async move {
-            let mut conns = JoinSet::new();
-            loop {
-                while conns.try_join_next().is_some() {}
-                let (stream, peer) = crate::http::accept(&listener).await;
-                let _ = stream.set_nodelay(true);
-                let gw = self.clone();
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| gw.clone().handle(req, peer));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades()
-                        .await;
-                });
+        let life = self.life.clone();
+        crate::serve::listen(listener, life, "the gateway", move |stream, peer| {
+            let gw = self.clone();
+            async move {
+                let life = gw.life.clone();
+                let svc = hyper::service::service_fn(move |req| gw.clone().handle(req, peer));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(life.limits.header_read())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades();
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = life.stopping() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(life.limits.grace(), conn).await;
+                    }
+                }
             }
-        });
-        ServerHandle::new(addr, task)
+        })
     }
 
     async fn handle(
@@ -177,17 +181,21 @@ impl Gateway {
                 )
             }
         };
+        let life = self.life.clone();
         tokio::spawn(async move {
             let Ok(upgraded) = hyper::upgrade::on(req).await else {
                 return;
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-            let Ok(stream) = acceptor.accept(TokioIo::new(upgraded)).await else {
+            // A tunnel that never starts its handshake is closed.
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(life.limits.tls_handshake(), acceptor.accept(TokioIo::new(upgraded))).await
+            else {
                 return;
             };
             let mut info = tls_conn_info(stream.get_ref().1, None);
             info.tunnel_host = Some(host);
-            serve_connection(stream, route.router, info).await;
+            serve_connection(stream, route.router, info, &life).await;
         });
         Response::new(Body::empty())
     }
@@ -225,10 +233,54 @@ fn page(content_type: &'static str, body: &'static str) -> Response<Body> {
         .expect("static response")
 }
 
+/// Entries serialised per page of this many: the answer streams, so a full
+/// journal is never copied whole into memory.
+const JOURNAL_PAGE: usize = 256;
+
+/// `GET /__idprop/journal`: a JSON array written page by page, up to the
+/// newest entry that existed when the request came.
+fn journal_stream(journal: Journal, since: u64) -> Response<Body> {
+    let upto = journal.last_seq();
+    // (cursor, wrote an entry yet, finished)
+    let stream = futures::stream::unfold((journal, since, None::<bool>), move |(j, cursor, state)| async move {
+        let wrote_any = match state {
+            Some(true) => return None,
+            Some(false) => true,
+            None => false,
+        };
+        let page: Vec<JournalEntry> = j.page(cursor, JOURNAL_PAGE).into_iter().take_while(|e| e.seq <= upto).collect();
+        let mut out = Vec::new();
+        if cursor == since && !wrote_any {
+            out.push(b'[');
+        }
+        let mut any = wrote_any;
+        for e in &page {
+            if any {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, e);
+            any = true;
+        }
+        let next = page.last().map_or(cursor, |e| e.seq);
+        let finished = page.len() < JOURNAL_PAGE || next >= upto;
+        if finished {
+            out.push(b']');
+        }
+        // `Some(true)`: the array is closed; `Some(false)`: more to come.
+        let state = if finished { Some(true) } else { Some(false) };
+        Some((Ok::<_, Infallible>(bytes::Bytes::from(out)), (j, next, state)))
+    });
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .expect("static response")
+}
+
 /// The gateway's admin API (`/__idprop/…`) and the page at `/__idprop/`.
 pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>, jwks: serde_json::Value) -> Router {
     use axum::routing::get;
     let j1 = journal.clone();
+    let j3 = journal.clone();
     let j2 = journal;
     Router::new()
         .route(
@@ -237,7 +289,7 @@ pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>, jwks
                 let j = j1.clone();
                 // `?since=N`: only entries after sequence number N.
                 let since = q.get("since").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-                async move { axum::Json(j.filter(|e| e.seq > since)) }
+                async move { journal_stream(j, since) }
             })
             .delete(move || {
                 let j = j2.clone();
@@ -245,6 +297,13 @@ pub fn admin_router(journal: Journal, info: Arc<RwLock<serde_json::Value>>, jwks
                     j.clear();
                     StatusCode::NO_CONTENT
                 }
+            }),
+        )
+        .route(
+            "/__idprop/journal/stats",
+            get(move || {
+                let j = j3.clone();
+                async move { axum::Json(j.stats()) }
             }),
         )
         .route(

@@ -20,10 +20,10 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::journal::{now_ms, ClientCertInfo, Journal, JournalEntry};
+use crate::serve::Lifecycle;
 
 /// What the connection a request came on knows: TLS or not, the client
 /// certificate, the peer.
@@ -36,6 +36,8 @@ pub struct ConnInfo {
     pub peer: Option<SocketAddr>,
     /// The virtual host of a `CONNECT` tunnel this request came through.
     pub tunnel_host: Option<String>,
+    /// How long the client may take to send the body (the stack's limit).
+    pub body_read: Option<std::time::Duration>,
 }
 
 /// Put in a response's extensions: the connection is closed without sending
@@ -63,6 +65,11 @@ impl ServerHandle {
     pub(crate) fn new(addr: SocketAddr, task: tokio::task::JoinHandle<()>) -> Self {
         Self { addr, task }
     }
+
+    /// Resolves when the listener has stopped and its connections ended.
+    pub async fn finished(&mut self) {
+        let _ = (&mut self.task).await;
+    }
 }
 
 impl Drop for ServerHandle {
@@ -77,47 +84,37 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-/// The next connection. A failed accept (out of file descriptors, say) is
-/// retried after a pause instead of spinning.
-pub(crate) async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(c) => return c,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// Serves `router` on `listener`, TLS-terminated when `tls` is given.
-pub fn spawn_server(listener: TcpListener, router: Router, tls: Option<Arc<rustls::ServerConfig>>) -> ServerHandle {
-    let addr = listener.local_addr().expect("bound listener has an address");
-    let task = tokio::spawn(async move {
-        let mut conns = JoinSet::new();
-        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        loop {
-            while conns.try_join_next().is_some() {}
-            let (stream, peer) = accept(&listener).await;
-            let _ = stream.set_nodelay(true);
-            let router = router.clone();
-            let acceptor = acceptor.clone();
-            conns.spawn(async move {
-                match acceptor {
-                    None => {
-                        let info = ConnInfo { peer: Some(peer), ..Default::default() };
-                        serve_connection(stream, router, info).await;
-                    }
-                    Some(acc) => {
-                        let Ok(tls) = acc.accept(stream).await else {
-                            return;
-                        };
-                        let info = tls_conn_info(tls.get_ref().1, Some(peer));
-                        serve_connection(tls, router, info).await;
-                    }
+/// Serves `router` on `listener`, TLS-terminated when `tls` is given, under
+/// the stack's limits (handshake, header and body timeouts; connection cap).
+pub fn spawn_server(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    life: Lifecycle,
+) -> ServerHandle {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let l = life.clone();
+    crate::serve::listen(listener, life, "this listener", move |stream, peer| {
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        let life = l.clone();
+        async move {
+            match acceptor {
+                None => {
+                    let info = ConnInfo { peer: Some(peer), ..Default::default() };
+                    serve_connection(stream, router, info, &life).await;
                 }
-            });
+                Some(acc) => {
+                    let Ok(Ok(tls)) = tokio::time::timeout(life.limits.tls_handshake(), acc.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let info = tls_conn_info(tls.get_ref().1, Some(peer));
+                    serve_connection(tls, router, info, &life).await;
+                }
+            }
         }
-    });
-    ServerHandle { addr, task }
+    })
 }
 
 /// Builds the `ConnInfo` of a finished TLS handshake.
@@ -129,6 +126,7 @@ pub fn tls_conn_info(conn: &rustls::ServerConnection, peer: Option<SocketAddr>) 
         client_cert_der: der,
         peer,
         tunnel_host: None,
+        body_read: None,
     }
 }
 
@@ -183,19 +181,27 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
 }
 
 /// Serves one connection with `router`; returns when it closes.
-pub async fn serve_connection<I>(io: I, router: Router, info: ConnInfo)
+pub async fn serve_connection<I>(io: I, router: Router, info: ConnInfo, life: &Lifecycle)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    serve_connection_limited(io, router, info, None).await
+    serve_connection_limited(io, router, info, None, life).await
 }
 
 /// [`serve_connection`] with request heads (line and headers) capped at
-/// `max_head` bytes; larger ones get hyper's 431.
-pub async fn serve_connection_limited<I>(io: I, router: Router, info: ConnInfo, max_head: Option<usize>)
-where
+/// `max_head` bytes; larger ones get hyper's 431. A head not complete within
+/// the header timeout (also between kept-alive requests) closes the
+/// connection; a stop lets the request in flight finish, then closes.
+pub async fn serve_connection_limited<I>(
+    io: I,
+    router: Router,
+    mut info: ConnInfo,
+    max_head: Option<usize>,
+    life: &Lifecycle,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    info.body_read = Some(life.limits.body_read());
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
         let router = router.clone();
@@ -208,11 +214,19 @@ where
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true);
+    builder.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(life.limits.header_read());
     if let Some(max) = max_head {
         builder.max_buf_size(max);
     }
-    let _ = builder.serve_connection(TokioIo::new(io), svc).await;
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = life.stopping() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(life.limits.grace(), conn).await;
+        }
+    }
 }
 
 /// Upper bound on a recorded or parsed body.
@@ -241,13 +255,22 @@ async fn journal_mw(
 ) -> Response<Body> {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
+    let info = parts.extensions.get::<ConnInfo>().cloned().unwrap_or_default();
+    let body_read = info.body_read.unwrap_or(crate::serve::Limits::default().body_read());
+    let bytes = match tokio::time::timeout(body_read, http_body_util::Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) => {
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB");
         }
+        Err(_) => {
+            let mut r = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("request body not received within {} s", body_read.as_secs()),
+            );
+            r.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            return r;
+        }
     };
-    let info = parts.extensions.get::<ConnInfo>().cloned().unwrap_or_default();
     let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
     // Inside a CONNECT tunnel the target is the tunnel's: a request whose
     // Host names another host would reach this service while claiming to

@@ -102,13 +102,83 @@ impl JournalEntry {
     }
 }
 
+/// The journal's default byte budget (64 MiB).
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Longest header, form, query or note value kept whole; longer ones are
+/// cut with a marker saying how much was left out.
+pub const MAX_VALUE_BYTES: usize = 32 * 1024;
+
+/// Cuts `v` to [`MAX_VALUE_BYTES`] (on a character boundary) with a marker.
+fn cap(v: &mut String) {
+    if v.len() > MAX_VALUE_BYTES {
+        let mut end = MAX_VALUE_BYTES;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = v.len() - end;
+        v.truncate(end);
+        v.push_str(&format!("…[idprop: {cut} more bytes not journalled]"));
+    }
+}
+
+impl JournalEntry {
+    /// Caps every value (`MAX_VALUE_BYTES`; the body is capped where it is read).
+    fn capped(mut self) -> Self {
+        for (_, v) in self.headers.iter_mut().chain(self.form.iter_mut()).chain(self.query.iter_mut()) {
+            cap(v);
+        }
+        if let Some(n) = &mut self.note {
+            cap(n);
+        }
+        cap(&mut self.path);
+        self
+    }
+
+    /// Bytes this entry holds, roughly (what the budget counts).
+    fn weight(&self) -> usize {
+        let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>();
+        256 + self.component.len()
+            + self.host.len()
+            + self.method.len()
+            + self.path.len()
+            + pairs(&self.query)
+            + pairs(&self.headers)
+            + pairs(&self.form)
+            + self.body.as_ref().map_or(0, String::len)
+            + self.note.as_ref().map_or(0, String::len)
+            + if self.client_cert.is_some() { 256 } else { 0 }
+            + if self.ssl_client_cert.is_some() { 256 } else { 0 }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    entries: std::collections::VecDeque<(JournalEntry, usize)>,
+    bytes: usize,
+    /// Entries dropped to stay within the limits, since the start.
+    evicted: u64,
+}
+
 #[derive(Debug)]
 struct Inner {
-    entries: Mutex<std::collections::VecDeque<JournalEntry>>,
+    store: Mutex<Store>,
     /// Oldest entries are dropped beyond this many (None: keep everything).
     capacity: Option<usize>,
+    /// … and beyond this many bytes (None: no byte budget).
+    max_bytes: Option<usize>,
     next_seq: std::sync::atomic::AtomicU64,
     live: broadcast::Sender<JournalEntry>,
+}
+
+/// How full the journal is (`GET /__idprop/journal/stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalStats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub max_bytes: Option<usize>,
+    pub capacity: Option<usize>,
+    /// Entries dropped (oldest first) to stay within the limits.
+    pub evicted: u64,
 }
 
 /// Shared, append-only record of requests; cleared between scenarios.
@@ -124,23 +194,73 @@ impl Default for Journal {
 }
 
 impl Journal {
-    /// A journal that keeps everything (tests, scenarios).
+    /// A journal within the default byte budget, whatever the count.
     pub fn new() -> Self {
-        Self::with_capacity(None)
+        Self::with_limits(None, Some(DEFAULT_MAX_BYTES))
     }
 
-    /// A journal that keeps the last `capacity` entries: a long-running
-    /// `idprop up` under load must not grow without bound.
+    /// A journal that keeps the last `capacity` entries within the default
+    /// byte budget.
     pub fn with_capacity(capacity: Option<usize>) -> Self {
+        Self::with_limits(capacity, Some(DEFAULT_MAX_BYTES))
+    }
+
+    /// A journal that keeps at most `capacity` entries and `max_bytes`
+    /// bytes (oldest dropped first; the newest entry is always kept): a
+    /// long-running `idprop up` under load stays bounded in memory.
+    pub fn with_limits(capacity: Option<usize>, max_bytes: Option<usize>) -> Self {
         let (live, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 capacity,
-                entries: Mutex::new(std::collections::VecDeque::new()),
+                max_bytes,
+                store: Mutex::new(Store::default()),
                 next_seq: std::sync::atomic::AtomicU64::new(1),
                 live,
             }),
         }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.inner.store.lock().expect("journal poisoned")
+    }
+
+    /// Drops the oldest entries beyond the limits (never the newest).
+    fn evict(&self, store: &mut Store) {
+        while store.entries.len() > 1
+            && (self.inner.capacity.is_some_and(|c| store.entries.len() > c)
+                || self.inner.max_bytes.is_some_and(|m| store.bytes > m))
+        {
+            if let Some((_, w)) = store.entries.pop_front() {
+                store.bytes -= w;
+                store.evicted += 1;
+            }
+        }
+    }
+
+    /// The sequence number of the newest entry (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.store().entries.back().map_or(0, |(e, _)| e.seq)
+    }
+
+    /// How full the journal is.
+    pub fn stats(&self) -> JournalStats {
+        let s = self.store();
+        JournalStats {
+            entries: s.entries.len(),
+            bytes: s.bytes,
+            max_bytes: self.inner.max_bytes,
+            capacity: self.inner.capacity,
+            evicted: s.evicted,
+        }
+    }
+
+    /// Up to `limit` entries after sequence number `since`, in order: a
+    /// page of a long journal, without copying the rest.
+    pub fn page(&self, since: u64, limit: usize) -> Vec<JournalEntry> {
+        let s = self.store();
+        let start = s.entries.partition_point(|(e, _)| e.seq <= since);
+        s.entries.iter().skip(start).take(limit).map(|(e, _)| e.clone()).collect()
     }
 
     /// Appends a finished entry, assigning its sequence number.
@@ -152,16 +272,16 @@ impl Journal {
 
     /// Appends an entry whose answer is still to come (status 0), so a
     /// request the client gave up on is in the journal all the same.
-    pub fn begin(&self, mut entry: JournalEntry) -> u64 {
+    pub fn begin(&self, entry: JournalEntry) -> u64 {
+        let mut entry = entry.capped();
+        let weight = entry.weight();
+        let mut store = self.store();
+        // Numbered under the lock, so entries stay in order of their numbers.
         entry.seq = self.inner.next_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seq = entry.seq;
-        let mut entries = self.inner.entries.lock().expect("journal poisoned");
-        entries.push_back(entry);
-        if let Some(cap) = self.inner.capacity {
-            while entries.len() > cap {
-                entries.pop_front();
-            }
-        }
+        store.entries.push_back((entry, weight));
+        store.bytes += weight;
+        self.evict(&mut store);
         seq
     }
 
@@ -169,10 +289,19 @@ impl Journal {
     /// the live feed.
     pub fn complete(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
         let done = {
-            let mut entries = self.inner.entries.lock().expect("journal poisoned");
-            entries.iter_mut().rev().find(|e| e.seq == seq).map(|e| {
+            let mut store = self.store();
+            let found = store.entries.iter_mut().rev().find(|(e, _)| e.seq == seq).map(|(e, w)| {
                 f(e);
-                e.clone()
+                if let Some(n) = &mut e.note {
+                    cap(n);
+                }
+                let old = *w;
+                *w = e.weight();
+                (e.clone(), old, *w)
+            });
+            found.map(|(e, old, new)| {
+                store.bytes = store.bytes - old + new;
+                e
             })
         };
         if let Some(e) = done {
@@ -182,7 +311,7 @@ impl Journal {
 
     /// Everything so far, in order of arrival.
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.inner.entries.lock().expect("journal poisoned").iter().cloned().collect()
+        self.store().entries.iter().map(|(e, _)| e.clone()).collect()
     }
 
     /// Entries of one component.
@@ -196,11 +325,11 @@ impl Journal {
     }
 
     pub fn filter(&self, f: impl Fn(&JournalEntry) -> bool) -> Vec<JournalEntry> {
-        self.inner.entries.lock().expect("journal poisoned").iter().filter(|e| f(e)).cloned().collect()
+        self.store().entries.iter().filter(|(e, _)| f(e)).map(|(e, _)| e.clone()).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.inner.entries.lock().expect("journal poisoned").len()
+        self.store().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -209,7 +338,9 @@ impl Journal {
 
     /// Forgets everything (sequence numbers keep counting).
     pub fn clear(&self) {
-        self.inner.entries.lock().expect("journal poisoned").clear();
+        let mut s = self.store();
+        s.entries.clear();
+        s.bytes = 0;
     }
 
     /// A live feed of new entries (for `idprop journal --follow` and logs).

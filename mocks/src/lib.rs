@@ -14,6 +14,7 @@ pub mod journal;
 pub mod pki;
 pub mod retrieval;
 pub mod rules;
+pub mod serve;
 pub mod stack;
 pub mod token_server;
 pub mod tokens;

@@ -17,6 +17,7 @@ use crate::http::{bind, journalled, spawn_server, ServerHandle};
 use crate::journal::Journal;
 use crate::pki::{PkiError, TestPki};
 use crate::retrieval::{Certificate, Network, OnPremiseRoute, TokenRetriever};
+use crate::serve::{Lifecycle, Limits, Shutdown};
 use crate::token_server::{TokenServer, TokenServerBehaviour};
 use crate::uaa::{
     stable_uuid, MockUaa, OAuthClient, UaaConfig, User, APP_CLIENT, CONNECTIVITY_CLIENT, DESTINATION_CLIENT,
@@ -42,6 +43,10 @@ pub enum StackError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("configuration: {0}")]
     Config(String),
+    /// A value of the configuration that cannot be served; `path` names it
+    /// (`uaa.tenants[1].subdomain`).
+    #[error("configuration: {path}: {message}")]
+    Invalid { path: String, message: String },
 }
 
 /// The longest token lifetime a configuration may ask for (ten years): no
@@ -51,48 +56,88 @@ pub const MAX_TOKEN_VALIDITY: u64 = 10 * 365 * 24 * 3600;
 impl StackConfig {
     /// What the types cannot say: no duplicate tenants, clients, users or
     /// destinations (the second would be unreachable), names present, a
-    /// UAA domain, lifetimes in range.
+    /// UAA domain, numbers in range (none may wrap). Each error names the
+    /// path of the offending value (`uaa.tenants[1].subdomain`), which
+    /// [`crate::yaml::locate`] turns into a line and column of the file.
     pub fn validate(&self) -> Result<(), StackError> {
-        let bad = |m: String| Err(StackError::Config(m));
+        let bad = |path: String, message: String| Err(StackError::Invalid { path, message });
         let u = &self.uaa;
         if u.domain.trim().is_empty() {
-            return bad("uaa.domain is empty".into());
+            return bad("uaa.domain".into(), "is empty".into());
         }
         if !(1..=MAX_TOKEN_VALIDITY).contains(&u.token_validity) {
-            return bad(format!(
-                "uaa.token_validity {} is not between 1 and {MAX_TOKEN_VALIDITY} seconds",
-                u.token_validity
-            ));
+            return bad(
+                "uaa.token_validity".into(),
+                format!("{} is not between 1 and {MAX_TOKEN_VALIDITY} seconds", u.token_validity),
+            );
         }
         let mut seen = std::collections::HashSet::new();
-        for t in &u.tenants {
+        for (i, t) in u.tenants.iter().enumerate() {
             if t.subdomain.trim().is_empty() || !seen.insert(t.subdomain.to_ascii_lowercase()) {
-                return bad(format!("uaa.tenants: subdomain {:?} is empty or given twice", t.subdomain));
+                return bad(
+                    format!("uaa.tenants[{i}].subdomain"),
+                    format!("{:?} is empty or given twice", t.subdomain),
+                );
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for c in &u.clients {
+        for (i, c) in u.clients.iter().enumerate() {
             if !seen.insert(c.client_id.as_str()) {
-                return bad(format!("uaa.clients: client_id {:?} is given twice", c.client_id));
+                return bad(format!("uaa.clients[{i}].client_id"), format!("{:?} is given twice", c.client_id));
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for x in &u.users {
+        for (i, x) in u.users.iter().enumerate() {
             if !seen.insert(x.user_name.as_str()) {
-                return bad(format!("uaa.users: user_name {:?} is given twice", x.user_name));
+                return bad(format!("uaa.users[{i}].user_name"), format!("{:?} is given twice", x.user_name));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, d) in self.destinations.iter().flatten().enumerate() {
             let name = d.properties.name();
             if name.is_empty() {
-                return bad(format!("destinations[{i}] has no Name"));
+                return bad(format!("destinations[{i}]"), "has no Name".into());
             }
             if !seen.insert((d.tenant.clone(), d.level, name.to_string())) {
-                return bad(format!("destinations: {name:?} is given twice at the same tenant and level"));
+                return bad(
+                    format!("destinations[{i}].properties.Name"),
+                    format!("{name:?} is given twice at the same tenant and level"),
+                );
             }
         }
-        Ok(())
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.connectors.iter().enumerate() {
+            if !seen.insert(c.location_id.as_str()) {
+                return bad(format!("connectors[{i}].location_id"), format!("{:?} is given twice", c.location_id));
+            }
+            if c.certificate_validity_minutes > crate::connector::MAX_VALIDITY_MINUTES {
+                return bad(
+                    format!("connectors[{i}].certificate_validity_minutes"),
+                    format!(
+                        "{} is over the maximum of {} (30 days)",
+                        c.certificate_validity_minutes,
+                        crate::connector::MAX_VALIDITY_MINUTES
+                    ),
+                );
+            }
+            if c.expiration_tolerance_hours > crate::connector::MAX_TOLERANCE_HOURS {
+                return bad(
+                    format!("connectors[{i}].expiration_tolerance_hours"),
+                    format!(
+                        "{} is over the maximum of {} (14 days)",
+                        c.expiration_tolerance_hours,
+                        crate::connector::MAX_TOLERANCE_HOURS
+                    ),
+                );
+            }
+        }
+        if self.journal_bytes < 64 * 1024 {
+            return bad("journal_bytes".into(), format!("{} is below the minimum of 65536", self.journal_bytes));
+        }
+        self.limits.validate().map_err(|m| {
+            let (path, message) = m.split_once(": ").unwrap_or(("limits", m.as_str()));
+            StackError::Invalid { path: path.to_string(), message: message.to_string() }
+        })
     }
 }
 
@@ -158,6 +203,11 @@ pub struct StackConfig {
     pub backend: BackendConfig,
     /// Journal entries kept (oldest dropped first); everything when absent.
     pub journal_capacity: Option<usize>,
+    /// Bytes the journal may hold (oldest dropped first; each entry's
+    /// values are truncated with a marker beyond a per-entry cap).
+    pub journal_bytes: usize,
+    /// Timeouts and connection caps of every listener.
+    pub limits: Limits,
     /// Where the CA bundle is written (a fresh temporary folder when absent).
     pub state_dir: Option<PathBuf>,
 }
@@ -179,6 +229,8 @@ impl Default for StackConfig {
             connectors: vec![ConnectorConfig::default()],
             backend: BackendConfig::default(),
             journal_capacity: None,
+            journal_bytes: crate::journal::DEFAULT_MAX_BYTES,
+            limits: Limits::default(),
             state_dir: None,
         }
     }
@@ -269,8 +321,10 @@ struct Inner {
     token_servers: Mutex<HashMap<String, (TokenServer, ServerHandle)>>,
     ca_file: PathBuf,
     _temp: Option<tempfile::TempDir>,
-    _servers: Vec<ServerHandle>,
+    servers: Mutex<Vec<ServerHandle>>,
     info: Arc<RwLock<Value>>,
+    life: Lifecycle,
+    shutdown: Shutdown,
 }
 
 /// The mock identity stack, running in this process on loopback.
@@ -323,7 +377,10 @@ impl Stack {
     pub async fn start_with(config: StackConfig) -> Result<Stack, StackError> {
         config.validate()?;
         let pki = Arc::new(TestPki::load()?);
-        let journal = Journal::with_capacity(config.journal_capacity);
+        let journal = Journal::with_limits(config.journal_capacity, Some(config.journal_bytes));
+        // Seven listeners of our own, the token servers, and room to add some.
+        let limits = config.limits.fitted(7 + config.token_servers.len() + 4);
+        let (shutdown, life) = crate::serve::lifecycle(limits);
         let (temp, dir) = match &config.state_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|source| StackError::Write { path: d.clone(), source })?;
@@ -351,8 +408,12 @@ impl Stack {
         let uaa_router = journalled(uaa.router(), journal.clone(), "uaa");
 
         let info = Arc::new(RwLock::new(Value::Null));
-        let gateway =
-            Gateway::new(pki.clone(), journal.clone(), admin_router(journal.clone(), info.clone(), uaa.token_keys()));
+        let gateway = Gateway::new(
+            pki.clone(),
+            journal.clone(),
+            admin_router(journal.clone(), info.clone(), uaa.token_keys()),
+            life.clone(),
+        );
         gateway.routes.add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
 
         let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;
@@ -426,23 +487,23 @@ impl Stack {
         gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
-        let uaa_handle = spawn_server(uaa_listener, uaa_router, None);
+        let uaa_handle = spawn_server(uaa_listener, uaa_router, None, life.clone());
         components.insert("uaa".to_string(), format!("http://{}", uaa_handle.addr));
         servers.push(uaa_handle);
-        let dest_handle = spawn_server(dest_listener, dest_router, None);
+        let dest_handle = spawn_server(dest_listener, dest_router, None, life.clone());
         components.insert("destination".to_string(), format!("http://{}", dest_handle.addr));
         servers.push(dest_handle);
-        let h = ConnectivityProxy::spawn(conn_listener, conn_router);
+        let h = ConnectivityProxy::spawn(conn_listener, conn_router, life.clone());
         components.insert("connectivity-proxy".to_string(), format!("http://{}", h.addr));
         servers.push(h);
-        let h = spawn_server(be_http_listener, be_router.clone(), None);
+        let h = spawn_server(be_http_listener, be_router.clone(), None, life.clone());
         components.insert("backend-http".to_string(), format!("http://{}", h.addr));
         servers.push(h);
         // Client certificates of the root CA (system certificates, key
         // stores) and of the connector CA are accepted in the handshake;
         // who may name a user is decided per request (`SC-4`).
         let be_tls = pki.server_config(INTERNAL_HOST)?;
-        let h = spawn_server(be_https_listener, be_router, Some(be_tls));
+        let h = spawn_server(be_https_listener, be_router, Some(be_tls), life.clone());
         components.insert("backend-https".to_string(), format!("https://{}", h.addr));
         servers.push(h);
         servers.push(gateway.clone().spawn(gw_listener));
@@ -463,8 +524,10 @@ impl Stack {
                 token_servers: Mutex::new(HashMap::new()),
                 ca_file,
                 _temp: temp,
-                _servers: servers,
+                servers: Mutex::new(servers),
                 info,
+                life,
+                shutdown,
             }),
         };
         for ts in &config.token_servers {
@@ -472,6 +535,28 @@ impl Stack {
         }
         *stack.inner.info.write().expect("info lock") = stack.ready_info();
         Ok(stack)
+    }
+
+    /// Stops the stack gracefully: every listener closes, requests in
+    /// flight finish (at most `limits.grace_secs`), idle connections close.
+    /// Returns how many listeners had to be cut off at the deadline. The
+    /// stack answers nothing afterwards; dropping it without this stops it
+    /// at once.
+    pub async fn shutdown(&self) -> usize {
+        let mut servers = std::mem::take(&mut *self.inner.servers.lock().expect("servers lock"));
+        let token_servers: Vec<ServerHandle> =
+            std::mem::take(&mut *self.inner.token_servers.lock().expect("token servers lock"))
+                .into_values()
+                .map(|(_, h)| h)
+                .collect();
+        servers.extend(token_servers);
+        self.inner.shutdown.drain(servers, self.inner.life.limits.grace()).await
+    }
+
+    /// The limits every listener applies (after fitting the connection cap
+    /// to the process's descriptor limit).
+    pub fn limits(&self) -> Limits {
+        self.inner.life.limits
     }
 
     /// `http://127.0.0.1:<port>`: the proxy every implementation must use.
@@ -565,7 +650,7 @@ impl Stack {
             addr,
             source,
         })?;
-        let handle = spawn_server(listener, router, None);
+        let handle = spawn_server(listener, router, None, self.inner.life.clone());
         self.inner
             .components
             .write()

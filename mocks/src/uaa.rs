@@ -175,6 +175,7 @@ impl UaaConfig {
     }
 }
 
+#[derive(Clone)]
 struct Grant {
     tenant: Tenant,
     client_id: String,
@@ -204,7 +205,50 @@ struct UaaState {
     config: RwLock<UaaConfig>,
     factory: TokenFactory,
     pki: Arc<TestPki>,
-    refresh_tokens: Mutex<HashMap<String, Grant>>,
+    refresh_tokens: Mutex<RefreshTokens>,
+}
+
+/// How long a refresh token is honoured (XSUAA's default refresh-token
+/// validity is 30 days; a test stack needs less, and memory stays bounded).
+pub const REFRESH_TOKEN_VALIDITY: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+/// Bytes the refresh tokens may hold together; the oldest go first.
+pub const MAX_REFRESH_BYTES: usize = 16 * 1024 * 1024;
+
+/// Refresh tokens issued so far, evicted by expiry and by a byte budget.
+#[derive(Default)]
+struct RefreshTokens {
+    grants: HashMap<String, (Grant, std::time::Instant, usize)>,
+    /// Issue order, for eviction.
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl RefreshTokens {
+    fn insert(&mut self, token: String, grant: Grant) {
+        let weight = 512 + token.len() + serde_json::to_string(&grant.extra).map_or(0, |s| s.len());
+        let now = std::time::Instant::now();
+        self.grants.insert(token.clone(), (grant, now + REFRESH_TOKEN_VALIDITY, weight));
+        self.order.push_back(token);
+        self.bytes += weight;
+        while let Some(oldest) = self.order.front() {
+            let expired = self.grants.get(oldest).is_none_or(|(_, exp, _)| *exp <= now);
+            if !expired && self.bytes <= MAX_REFRESH_BYTES {
+                break;
+            }
+            let oldest = self.order.pop_front().expect("front exists");
+            if let Some((_, _, w)) = self.grants.remove(&oldest) {
+                self.bytes -= w;
+            }
+        }
+    }
+
+    fn get(&self, token: &str) -> Option<&Grant> {
+        self.grants.get(token).filter(|(_, exp, _)| *exp > std::time::Instant::now()).map(|(g, _, _)| g)
+    }
+
+    fn len(&self) -> usize {
+        self.grants.len()
+    }
 }
 
 /// The mock UAA. Cheap to clone; every clone is the same server.
@@ -228,7 +272,7 @@ impl MockUaa {
                 config: RwLock::new(config),
                 factory,
                 pki,
-                refresh_tokens: Mutex::new(HashMap::new()),
+                refresh_tokens: Mutex::new(RefreshTokens::default()),
             }),
         }
     }
@@ -303,6 +347,11 @@ impl MockUaa {
             "password",
             cfg.token_validity,
         )
+    }
+
+    /// Refresh tokens currently honoured (bounded by expiry and bytes).
+    pub fn refresh_tokens(&self) -> usize {
+        self.state.refresh_tokens.lock().expect("refresh tokens").len()
     }
 
     /// A client-credentials token of `client_id` (made up if unknown).
@@ -596,6 +645,16 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
 fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &str) -> Result<Grant, String> {
     let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
     let c = &valid.claims;
+    // An identity zone exchanges its own users' tokens only: XSUAA trusts a
+    // zone's own issuer (and configured identity providers), not a sibling
+    // tenant's. 39d4265 exchanges a user token at the tenant of that token.
+    let own = uaa.factory().issuer(&tenant.subdomain);
+    let iss = c.get("iss").and_then(Value::as_str).unwrap_or_default();
+    if iss != own {
+        return Err(format!(
+            "assertion was issued by {iss:?}, not by this tenant's identity zone ({own}); a user token is exchanged at its own tenant"
+        ));
+    }
     let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
     let principal = crate::rules::principal::principal(c, crate::rules::principal::UserType::Business)
         .map_err(|e| format!("assertion names no user: {e}"))?;
@@ -645,4 +704,27 @@ pub fn stable_uuid(seed: &str) -> String {
     }
     let x = format!("{h:032x}");
     format!("{}-{}-4{}-8{}-{}", &x[0..8], &x[8..12], &x[13..16], &x[17..20], &x[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refresh tokens stay within their byte budget however many grants
+    /// come, newest kept; expired ones are not honoured.
+    #[test]
+    fn refresh_tokens_are_bounded_in_bytes() {
+        let mut store = RefreshTokens::default();
+        let mut extra = Map::new();
+        extra.insert("blob".into(), Value::String("x".repeat(9 * 1024)));
+        let grant =
+            Grant { tenant: Tenant::new("t"), client_id: "c".into(), user: User::new("u"), extra, without: vec![] };
+        for i in 0..4000 {
+            store.insert(format!("r{i}"), grant.clone());
+            assert!(store.bytes <= MAX_REFRESH_BYTES, "{i}: {}", store.bytes);
+        }
+        assert!(store.len() < 4000 && store.len() > 1000, "{}", store.len());
+        assert!(store.get("r3999").is_some() && store.get("r0").is_none());
+        assert_eq!(store.grants.len(), store.order.len());
+    }
 }

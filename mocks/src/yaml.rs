@@ -34,13 +34,121 @@ pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, YamlEr
 
 /// Reads and parses a YAML file.
 pub fn from_file<T: DeserializeOwned>(path: &std::path::Path) -> Result<T, YamlError> {
-    let text = std::fs::read_to_string(path).map_err(|e| YamlError {
-        file: path.display().to_string(),
+    let text = read(path)?;
+    from_str(&text, &path.display().to_string())
+}
+
+/// Reads a text file; bytes that are not UTF-8 are named by line, column
+/// and byte offset.
+pub fn read(path: &std::path::Path) -> Result<String, YamlError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| YamlError {
+        file: file.clone(),
         line: 0,
         column: 0,
         message: format!("cannot read: {e}"),
     })?;
-    from_str(&text, &path.display().to_string())
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() as u64 + 1;
+        YamlError {
+            file,
+            line,
+            column,
+            message: format!("not UTF-8: invalid byte 0x{:02x} at byte offset {at}", e.as_bytes()[at]),
+        }
+    })
+}
+
+/// One node of a YAML document with where it starts, for [`locate`].
+#[derive(Debug)]
+enum Node {
+    Map(Vec<(String, Located<Node>)>),
+    Seq(Vec<Located<Node>>),
+    Scalar,
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+                serde::Deserialize::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut v = Vec::new();
+                while let Some(n) = a.next_element::<Located<Node>>()? {
+                    v.push(n);
+                }
+                Ok(Node::Seq(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, n)) = a.next_entry::<String, Located<Node>>()? {
+                    v.push((k, n));
+                }
+                Ok(Node::Map(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The line and column (1-based) of the value at `path` in the YAML `text`:
+/// `uaa.tenants[1].subdomain`. The deepest part of the path the document
+/// has is given when the rest is absent (a default value, say).
+pub fn locate(text: &str, path: &str) -> Option<(u64, u64)> {
+    let root: Located<Node> = serde_saphyr::from_str(text).ok()?;
+    let mut node = &root;
+    let mut at = (node.line, node.column);
+    for part in path.split('.') {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            let Node::Map(entries) = &node.value else { break };
+            let Some((_, child)) = entries.iter().find(|(k, _)| k == key) else { break };
+            node = child;
+            at = (node.line, node.column);
+        }
+        for idx in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let Ok(i) = idx.parse::<usize>() else { break };
+            let Node::Seq(items) = &node.value else { break };
+            let Some(child) = items.get(i) else { break };
+            node = child;
+            at = (node.line, node.column);
+        }
+    }
+    (at.0 > 0).then_some(at)
 }
 
 /// A value with the line and column it was read from, so a failing check
@@ -50,6 +158,28 @@ pub struct Located<T> {
     pub value: T,
     pub line: u64,
     pub column: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_located_in_the_text() {
+        let text = "uaa:\n  tenants:\n    - subdomain: a\n    - subdomain: a\nports: {gateway: 1}\n";
+        assert_eq!(super::locate(text, "uaa.tenants[1].subdomain"), Some((4, 18)));
+        assert_eq!(super::locate(text, "uaa.tenants[0]"), Some((3, 7)));
+        // An absent key: the deepest part that exists.
+        assert_eq!(super::locate(text, "uaa.domain"), super::locate(text, "uaa"));
+    }
+
+    #[test]
+    fn non_utf8_is_named_by_line_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, b"uaa:\n  domain: ab\xffc\n").unwrap();
+        let e = super::read(&p).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13), "{e}");
+        assert!(e.message.contains("byte offset 17") && e.message.contains("0xff"), "{e}");
+    }
 }
 
 impl<T> std::ops::Deref for Located<T> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use idprop_mocks::{Ports, Stack, StackConfig};
+use idprop_mocks::{Ports, Stack, StackConfig, StackError};
 
 /// First of the fixed default ports; components take the next ones.
 pub const DEFAULT_BASE_PORT: u16 = 8480;
@@ -33,6 +33,10 @@ pub struct UpArgs {
     /// Journal entries kept in memory (the oldest go first).
     #[arg(long, default_value_t = 1000)]
     journal_size: usize,
+    /// Bytes the journal may hold (the oldest entries go first; values over
+    /// 32 KiB are cut with a marker). Default 64 MiB.
+    #[arg(long)]
+    journal_bytes: Option<usize>,
     /// Do not log requests.
     #[arg(long, short)]
     quiet: bool,
@@ -48,9 +52,15 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     // Signals are ours from the start: a SIGTERM that arrives while the
     // stack starts (or right after the ready file appears) is a clean stop.
     let stop = Stop::install()?;
-    let mut config: StackConfig = match &args.config {
-        Some(p) => idprop_mocks::yaml::from_file(p).map_err(anyhow::Error::new).context("reading the --config file")?,
-        None => StackConfig::default(),
+    let (mut config, text): (StackConfig, Option<String>) = match &args.config {
+        Some(p) => {
+            let text = idprop_mocks::yaml::read(p).map_err(anyhow::Error::new).context("reading the --config file")?;
+            let c = idprop_mocks::yaml::from_str(&text, &p.display().to_string())
+                .map_err(anyhow::Error::new)
+                .context("reading the --config file")?;
+            (c, Some(text))
+        }
+        None => (StackConfig::default(), None),
     };
     config.uaa = config.uaa.normalized();
     if let Some(ip) = args.bind {
@@ -68,7 +78,24 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     if config.journal_capacity.is_none() {
         config.journal_capacity = Some(args.journal_size);
     }
-    let stack = Stack::start_with(config).await.context("starting the stack")?;
+    if let Some(b) = args.journal_bytes {
+        config.journal_bytes = b;
+    }
+    let stack = match Stack::start_with(config).await {
+        Ok(s) => s,
+        // A value of the file that cannot be served: named by line and column.
+        Err(StackError::Invalid { path, message }) => {
+            let at = match (&args.config, &text) {
+                (Some(file), Some(text)) => {
+                    let (l, c) = idprop_mocks::yaml::locate(text, &path).unwrap_or((0, 0));
+                    format!("{}:{l}:{c}: ", file.display())
+                }
+                _ => String::new(),
+            };
+            anyhow::bail!("{at}{path}: {message}");
+        }
+        Err(e) => return Err(e).context("starting the stack"),
+    };
     let info = stack.ready_info();
     if let Some(path) = &args.ready_file {
         let tmp = path.with_extension("tmp");
@@ -101,7 +128,11 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         });
     }
     let signal = stop.wait().await;
-    eprintln!("idprop: {signal}: shutting down");
+    eprintln!("idprop: {signal}: stopping (requests in flight may finish, at most {} s)", stack.limits().grace_secs);
+    let cut = stack.shutdown().await;
+    if cut > 0 {
+        eprintln!("idprop: {cut} listener(s) still busy at the deadline: their connections were cut");
+    }
     drop(stack);
     // The files describe a running stack: they go with it.
     let mut written: Vec<PathBuf> = ["env.sh", "default-env.json"].iter().map(|f| args.state_dir.join(f)).collect();
