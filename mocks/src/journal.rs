@@ -116,8 +116,8 @@ fn cap(v: &mut String) {
             end -= 1;
         }
         let cut = v.len() - end;
-        v.truncate(end);
-        v.push_str(&format!("…[idprop: {cut} more bytes not journalled]"));
+        // A fresh string: truncating keeps the whole allocation alive.
+        *v = format!("{}…[idprop: {cut} more bytes not journalled]", &v[..end]);
     }
 }
 
@@ -351,4 +351,51 @@ impl Journal {
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(form_value: String) -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            time_ms: 0,
+            component: "t".into(),
+            host: "h".into(),
+            tls: false,
+            method: "POST".into(),
+            path: "/".into(),
+            query: vec![],
+            headers: vec![],
+            form: vec![("padding".into(), form_value)],
+            body: None,
+            client_cert: None,
+            ssl_client_cert: None,
+            status: 0,
+            latency_ms: 0,
+            note: None,
+        }
+    }
+
+    /// A cut value gives its memory back (truncating a `String` would keep
+    /// the whole allocation: 1,000 large forms once held 900 MB).
+    #[test]
+    fn cut_values_release_their_memory_and_the_budget_holds() {
+        let j = Journal::with_limits(None, Some(256 * 1024));
+        for _ in 0..50 {
+            j.record(entry("é".repeat(300 * 1024)));
+        }
+        let s = j.stats();
+        assert!(s.bytes <= 256 * 1024 && s.evicted > 0, "{s:?}");
+        let kept = &j.entries()[0].form[0].1;
+        assert!(kept.capacity() < MAX_VALUE_BYTES + 128, "{}", kept.capacity());
+        assert!(kept.ends_with("more bytes not journalled]"));
+        // The newest entry is kept even when it alone is over the budget.
+        let tiny = Journal::with_limits(None, Some(1));
+        tiny.record(entry("x".into()));
+        tiny.record(entry("y".into()));
+        assert_eq!(tiny.entries().len(), 1);
+        assert_eq!(tiny.entries()[0].form[0].1, "y");
+    }
 }
