@@ -119,6 +119,22 @@ impl Cached {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
+/// Cache entries kept at most (one per tenant × destination × user ×
+/// client × URL); past it, stale entries go, then every idle one.
+pub const MAX_CACHED_TOKENS: usize = 10_000;
+
+/// Makes room in a full cache: stale and empty entries go first; if that
+/// is not enough, every entry not being fetched right now.
+fn sweep(cache: &mut HashMap<CacheKey, Slot>) {
+    cache.retain(|_, slot| match slot.try_lock() {
+        Ok(c) => c.as_ref().is_some_and(|c| c.fetched_at.elapsed() < c.fresh_for),
+        Err(_) => true,
+    });
+    if cache.len() >= MAX_CACHED_TOKENS {
+        cache.retain(|_, slot| slot.try_lock().is_err());
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     connect: Duration,
@@ -185,7 +201,13 @@ impl TokenRetriever {
     /// fetched, with concurrent callers for the same key waiting for one
     /// request (`CH-4`).
     async fn token(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
-        let slot: Slot = self.cache.lock().expect("cache lock").entry(tr.cache_key.clone()).or_default().clone();
+        let slot: Slot = {
+            let mut cache = self.cache.lock().expect("cache lock");
+            if cache.len() >= MAX_CACHED_TOKENS && !cache.contains_key(&tr.cache_key) {
+                sweep(&mut cache);
+            }
+            cache.entry(tr.cache_key.clone()).or_default().clone()
+        };
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
             if c.fetched_at.elapsed() < c.fresh_for {
@@ -534,4 +556,40 @@ fn key_store_pem(ks: &KeyStoreRef, certificates: &[Certificate]) -> Result<Strin
         return Err(format!("certificate {:?} must hold a certificate and its private key (PEM)", ks.location));
     }
     Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> CacheKey {
+        CacheKey {
+            tenant: "t".into(),
+            destination: "d".into(),
+            user: format!("u{i}"),
+            client_id: "c".into(),
+            token_url: "https://x.test".into(),
+        }
+    }
+
+    fn cached(fresh: bool) -> Slot {
+        let token = Fetched { access_token: "a".into(), expires_in: Some(60), scope: None };
+        let fresh_for = if fresh { Duration::from_secs(60) } else { Duration::ZERO };
+        Arc::new(tokio::sync::Mutex::new(Some(Cached { token, fetched_at: Instant::now(), fresh_for })))
+    }
+
+    /// A full cache drops stale entries first, then idle fresh ones, never
+    /// one being fetched: memory stays bounded however many users come.
+    #[test]
+    fn a_full_cache_is_swept() {
+        let mut cache: HashMap<CacheKey, Slot> = (0..MAX_CACHED_TOKENS).map(|i| (key(i), cached(i % 2 == 0))).collect();
+        sweep(&mut cache);
+        assert_eq!(cache.len(), MAX_CACHED_TOKENS / 2, "stale entries go, fresh ones stay");
+        let busy = cached(true);
+        let _held = busy.try_lock().unwrap();
+        let mut full: HashMap<CacheKey, Slot> = (0..MAX_CACHED_TOKENS).map(|i| (key(i), cached(true))).collect();
+        full.insert(key(usize::MAX), busy.clone());
+        sweep(&mut full);
+        assert_eq!(full.len(), 1, "only the entry being fetched stays");
+    }
 }
