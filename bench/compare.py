@@ -115,7 +115,7 @@ def main():
     c.request("POST", "/oauth/token", "grant_type=client_credentials", {"Authorization": conn_auth, "Content-Type": "application/x-www-form-urlencoded"})
     proxy_token = json.loads(c.getresponse().read())["access_token"]
     pp = {}
-    for users in (1, 20, 1000):
+    for users in (1, 20, 1000, 10000):
         tokens = subprocess.run([IDPROP, "token", "--tenant", "mytenant", "--user", "bench", "--count", str(users)], capture_output=True, text=True, check=True).stdout.split()
         tok_file = os.path.join(tmp, f"tokens-{users}.txt")
         with open(tok_file, "w") as f:
@@ -159,11 +159,12 @@ end
     rows = [
         ("start to first token (median of %d)" % RUNS, f"{up_ms:.1f} ms", f"{node_ms:.1f} ms", f"idprop takes {ratio(up_ms, node_ms):.3f}× the time", "≤ 0.1×"),
         ("client-credentials tokens/s (wrk, 32 conns)", f"{ours_rps:.0f}", f"{theirs_rps:.0f}", f"{ratio(ours_rps, theirs_rps):.2f}×", "≥ 2×"),
-        ("share of the RSA-2048 signing ceiling", f"{ours_rps:.0f} of {ceiling:.0f}", f"{theirs_rps:.0f} of {ceiling:.0f}", f"{100 * ratio(ours_rps, ceiling):.0f} % (peer {100 * ratio(theirs_rps, ceiling):.0f} %)", "≥ 70 %"),
-        ("principal propagation req/s, 1 user", f"{pp[1][0]:.0f}", "—", "1.00×", ""),
+        ("share of the RSA-2048 signing ceiling", f"{ours_rps:.0f} of {ceiling:.0f}", f"{theirs_rps:.0f} of {ceiling:.0f}", f"{100 * ratio(ours_rps, ceiling):.0f} % (peer {100 * ratio(theirs_rps, ceiling):.0f} %)", "≥ 85 %"),
+        ("principal propagation req/s, 1 user", f"{pp[1][0]:.0f}", "—", f"{ratio(pp[1][0], ours_rps):.2f}× the token rate", "≥ 1.2×"),
         ("principal propagation req/s, 20 users", f"{pp[20][0]:.0f}", "—", f"{ratio(pp[20][0], pp[1][0]):.2f}× of 1 user", ""),
-        ("principal propagation req/s, 1000 users", f"{pp[1000][0]:.0f}", "—", f"{ratio(pp[1000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.5×"),
-        ("idprop up peak RSS under this load", f"{rss / 1024:.1f} MB", "—", "", "≤ 50 MB"),
+        ("principal propagation req/s, 1000 users", f"{pp[1000][0]:.0f}", "—", f"{ratio(pp[1000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.8×"),
+        ("principal propagation req/s, 10000 users", f"{pp[10000][0]:.0f}", "—", f"{ratio(pp[10000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.5×"),
+        ("idprop up peak RSS through the 10,000-user run", f"{rss / 1024:.1f} MB", "—", "", "≤ 64 MB"),
     ]
     print("| measurement | idprop | oauth2-mock-server 9.3.0 | ratio | target |")
     print("|---|---|---|---|---|")

@@ -211,6 +211,8 @@ pub struct CloudConnector {
     jwks_client: reqwest::Client,
     trust: RwLock<HashMap<String, (String, Option<JwkSet>)>>,
     certs: Mutex<HashMap<String, Arc<Issued>>>,
+    /// Tokens validated before, until they expire (plus the tolerance).
+    validated: crate::validated::ValidatedTokens,
     system: Option<SystemCertificate>,
     /// Presents the system certificate (when there is one) to HTTPS backends;
     /// one pool for every user, since identities travel in a header.
@@ -280,6 +282,7 @@ impl CloudConnector {
             jwks_client,
             trust: RwLock::new(trust),
             certs: Mutex::new(HashMap::new()),
+            validated: Default::default(),
             system,
             backend_client,
             routed_client,
@@ -405,12 +408,26 @@ impl CloudConnector {
     /// their keys on first use and again on an unknown `kid`; tokens expired
     /// within the Expiration Tolerance still pass.
     pub async fn validate(&self, token: &str, now: i64) -> Result<token_validation::ValidToken, Rejection> {
+        if let Some(v) = self.validated.get(token, now) {
+            return Ok(v);
+        }
+        let tolerance = i64::from(self.config.expiration_tolerance_hours) * 3600;
+        let v = self.validate_fresh(token, now, tolerance).await?;
+        self.validated.put(token, crate::validated::exp_of(&v).saturating_add(tolerance), &v);
+        Ok(v)
+    }
+
+    async fn validate_fresh(
+        &self,
+        token: &str,
+        now: i64,
+        tolerance: i64,
+    ) -> Result<token_validation::ValidToken, Rejection> {
         let claims_iss = token_validation::peek_claims(token)
             .and_then(|c| c.get("iss").and_then(|i| i.as_str().map(str::to_string)));
         if let Some(iss) = &claims_iss {
             self.ensure_keys(iss, false).await;
         }
-        let tolerance = i64::from(self.config.expiration_tolerance_hours) * 3600;
         let run = |trusted: &[TrustedIssuer]| {
             token_validation::validate_tolerating(token, trusted, now, &token_validation::Readings::IDPROP, tolerance)
         };
@@ -453,6 +470,8 @@ impl CloudConnector {
         if let Some(entry) = self.trust.write().expect("trust lock").get_mut(issuer) {
             entry.1 = Some(jwks);
         }
+        // New keys: what validated with the old ones is validated again.
+        self.validated.clear();
     }
 
     /// Maps the principal of validated claims for `user_type` (`PP-2`..`SP-5`).

@@ -290,6 +290,7 @@ impl Journal {
     pub fn complete(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
         let done = {
             let mut store = self.store();
+            let listening = self.inner.live.receiver_count() > 0;
             let found = store.entries.iter_mut().rev().find(|(e, _)| e.seq == seq).map(|(e, w)| {
                 f(e);
                 if let Some(n) = &mut e.note {
@@ -297,9 +298,10 @@ impl Journal {
                 }
                 let old = *w;
                 *w = e.weight();
-                (e.clone(), old, *w)
+                // A copy only for a live listener (the page, `--follow`).
+                (listening.then(|| e.clone()), old, *w)
             });
-            found.map(|(e, old, new)| {
+            found.and_then(|(e, old, new)| {
                 store.bytes = store.bytes - old + new;
                 e
             })

@@ -19,6 +19,7 @@ pub mod stack;
 pub mod token_server;
 pub mod tokens;
 pub mod uaa;
+pub mod validated;
 pub mod yaml;
 
 pub use backend::{Backend, BackendConfig, CannedResponse};

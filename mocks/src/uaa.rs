@@ -206,6 +206,8 @@ struct UaaState {
     factory: TokenFactory,
     pki: Arc<TestPki>,
     refresh_tokens: Mutex<RefreshTokens>,
+    /// Tokens validated before (the same proxy token on every call).
+    validated: crate::validated::ValidatedTokens,
 }
 
 /// How long a refresh token is honoured (XSUAA's default refresh-token
@@ -273,6 +275,7 @@ impl MockUaa {
                 factory,
                 pki,
                 refresh_tokens: Mutex::new(RefreshTokens::default()),
+                validated: Default::default(),
             }),
         }
     }
@@ -378,7 +381,13 @@ impl MockUaa {
 
     /// Validates a token this UAA issued (any tenant).
     pub fn validate(&self, token: &str) -> Result<token_validation::ValidToken, token_validation::Rejection> {
-        token_validation::validate(token, &self.trusted_issuers(), unix_now() as i64)
+        let now = unix_now() as i64;
+        if let Some(v) = self.state.validated.get(token, now) {
+            return Ok(v);
+        }
+        let v = token_validation::validate(token, &self.trusted_issuers(), now)?;
+        self.state.validated.put(token, crate::validated::exp_of(&v), &v);
+        Ok(v)
     }
 
     /// The JWKS as `/token_keys` serves it (with XSUAA's PEM `value`).
@@ -552,7 +561,8 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
     let issued = match grant_type.as_str() {
         "client_credentials" => {
             let t = uaa.factory().client_token(&tenant, &client, validity);
-            return token_response(&t.sign(), validity, &client.authorities, None);
+            let jti = t.claims().get("jti").cloned().unwrap_or(Value::Null);
+            return token_response(&t.sign(), jti, validity, &client.authorities, None);
         }
         "password" => {
             let (Some(username), Some(password)) = (param("username"), param("password")) else {
@@ -630,11 +640,12 @@ async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Bo
     for k in &issued.without {
         builder = builder.without(k);
     }
+    let jti = builder.claims().get("jti").cloned().unwrap_or(Value::Null);
     let token = builder.sign();
     let refresh = format!("{}-r", random_hex(16));
     let scopes = issued.user.scopes.clone();
     uaa.state.refresh_tokens.lock().expect("refresh tokens").insert(refresh.clone(), issued);
-    token_response(&token, validity, &scopes, Some(&refresh))
+    token_response(&token, jti, validity, &scopes, Some(&refresh))
 }
 
 /// Validates a jwt-bearer assertion and takes the user from it (`AT-1`):
@@ -673,14 +684,13 @@ fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_i
     Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without })
 }
 
-fn token_response(token: &str, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
-    let claims = crate::tokens::peek_claims(token).unwrap_or_default();
+fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
     let mut body = json!({
         "access_token": token,
         "token_type": "bearer",
         "expires_in": validity.saturating_sub(1),
         "scope": scopes.join(" "),
-        "jti": claims.get("jti").cloned().unwrap_or(Value::Null),
+        "jti": jti,
     });
     if let Some(r) = refresh {
         body["refresh_token"] = json!(r);
