@@ -14,7 +14,16 @@ fn tokens(c: &mut Criterion) {
     let builder = stack.uaa().user_token("mytenant", "alice");
     c.bench_function("token issuance (RS256 sign)", |b| b.iter(|| builder.sign()));
     let token = builder.sign();
-    c.bench_function("JWT validation (RS256 verify + claims)", |b| b.iter(|| stack.uaa().validate(&token).unwrap()));
+    let trusted = stack.uaa().trusted_issuers();
+    c.bench_function("JWT validation (RS256 verify + claims)", |b| {
+        b.iter(|| {
+            idprop_mocks::rules::token_validation::validate(&token, &trusted, idprop_mocks::tokens::unix_now() as i64)
+                .unwrap()
+        })
+    });
+    c.bench_function("JWT validation of a token seen before (remembered)", |b| {
+        b.iter(|| stack.uaa().validate(&token).unwrap())
+    });
     let client = stack.http_client();
     let url = format!("{}/oauth/token", stack.uaa_url("mytenant"));
     c.bench_function("client_credentials round trip through the gateway (TLS, keep-alive)", |b| {
@@ -37,7 +46,7 @@ fn principal_propagation(c: &mut Criterion) {
     let stack = rt.block_on(Stack::start()).unwrap();
     let connector = stack.connectivity().connector("").unwrap();
     let claims = stack.uaa().user_token("mytenant", "alice").claims().clone();
-    let mapping = connector.map(&claims).unwrap();
+    let mapping = connector.map(&claims, idprop_mocks::rules::principal::UserType::Business).unwrap();
     c.bench_function("certificate minting (ECDSA P-256, connector CA)", |b| {
         b.iter(|| connector.mint_certificate(&mapping).unwrap())
     });

@@ -217,8 +217,10 @@ pub struct CloudConnector {
     /// Presents the system certificate (when there is one) to HTTPS backends;
     /// one pool for every user, since identities travel in a header.
     backend_client: reqwest::Client,
-    /// The same for internal hosts served by other mocks, through the gateway.
-    routed_client: reqwest::Client,
+    /// The same for internal hosts served by other mocks, through the
+    /// gateway; built on first use (start-up stays cheap).
+    routed_client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    gateway: String,
     /// Certificates minted so far (a cache hit mints none).
     minted: std::sync::atomic::AtomicU64,
 }
@@ -264,17 +266,6 @@ impl CloudConnector {
             if config.system_certificate { Some(system_certificate(&pki, &config.location_id)?) } else { None };
         let identity = system.as_ref().map(|s| format!("{}{}", s.cert_pem, s.key_pem));
         let backend_client = Self::backend_client(&pki, &network, identity.as_deref())?;
-        let mut routed = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::all(gateway).map_err(|e| e.to_string())?)
-            .tls_certs_only(
-                [reqwest::Certificate::from_pem(pki.ca_bundle_pem().as_bytes()).map_err(|e| e.to_string())?],
-            )
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60));
-        if let Some(pem) = &identity {
-            routed = routed.identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?);
-        }
-        let routed_client = routed.build().map_err(|e| e.to_string())?;
         Ok(Self {
             config,
             pki,
@@ -285,7 +276,8 @@ impl CloudConnector {
             validated: Default::default(),
             system,
             backend_client,
-            routed_client,
+            routed_client: std::sync::OnceLock::new(),
+            gateway: gateway.to_string(),
             minted: Default::default(),
         })
     }
@@ -335,6 +327,28 @@ impl CloudConnector {
             b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?);
         }
         b.build().map_err(|e| e.to_string())
+    }
+
+    /// The client for internal hosts other mocks serve (through the gateway),
+    /// presenting the system certificate.
+    fn routed_client(&self) -> Result<&reqwest::Client, Refusal> {
+        self.routed_client
+            .get_or_init(|| {
+                let ca =
+                    reqwest::Certificate::from_pem(self.pki.ca_bundle_pem().as_bytes()).map_err(|e| e.to_string())?;
+                let mut b = reqwest::Client::builder()
+                    .proxy(reqwest::Proxy::all(&self.gateway).map_err(|e| e.to_string())?)
+                    .tls_certs_only([ca])
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(Duration::from_secs(60));
+                if let Some(s) = &self.system {
+                    let pem = format!("{}{}", s.cert_pem, s.key_pem);
+                    b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?);
+                }
+                b.build().map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| Refusal::new(500, format!("Cloud Connector: cannot build a client: {e}")))
     }
 
     /// The mapping of a virtual host and port, and whether `path` is allowed.
@@ -586,7 +600,7 @@ impl CloudConnector {
         // the gateway routes.
         let (client, url) = match self.network.hosts.get(&(host.clone(), scheme.clone())) {
             Some(addr) => (&self.backend_client, format!("{scheme}://{host}:{}{path_and_query}", addr.port())),
-            None if host.ends_with(".test") => (&self.routed_client, format!("{scheme}://{host}{path_and_query}")),
+            None if host.ends_with(".test") => (self.routed_client()?, format!("{scheme}://{host}{path_and_query}")),
             None => {
                 return Err(Refusal::new(
                     502,

@@ -100,6 +100,8 @@ pub struct SigningKey {
     /// The public key as published in `/token_keys`.
     pub jwk: Jwk,
     pub private_pem: String,
+    /// SubjectPublicKeyInfo PEM, derived once (parsing an RSA key is costly).
+    public_pem: String,
     /// Parsed once: jsonwebtoken re-parses (and re-validates) the key on
     /// every signature, which costs more than the signature itself.
     rsa: Arc<aws_lc_rs::signature::RsaKeyPair>,
@@ -129,7 +131,17 @@ impl SigningKey {
         }))
         .map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
         let decoding = DecodingKey::from_jwk(&jwk)?;
-        Ok(Self { kid: kid.to_string(), encoding, decoding, jwk, private_pem: pem.to_string(), rsa: Arc::new(rsa) })
+        let public_pem =
+            KeyPair::from_pem(pem).map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?.public_key_pem();
+        Ok(Self {
+            kid: kid.to_string(),
+            encoding,
+            decoding,
+            jwk,
+            private_pem: pem.to_string(),
+            public_pem,
+            rsa: Arc::new(rsa),
+        })
     }
 
     /// An RS256 JWT of `header` and `claims` (both JSON texts).
@@ -152,8 +164,7 @@ impl SigningKey {
     /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker would
     /// use as an HMAC secret in the HS256 confusion attack).
     pub fn public_pem(&self) -> String {
-        let kp = KeyPair::from_pem(&self.private_pem).expect("fixture key loads");
-        kp.public_key_pem()
+        self.public_pem.clone()
     }
 }
 
@@ -173,6 +184,21 @@ impl std::fmt::Debug for TestPki {
     }
 }
 
+/// The committed JWT keys, parsed once per process: validating an RSA key
+/// costs more than the rest of a stack's start together.
+fn fixture_keys() -> Result<&'static [SigningKey], PkiError> {
+    static KEYS: std::sync::OnceLock<Result<Vec<SigningKey>, String>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        JWT_KEYS
+            .iter()
+            .map(|(kid, pem)| SigningKey::from_pem(kid, pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
+    })
+    .as_deref()
+    .map_err(|e| PkiError::Other(e.clone()))
+}
+
 /// Installs aws-lc-rs as the process's rustls provider (once; later calls are no-ops).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -182,7 +208,7 @@ impl TestPki {
     /// Loads the committed fixtures.
     pub fn load() -> Result<Self, PkiError> {
         install_crypto_provider();
-        let keys = JWT_KEYS.iter().map(|(kid, pem)| SigningKey::from_pem(kid, pem)).collect::<Result<Vec<_>, _>>()?;
+        let keys = fixture_keys()?.to_vec();
         Ok(Self {
             root: CertificateAuthority::load("root", ROOT_CA_PEM, ROOT_CA_KEY)?,
             connector: CertificateAuthority::load("connector", CONNECTOR_CA_PEM, CONNECTOR_CA_KEY)?,

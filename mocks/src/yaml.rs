@@ -160,28 +160,6 @@ pub struct Located<T> {
     pub column: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn paths_are_located_in_the_text() {
-        let text = "uaa:\n  tenants:\n    - subdomain: a\n    - subdomain: a\nports: {gateway: 1}\n";
-        assert_eq!(super::locate(text, "uaa.tenants[1].subdomain"), Some((4, 18)));
-        assert_eq!(super::locate(text, "uaa.tenants[0]"), Some((3, 7)));
-        // An absent key: the deepest part that exists.
-        assert_eq!(super::locate(text, "uaa.domain"), super::locate(text, "uaa"));
-    }
-
-    #[test]
-    fn non_utf8_is_named_by_line_and_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, b"uaa:\n  domain: ab\xffc\n").unwrap();
-        let e = super::read(&p).unwrap_err();
-        assert_eq!((e.line, e.column), (2, 13), "{e}");
-        assert!(e.message.contains("byte offset 17") && e.message.contains("0xff"), "{e}");
-    }
-}
-
 impl<T> std::ops::Deref for Located<T> {
     type Target = T;
     fn deref(&self) -> &T {
@@ -214,4 +192,26 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Located<T> {
 /// Writes `value` as YAML (for generated scenario files).
 pub fn to_string<T: serde::Serialize>(value: &T) -> String {
     serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# could not write YAML: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_located_in_the_text() {
+        let text = "uaa:\n  tenants:\n    - subdomain: a\n    - subdomain: a\nports: {gateway: 1}\n";
+        assert_eq!(super::locate(text, "uaa.tenants[1].subdomain"), Some((4, 18)));
+        assert_eq!(super::locate(text, "uaa.tenants[0]"), Some((3, 7)));
+        // An absent key: the deepest part that exists.
+        assert_eq!(super::locate(text, "uaa.domain"), super::locate(text, "uaa"));
+    }
+
+    #[test]
+    fn non_utf8_is_named_by_line_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, b"uaa:\n  domain: ab\xffc\n").unwrap();
+        let e = super::read(&p).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13), "{e}");
+        assert!(e.message.contains("byte offset 17") && e.message.contains("0xff"), "{e}");
+    }
 }
