@@ -372,105 +372,11 @@ fn requests(c: &RequestsCheck, journal: &[JournalEntry]) -> Result<(), Mismatch>
     Ok(())
 }
 
+/// The first way `e` differs from `m` (the matcher lists them in order).
 fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
-    let eq = |what: &str, want: &Option<String>, got: &str| match want {
-        Some(w) if !w.eq_ignore_ascii_case(got) => Err(mismatch(format!("{what} {w:?}"), format!("{got:?}"))),
-        _ => Ok(()),
-    };
-    eq("host", &m.host, &e.host)?;
-    if let Some(p) = &m.path {
-        if p != &e.path {
-            return Err(mismatch(format!("path {p:?}"), format!("{:?}", e.path)));
-        }
-    }
-    eq("method", &m.method, &e.method)?;
-    if let Some(t) = m.tls {
-        if t != e.tls {
-            return Err(mismatch(format!("tls {t}"), format!("tls {}", e.tls)));
-        }
-    }
-    if let Some(s) = m.status {
-        if s != e.status {
-            return Err(mismatch(format!("status {s}"), format!("{}", e.status)));
-        }
-    }
-    for (k, v) in &m.form {
-        if e.form_field(k) != Some(v.as_str()) {
-            return Err(mismatch(format!("form field {k}={v:?}"), format!("{:?}", e.form_field(k))));
-        }
-    }
-    for k in &m.form_absent {
-        if let Some(v) = e.form_field(k) {
-            return Err(mismatch(format!("no form field {k}"), format!("{k}={v:?}")));
-        }
-    }
-    for (k, v) in &m.headers {
-        if e.header(k) != Some(v.as_str()) {
-            return Err(mismatch(format!("header {k}: {v:?}"), format!("{:?}", e.header(k))));
-        }
-    }
-    for (k, v) in &m.header_prefixes {
-        if !e.header(k).is_some_and(|h| h.starts_with(v.as_str())) {
-            return Err(mismatch(format!("header {k} starting {v:?}"), format!("{:?}", e.header(k))));
-        }
-    }
-    for k in &m.headers_absent {
-        if let Some(v) = e.header(k) {
-            return Err(mismatch(format!("no header {k}"), format!("{k}: {}", crate::protocol::excerpt(v))));
-        }
-    }
-    for (k, v) in &m.query {
-        if e.query_param(k) != Some(v.as_str()) {
-            return Err(mismatch(format!("query {k}={v:?}"), format!("{:?}", e.query_param(k))));
-        }
-    }
-    for k in &m.query_absent {
-        if let Some(v) = e.query_param(k) {
-            return Err(mismatch(format!("no query parameter {k}"), format!("{k}={v:?}")));
-        }
-    }
-    if let Some(b) = &m.basic {
-        let got = e.basic_credentials().map(|(u, p)| format!("{u}:{p}"));
-        let ok = if b == "none" { got.is_none() } else { got.as_deref() == Some(b.as_str()) };
-        if !ok {
-            return Err(mismatch(format!("Basic {b:?}"), format!("{got:?}")));
-        }
-    }
-    let tls = e.client_cert.as_ref();
-    let ssl = e.ssl_client_cert.as_ref();
-    same_dn("client certificate issued by", m.client_cert_issuer.as_deref(), tls.map(|c| c.issuer.as_str()))?;
-    same_dn("SSL_CLIENT_CERT issued by", m.ssl_client_cert_issuer.as_deref(), ssl.map(|c| c.issuer.as_str()))?;
-    same_dn("SSL_CLIENT_CERT", m.ssl_client_cert_subject.as_deref(), ssl.map(|c| c.subject.as_str()))?;
-    if !m.bearer_claims.is_empty() {
-        let token = e.header("authorization").and_then(idprop_mocks::http::bearer).unwrap_or("");
-        let claims = idprop_mocks::tokens::peek_claims(token)
-            .ok_or_else(|| mismatch("a JWT in Authorization: Bearer", format!("{:?}", e.header("authorization"))))?;
-        for (k, v) in &m.bearer_claims {
-            if claims.get(k) != Some(v) {
-                return Err(mismatch(
-                    format!("bearer claim {k} = {v}"),
-                    format!("{}", claims.get(k).unwrap_or(&Value::Null)),
-                ));
-            }
-        }
-    }
-    same_dn("client certificate", m.client_cert_subject.as_deref(), tls.map(|c| c.subject.as_str()))?;
-    Ok(())
-}
-
-/// `expected` (`none` for absent) against the DN `got`, compared parsed
-/// (RFC 4514 allows several spellings of one name).
-fn same_dn(what: &str, expected: Option<&str>, got: Option<&str>) -> Result<(), Mismatch> {
-    let Some(want) = expected else { return Ok(()) };
-    let ok = match (want, got) {
-        ("none", g) => g.is_none(),
-        (w, Some(g)) => idprop_mocks::rules::dn::same_name(w, g).unwrap_or(w == g),
-        (_, None) => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(mismatch(format!("{what} {want:?}"), format!("{got:?}")))
+    match m.differences(e).into_iter().next() {
+        Some(d) => Err(mismatch(d.expected, d.observed)),
+        None => Ok(()),
     }
 }
 

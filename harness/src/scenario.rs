@@ -540,57 +540,10 @@ pub struct RequestsCheck {
     pub each: Option<RequestMatch>,
 }
 
-/// What one observed request must look like.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestMatch {
-    #[serde(default)]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub method: Option<String>,
-    #[serde(default)]
-    pub tls: Option<bool>,
-    #[serde(default)]
-    pub form: BTreeMap<String, String>,
-    #[serde(default)]
-    pub form_absent: Vec<String>,
-    /// Header values (names any case).
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Headers whose value starts with the given text.
-    #[serde(default)]
-    pub header_prefixes: BTreeMap<String, String>,
-    #[serde(default)]
-    pub headers_absent: Vec<String>,
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
-    #[serde(default)]
-    pub query_absent: Vec<String>,
-    /// HTTP Basic credentials `user:password`; `none` for no Basic header.
-    #[serde(default)]
-    pub basic: Option<String>,
-    /// RFC 4514 subject of the client certificate; `none` for no certificate.
-    #[serde(default)]
-    pub client_cert_subject: Option<String>,
-    /// RFC 4514 issuer of the client certificate.
-    #[serde(default)]
-    pub client_cert_issuer: Option<String>,
-    /// RFC 4514 subject of the certificate in the `SSL_CLIENT_CERT` header
-    /// (what a Cloud Connector propagates); `none` for no (or an empty) header.
-    #[serde(default)]
-    pub ssl_client_cert_subject: Option<String>,
-    /// RFC 4514 issuer of the certificate in `SSL_CLIENT_CERT`.
-    #[serde(default)]
-    pub ssl_client_cert_issuer: Option<String>,
-    /// Claims the JWT in `Authorization: Bearer …` must carry.
-    #[serde(default)]
-    pub bearer_claims: Map<String, Value>,
-    /// Status the mock answered.
-    #[serde(default)]
-    pub status: Option<u16>,
-}
+/// What one observed request must look like: the matcher of
+/// `idprop-mocks`'s expectations, so a scenario and a Rust test say the same
+/// thing the same way.
+pub type RequestMatch = idprop_mocks::expect::RequestMatcher;
 
 /// How long a step took.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

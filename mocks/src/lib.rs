@@ -8,6 +8,7 @@ pub mod backend;
 pub mod connectivity;
 pub mod connector;
 pub mod destination;
+pub mod expect;
 pub mod gateway;
 pub mod http;
 pub mod journal;
@@ -19,6 +20,7 @@ pub mod stack;
 pub mod token_server;
 pub mod tokens;
 pub mod uaa;
+pub mod upstream;
 pub mod validated;
 pub mod yaml;
 
@@ -34,3 +36,8 @@ pub use stack::{Ports, Stack, StackBuilder, StackConfig, StackError};
 pub use token_server::{TokenServer, TokenServerBehaviour};
 pub use tokens::{Forgery, TokenBuilder, TokenFactory};
 pub use uaa::{ClientAuthMethod, MockUaa, OAuthClient, Tenant, UaaConfig, User};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -325,6 +325,22 @@ struct Inner {
     info: Arc<RwLock<Value>>,
     life: Lifecycle,
     shutdown: Shutdown,
+    expectations: Arc<Mutex<Vec<crate::expect::Expectation>>>,
+}
+
+impl Drop for Inner {
+    /// Expectations are verified when the last clone of the stack goes: an
+    /// unmet one fails the test, with the closest request and what differed
+    /// (unless the test is already failing).
+    fn drop(&mut self) {
+        let expectations = std::mem::take(&mut *self.expectations.lock().unwrap_or_else(|p| p.into_inner()));
+        if expectations.is_empty() || std::thread::panicking() {
+            return;
+        }
+        if let Err(unmet) = crate::expect::verify(&expectations, &self.journal.entries()) {
+            panic!("idprop: expectations not met when the stack was dropped:\n{unmet}");
+        }
+    }
 }
 
 /// The mock identity stack, running in this process on loopback.
@@ -528,6 +544,7 @@ impl Stack {
                 info,
                 life,
                 shutdown,
+                expectations: Default::default(),
             }),
         };
         for ts in &config.token_servers {
@@ -535,6 +552,28 @@ impl Stack {
         }
         *stack.inner.info.write().expect("info lock") = stack.ready_info();
         Ok(stack)
+    }
+
+    /// Expects requests like `matcher` in the journal, at least once unless
+    /// the returned builder says otherwise; verified by [`Stack::verify`] and
+    /// when the last clone of the stack is dropped.
+    pub fn expect(&self, matcher: crate::expect::RequestMatcher) -> crate::expect::ExpectationBuilder {
+        let mut all = self.inner.expectations.lock().expect("expectations lock");
+        all.push(crate::expect::Expectation { matcher, times: crate::expect::Times::AtLeast(1), name: None });
+        crate::expect::ExpectationBuilder { slot: self.inner.expectations.clone(), index: all.len() - 1 }
+    }
+
+    /// Checks every expectation now; the error names each unmet one with
+    /// the journal entry that came closest. Checked expectations stay
+    /// registered (and are checked again on drop).
+    pub fn verify(&self) -> Result<(), crate::expect::Unmet> {
+        let all = self.inner.expectations.lock().expect("expectations lock").clone();
+        crate::expect::verify(&all, &self.journal().entries())
+    }
+
+    /// Forgets every expectation (a reset between phases of a test).
+    pub fn reset_expectations(&self) {
+        self.inner.expectations.lock().expect("expectations lock").clear();
     }
 
     /// Stops the stack gracefully: every listener closes, requests in
@@ -662,6 +701,19 @@ impl Stack {
             .expect("token servers lock")
             .insert(host.to_ascii_lowercase(), (ts.clone(), handle));
         Ok(ts)
+    }
+
+    /// Serves `host` (and its subdomains) through the gateway — HTTPS with a
+    /// certificate of the test CA, journalled as `component` like every mock —
+    /// by forwarding each request to `upstream` (`http://127.0.0.1:<port>`):
+    /// a `wiremock::MockServer`, say, so its matchers and responses serve a
+    /// virtual `https://….test` host an implementation reaches like any other.
+    pub fn route_to(&self, host: &str, upstream: &str, component: &'static str) -> Result<(), StackError> {
+        let forward = crate::upstream::Upstream::new(upstream)
+            .map_err(|e| StackError::Config(format!("route_to {host}: {e}")))?;
+        let router = journalled(forward.router(), self.inner.journal.clone(), component);
+        self.inner.gateway.routes.add(host, Route::new(component, router));
+        Ok(())
     }
 
     /// The token server of `host`, if there is one.
