@@ -31,8 +31,12 @@ enum Command {
     Report(cli::run::ReportArgs),
     /// Run the suite against every builtin mutant and print who killed each.
     Mutants(cli::run::MutantsArgs),
-    /// Print the JSON Schema of scenario files.
-    Schema,
+    /// Print the JSON Schema of scenario files (`--protocol`: of the
+    /// adapter protocol's requests, answers and results).
+    Schema {
+        #[arg(long)]
+        protocol: bool,
+    },
     /// Print the traffic of a running `idprop up`, one line per hop.
     Journal(cli::journal::JournalArgs),
     /// Manage the committed test fixtures.
@@ -70,7 +74,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Journal(args) => cli::journal::run(args),
         Command::List(args) => cli::run::list(args),
         Command::Explain(args) => cli::run::explain(args),
-        Command::Schema => cli::run::schema(),
+        Command::Schema { protocol } => cli::run::schema(protocol),
         Command::Mutants(args) => cli::run::mutants(args),
         Command::Report(args) => cli::run::report(args),
         Command::Fixtures { action: FixturesAction::Regenerate { dir } } => {

@@ -245,3 +245,20 @@ fn up_refuses_configurations_it_cannot_serve() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 65530"));
 }
+
+/// `idprop schema --protocol` prints the JSON Schema of every message, and
+/// the messages of PROTOCOL.md's examples fit it (as typed requests).
+#[test]
+fn schema_protocol_describes_every_message() {
+    let out = idprop().args(["schema", "--protocol"]).output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = schema["request"].to_string();
+    for op in ["hello", "reset", "find_destination", "map_principal", "call"] {
+        assert!(text.contains(&format!("\"{op}\"")), "op {op} not in the schema");
+    }
+    assert!(schema["results"]["map_principal"].to_string().contains("reason_code"));
+    let example = r#"{"v":1,"id":3,"op":"map_principal","token":"eyJ","trust":[{"issuer":"https://i","jwks_uri":"https://i/k","jwks":{"keys":[]}}],"subject_pattern":"CN=${name}","now":1795360000,"network":{"proxy":"http://127.0.0.1:1","ca_file":"/tmp/ca.pem"}}"#;
+    let e: idprop::harness::protocol::Envelope = serde_json::from_str(example).unwrap();
+    assert_eq!(e.request.op(), "map_principal");
+}

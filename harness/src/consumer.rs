@@ -101,19 +101,17 @@ impl Consumer {
     }
 
     /// Answers a `call` message: `{status, headers, body}` or `{error}`.
-    pub async fn call(&self, req: &Value) -> Result<Value, String> {
-        let vcap_text = req
-            .pointer("/env/VCAP_SERVICES")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    pub async fn call(&self, req: &crate::protocol::Call) -> Result<Value, String> {
+        let vcap_text = Some(req.env.vcap_services.clone())
+            .filter(|v| !v.is_empty())
             .or_else(|| self.vcap.clone())
             .ok_or("no VCAP_SERVICES")?;
         let vcap: Value = serde_json::from_str(&vcap_text).map_err(|e| format!("VCAP_SERVICES is not JSON: {e}"))?;
-        let tenant = req.get("tenant").and_then(Value::as_str).ok_or("no tenant")?;
-        let name = req.get("destination").and_then(Value::as_str).ok_or("no destination")?;
-        let user_token = req.get("user_token").and_then(Value::as_str).filter(|t| !t.is_empty());
-        let request = req.get("request").cloned().unwrap_or(json!({}));
-        let user_exchange = req.get("principal_propagation").and_then(Value::as_str) == Some("user-exchange");
+        let tenant = req.tenant.as_str();
+        let name = req.destination.as_str();
+        let user_token = req.user_token.as_deref().filter(|t| !t.is_empty());
+        let request = if req.request.is_null() { json!({}) } else { req.request.clone() };
+        let user_exchange = req.principal_propagation.as_deref() == Some("user-exchange");
         Ok(match self.call_inner(&vcap, tenant, name, user_token, &request, user_exchange).await {
             Ok(v) => v,
             Err(e) => json!({"error": e}),

@@ -21,7 +21,9 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use serde_json::{json, Map, Value};
 
 use crate::driver::{Driver, SessionEnv};
-use crate::protocol::{hello, result_of, Hello, NetworkInfo};
+use crate::protocol::{
+    hello, result_of, Envelope, FindDestination, Hello, MapPrincipal, NetworkInfo, Propagation, Request,
+};
 use crate::runner::mint;
 use crate::scenario::TokenSpec;
 
@@ -455,14 +457,22 @@ async fn check_retrieval(driver: &dyn Driver, case: &RetrievalCase) -> Result<Op
                 }
             }
         }
-        let req = json!({"v": 1, "id": 2, "op": "find_destination", "tenant": tenant, "user_token": user_token,
-            "destination": d.to_json(), "certificates": [], "network": network});
+        let destination = match d.to_json() {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+        let req = Request::FindDestination(FindDestination {
+            tenant: tenant.clone(),
+            user_token: user_token.clone(),
+            destination,
+            certificates: vec![],
+            related_destinations: None,
+            network: network.clone(),
+        });
         let r = async {
             let mut answers = Vec::new();
             for n in 0..case.lookups {
-                let mut req = req.clone();
-                req["id"] = json!(2 + u64::from(n));
-                answers.push(send_one(&mut session, req).await?);
+                answers.push(send_one(&mut session, Envelope::new(2 + u64::from(n), req.clone()).to_value()).await?);
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             let seen = stack.journal().of("token-server");
@@ -627,17 +637,20 @@ async fn check_mapping(driver: &dyn Driver, case: &MappingCase) -> Result<Option
     with_session(driver, "principal-mapping", |stack, mut session, network| async move {
         let token = mint(&stack, &spec);
         let tenants: Vec<String> = stack.uaa().config().tenants.iter().map(|t| t.subdomain.clone()).collect();
-        let trust: Vec<Value> = tenants
-            .iter()
-            .map(|t| json!({"issuer": stack.uaa().factory().issuer(t), "jwks_uri": stack.uaa().factory().jku(t), "jwks": stack.pki().jwks()}))
-            .collect();
-        let mut req = json!({"v": 1, "id": 2, "op": "map_principal", "token": token, "trust": trust,
-            "subject_pattern": pattern, "now": unix_now(), "network": network});
         // A technical user's token comes in the technical header: the header
         // decides the user type (protocol v1.1 `propagation`).
-        if technical {
-            req["propagation"] = json!("technical");
-        }
+        let req = Envelope::new(
+            2,
+            Request::MapPrincipal(MapPrincipal {
+                token: token.clone(),
+                trust: crate::runner::trust_of(&stack, &tenants),
+                subject_pattern: pattern.clone(),
+                now: unix_now() as i64,
+                propagation: technical.then_some(Propagation::Technical),
+                network: network.clone(),
+            }),
+        )
+        .to_value();
         let r = async {
             let answer = send_one(&mut session, req).await?;
             let claims = idprop_mocks::tokens::peek_claims(&token).unwrap_or_default();

@@ -19,7 +19,7 @@ pub use idprop_mocks::rules::principal_mapping::REASON_CODES;
 pub const ERROR_CODES: &[&str] = &idprop_mocks::rules::ErrorCode::NAMES;
 
 /// What every request carries as `network`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NetworkInfo {
     pub proxy: String,
     pub ca_file: String,
@@ -29,8 +29,204 @@ pub struct NetworkInfo {
     pub no_proxy: String,
 }
 
+/// What a session is started with.
+#[derive(Debug, Clone)]
+pub struct SessionEnv {
+    pub network: NetworkInfo,
+    /// `VCAP_SERVICES` (consumer role only).
+    pub vcap_services: Option<String>,
+}
+
+/// A request of the protocol, as the harness sends it: `v`, `id` and the
+/// message (tagged by `op`). Every transport carries this JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Envelope {
+    /// Always 1.
+    pub v: u64,
+    /// Unique within a process; the answer carries the same.
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+impl Envelope {
+    pub fn new(id: u64, request: Request) -> Self {
+        Self { v: VERSION, id, request }
+    }
+
+    /// The JSON the transports send.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("protocol messages serialise")
+    }
+}
+
+/// The messages (PROTOCOL.md "Messages").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Who are you, which roles do you play.
+    Hello { network: NetworkInfo },
+    /// Drop every cache.
+    Reset,
+    /// Role `token-retrieval`: play the Destination service for one destination.
+    FindDestination(FindDestination),
+    /// Role `principal-mapping`: play the Cloud Connector's principal step.
+    MapPrincipal(MapPrincipal),
+    /// Role `consumer`: play a business application calling a destination.
+    Call(Call),
+}
+
+impl Request {
+    /// The `op` name.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Reset => "reset",
+            Request::FindDestination(_) => "find_destination",
+            Request::MapPrincipal(_) => "map_principal",
+            Request::Call(_) => "call",
+        }
+    }
+}
+
+/// `find_destination`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FindDestination {
+    /// Subdomain of the subaccount the call is made for.
+    pub tenant: String,
+    /// The caller's JWT for user-based types, else null.
+    #[serde(default)]
+    pub user_token: Option<String>,
+    /// Every property as a JSON string, exactly as configured.
+    pub destination: serde_json::Map<String, Value>,
+    /// Key stores named by `tokenService.KeyStoreLocation`.
+    #[serde(default)]
+    pub certificates: Vec<idprop_mocks::retrieval::Certificate>,
+    /// Other destinations of the subaccount by name (`clientAssertion.destinationName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_destinations: Option<serde_json::Map<String, Value>>,
+    pub network: NetworkInfo,
+}
+
+/// One identity provider a `map_principal` caller trusts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Trust {
+    pub issuer: String,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// The keys inline (also served at `jwks_uri`).
+    #[serde(default)]
+    pub jwks: Option<Value>,
+}
+
+/// The header a token came in (v1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Propagation {
+    /// `SAP-Connectivity-Authentication`.
+    Principal,
+    /// `SAP-Connectivity-Technical-Authentication`.
+    Technical,
+}
+
+impl Propagation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Principal => "principal",
+            Propagation::Technical => "technical",
+        }
+    }
+}
+
+/// `map_principal`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MapPrincipal {
+    pub token: String,
+    pub trust: Vec<Trust>,
+    pub subject_pattern: String,
+    /// The Unix time to judge `exp`/`nbf`/`iat` against.
+    pub now: i64,
+    /// v1.1; absent means `principal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<Propagation>,
+    pub network: NetworkInfo,
+}
+
+/// The environment of a `call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CallEnv {
+    #[serde(rename = "VCAP_SERVICES")]
+    pub vcap_services: String,
+}
+
+/// `call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Call {
+    pub env: CallEnv,
+    pub tenant: String,
+    /// The destination's name.
+    pub destination: String,
+    #[serde(default)]
+    pub user_token: Option<String>,
+    /// `{"method", "path", "headers", "body"}`.
+    pub request: Value,
+    /// `header` or `user-exchange` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_propagation: Option<String>,
+    pub network: NetworkInfo,
+}
+
+/// An answer: `ok` with a `result`, or `ok: false` with an `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Answer {
+    pub v: u64,
+    pub id: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AnswerError>,
+}
+
+/// Why an adapter could not process a message at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AnswerError {
+    /// `unsupported`, `bad_request` or `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The `map_principal` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MappingResult {
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// RFC 4514.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// v1.1, one of [`REASON_CODES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+}
+
+/// The JSON Schema of every request and answer (`idprop schema --protocol`).
+pub fn json_schema() -> Value {
+    json!({
+        "request": schemars::schema_for!(Envelope),
+        "answer": schemars::schema_for!(Answer),
+        "results": {
+            "hello": schemars::schema_for!(Hello),
+            "find_destination": schemars::schema_for!(idprop_mocks::retrieval::FindDestinationAnswer),
+            "map_principal": schemars::schema_for!(MappingResult),
+        },
+    })
+}
+
 /// The `hello` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Hello {
     pub name: String,
     #[serde(default)]
@@ -40,11 +236,11 @@ pub struct Hello {
 }
 
 pub fn hello(id: u64, network: &NetworkInfo) -> Value {
-    json!({"v": VERSION, "id": id, "op": "hello", "network": network})
+    Envelope::new(id, Request::Hello { network: network.clone() }).to_value()
 }
 
 pub fn reset() -> Value {
-    json!({"v": VERSION, "id": 0, "op": "reset"})
+    Envelope::new(0, Request::Reset).to_value()
 }
 
 /// The `id` of a request.

@@ -15,8 +15,10 @@ use idprop_mocks::rules::{Destination, Readings};
 use serde_json::{json, Map, Value};
 
 use crate::consumer::Consumer;
-use crate::driver::SessionEnv;
-use crate::protocol::{id_of, not_ok, ok};
+use crate::protocol::SessionEnv;
+use crate::protocol::{
+    id_of, not_ok, ok, Envelope, FindDestination, MapPrincipal, MappingResult, Propagation, Request,
+};
 
 /// One deliberate departure from one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -282,8 +284,21 @@ impl Reference {
     /// Answers one protocol message.
     pub async fn handle(&self, req: &Value) -> Value {
         let id = id_of(req);
-        match req.get("op").and_then(Value::as_str) {
-            Some("hello") => ok(
+        let envelope: Envelope = match serde_json::from_value(req.clone()) {
+            Ok(e) => e,
+            Err(e) => {
+                let op = req.get("op").and_then(Value::as_str);
+                return match op {
+                    Some(o) if !["hello", "reset", "find_destination", "map_principal", "call"].contains(&o) => {
+                        not_ok(id, "unsupported", &format!("unknown op {o:?}"))
+                    }
+                    None => not_ok(id, "bad_request", "no op"),
+                    Some(o) => not_ok(id, "bad_request", &format!("{o}: {e}")),
+                };
+            }
+        };
+        match envelope.request {
+            Request::Hello { .. } => ok(
                 id,
                 json!({
                     "name": match (self.deviation, self.is_alt()) {
@@ -295,42 +310,38 @@ impl Reference {
                     "roles": ["token-retrieval", "principal-mapping", "consumer"],
                 }),
             ),
-            Some("reset") => {
+            Request::Reset => {
                 self.retriever.reset();
                 self.mutant_cache.lock().expect("cache lock").clear();
                 ok(id, json!({}))
             }
-            Some("find_destination") => match self.find_destination(req).await {
+            Request::FindDestination(f) => match self.find_destination(&f).await {
                 Ok(r) => ok(id, r),
                 Err(e) => not_ok(id, "bad_request", &e),
             },
-            Some("map_principal") => match self.map_principal(req) {
+            Request::MapPrincipal(m) => match self.map_principal(&m) {
+                Ok(r) => ok(id, serde_json::to_value(r).expect("result serialises")),
+                Err(e) => not_ok(id, "bad_request", &e),
+            },
+            Request::Call(c) => match self.consumer.call(&c).await {
                 Ok(r) => ok(id, r),
                 Err(e) => not_ok(id, "bad_request", &e),
             },
-            Some("call") => match self.consumer.call(req).await {
-                Ok(r) => ok(id, r),
-                Err(e) => not_ok(id, "bad_request", &e),
-            },
-            Some(other) => not_ok(id, "unsupported", &format!("unknown op {other:?}")),
-            None => not_ok(id, "bad_request", "no op"),
         }
     }
 
-    async fn find_destination(&self, req: &Value) -> Result<Value, String> {
-        let mut d = Destination::from_json(req.get("destination").ok_or("no destination")?)
-            .ok_or("destination is not an object")?;
-        let tenant = req.get("tenant").and_then(Value::as_str).unwrap_or("").to_string();
-        let user_token = req.get("user_token").and_then(Value::as_str).map(str::to_string);
-        let certificates: Vec<Certificate> = match req.get("certificates") {
-            Some(Value::Array(a)) => a.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect(),
-            _ => Vec::new(),
-        };
+    async fn find_destination(&self, req: &FindDestination) -> Result<Value, String> {
+        let mut d = Destination::from_json(&Value::Object(req.destination.clone()))
+            .ok_or("destination is not an object of strings")?;
+        let tenant = req.tenant.clone();
+        let user_token = req.user_token.clone();
+        let certificates: Vec<Certificate> = req.certificates.clone();
         let related: HashMap<String, Destination> = req
-            .get("related_destinations")
-            .and_then(Value::as_object)
-            .map(|o| o.iter().filter_map(|(k, v)| Destination::from_json(v).map(|d| (k.clone(), d))).collect())
-            .unwrap_or_default();
+            .related_destinations
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Destination::from_json(v).map(|d| (k.clone(), d)))
+            .collect();
         let lookup = move |name: &str| related.get(name).cloned();
         self.deviate_destination(&mut d);
         let cache_key = match self.deviation {
@@ -510,25 +521,25 @@ impl Reference {
         }
     }
 
-    fn map_principal(&self, req: &Value) -> Result<Value, String> {
-        let token = req.get("token").and_then(Value::as_str).ok_or("no token")?;
-        let pattern = req.get("subject_pattern").and_then(Value::as_str).unwrap_or("CN=${name}");
-        let now = req.get("now").and_then(Value::as_i64).unwrap_or_else(|| idprop_mocks::tokens::unix_now() as i64);
+    fn map_principal(&self, req: &MapPrincipal) -> Result<MappingResult, String> {
+        let token = req.token.as_str();
+        let pattern = req.subject_pattern.as_str();
+        let now = req.now;
         let mut trust = Vec::new();
-        for t in req.get("trust").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let issuer = t.get("issuer").and_then(Value::as_str).ok_or("trust entry without issuer")?.to_string();
-            let jwks = serde_json::from_value(t.get("jwks").cloned().unwrap_or(json!({"keys": []})))
+        for t in &req.trust {
+            let jwks = serde_json::from_value(t.jwks.clone().unwrap_or(json!({"keys": []})))
                 .map_err(|e| format!("trust jwks: {e}"))?;
-            let jwks_uri = t.get("jwks_uri").and_then(Value::as_str).map(str::to_string);
-            trust.push(TrustedIssuer { issuer, jwks, jwks_uri });
+            trust.push(TrustedIssuer { issuer: t.issuer.clone(), jwks, jwks_uri: t.jwks_uri.clone() });
         }
+        let refused = |code: &str, reason: String| MappingResult {
+            accepted: false,
+            reason: Some(reason),
+            reason_code: Some(code.to_string()),
+            ..Default::default()
+        };
         let claims = match self.validate(token, &trust, now) {
             Ok(c) => c,
-            Err(r) => {
-                return Ok(
-                    json!({"accepted": false, "reason": self.word(r.code(), r.to_string()), "reason_code": r.code()}),
-                )
-            }
+            Err(r) => return Ok(refused(r.code(), self.word(r.code(), r.to_string()))),
         };
         let mut claims = claims;
         if self.is(Deviation::EmailBeforeUserName) && claims.contains_key("email") {
@@ -539,10 +550,10 @@ impl Reference {
         }
         // The header decides the user type; without the v1.1 field the
         // readings do (`rules::readings`).
-        let user_type = match req.get("propagation").and_then(Value::as_str) {
-            Some("technical") => UserType::Technical,
-            Some("principal") => UserType::Business,
-            _ => self.readings.unknown_header.user_type(&claims),
+        let user_type = match req.propagation {
+            Some(Propagation::Technical) => UserType::Technical,
+            Some(Propagation::Principal) => UserType::Business,
+            None => self.readings.unknown_header.user_type(&claims),
         };
         if self.is(Deviation::TechnicalAzpFirst) && user_type == UserType::Technical {
             if let Some(azp) = claims.get("azp").cloned() {
@@ -563,12 +574,20 @@ impl Reference {
                     }
                     _ => m.subject,
                 };
-                Ok(json!({"accepted": true, "principal": m.principal, "subject": subject}))
+                Ok(MappingResult {
+                    accepted: true,
+                    principal: Some(m.principal),
+                    subject: Some(subject),
+                    ..Default::default()
+                })
             }
-            Err(r) if r.code == "no_principal" && self.is(Deviation::NoPrincipalAccepted) => {
-                Ok(json!({"accepted": true, "principal": "anonymous", "subject": "CN=anonymous"}))
-            }
-            Err(r) => Ok(json!({"accepted": false, "reason": self.word(r.code, r.reason), "reason_code": r.code})),
+            Err(r) if r.code == "no_principal" && self.is(Deviation::NoPrincipalAccepted) => Ok(MappingResult {
+                accepted: true,
+                principal: Some("anonymous".into()),
+                subject: Some("CN=anonymous".into()),
+                ..Default::default()
+            }),
+            Err(r) => Ok(refused(r.code, self.word(r.code, r.reason))),
         }
     }
 

@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::checks::{evaluate, Evidence, StepOutcome};
 use crate::driver::{Driver, SessionEnv};
 use crate::loader::{LoadError, Loaded};
-use crate::protocol::{hello, result_of, Hello, NetworkInfo};
+use crate::protocol::{
+    hello, result_of, Call, CallEnv, Envelope, FindDestination, Hello, MapPrincipal, NetworkInfo, Request, Trust,
+};
 use crate::report::{rule_text, Failure, Profile, RunReport, ScenarioResult, Status};
 use crate::scenario::{Role, Scenario, Step, TokenSpec};
 
@@ -404,18 +406,14 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
                 render_value(&mut dest, &vars);
                 let mut related = serde_json::to_value(&f.related_destinations).expect("map serialises");
                 render_value(&mut related, &vars);
-                let req = json!({
-                    "v": 1, "op": "find_destination",
-                    "tenant": render(f.tenant.as_deref().unwrap_or("mytenant"), &vars),
-                    "user_token": f.user_token.as_ref().map(|t| mint(&stack, t)),
-                    "destination": dest,
-                    "certificates": certificates,
-                    "network": network,
+                let req = Request::FindDestination(FindDestination {
+                    tenant: render(f.tenant.as_deref().unwrap_or("mytenant"), &vars),
+                    user_token: f.user_token.as_ref().map(|t| mint(&stack, t)),
+                    destination: object(dest),
+                    certificates: certificates.clone(),
+                    related_destinations: (!f.related_destinations.is_empty()).then(|| object(related)),
+                    network: network.clone(),
                 });
-                let mut req = req;
-                if !f.related_destinations.is_empty() {
-                    req["related_destinations"] = related;
-                }
                 (req, f.repeat.max(1), f.concurrent)
             }
             Step::MapPrincipal(m) => {
@@ -423,50 +421,32 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
                     .trust
                     .clone()
                     .unwrap_or_else(|| stack.uaa().config().tenants.iter().map(|t| t.subdomain.clone()).collect());
-                let trust: Vec<Value> = tenants
-                    .iter()
-                    .map(|t| json!({"issuer": stack.uaa().factory().issuer(t), "jwks_uri": stack.uaa().factory().jku(t), "jwks": stack.pki().jwks()}))
-                    .collect();
-                let req = json!({
-                    "v": 1, "op": "map_principal",
-                    "token": mint(&stack, &m.token),
-                    "trust": trust,
-                    "subject_pattern": render(&m.subject_pattern, &vars),
-                    "now": unix_now() as i64 + m.now_offset_s,
-                    "network": network,
+                let req = Request::MapPrincipal(MapPrincipal {
+                    token: mint(&stack, &m.token),
+                    trust: trust_of(&stack, &tenants),
+                    subject_pattern: render(&m.subject_pattern, &vars),
+                    now: unix_now() as i64 + m.now_offset_s,
+                    propagation: m.propagation,
+                    network: network.clone(),
                 });
-                let mut req = req;
-                if let Some(p) = m.propagation {
-                    req["propagation"] = json!(p.as_str());
-                }
                 (req, 1, false)
             }
             Step::Call(c) => {
                 let mut request = serde_json::to_value(&c.request).expect("request serialises");
                 render_value(&mut request, &vars);
-                let req = json!({
-                    "v": 1, "op": "call",
-                    "env": {"VCAP_SERVICES": vcap.clone().unwrap_or_default()},
-                    "tenant": render(c.tenant.as_deref().unwrap_or("mytenant"), &vars),
-                    "destination": render(&c.destination, &vars),
-                    "user_token": c.user_token.as_ref().map(|t| mint(&stack, t)),
-                    "request": request,
-                    "network": network,
+                let req = Request::Call(Call {
+                    env: CallEnv { vcap_services: vcap.clone().unwrap_or_default() },
+                    tenant: render(c.tenant.as_deref().unwrap_or("mytenant"), &vars),
+                    destination: render(&c.destination, &vars),
+                    user_token: c.user_token.as_ref().map(|t| mint(&stack, t)),
+                    request,
+                    principal_propagation: c.principal_propagation.clone(),
+                    network: network.clone(),
                 });
-                let mut req = req;
-                if let Some(pp) = &c.principal_propagation {
-                    req["principal_propagation"] = json!(pp);
-                }
                 (req, c.repeat.max(1), c.concurrent)
             }
         };
-        let requests: Vec<Value> = (0..repeat)
-            .map(|_| {
-                let mut r = base.clone();
-                r["id"] = json!(id());
-                r
-            })
-            .collect();
+        let requests: Vec<Value> = (0..repeat).map(|_| Envelope::new(id(), base.clone()).to_value()).collect();
         let t = Instant::now();
         let answers = session.send(requests.clone(), concurrent, deadline).await;
         let elapsed = t.elapsed();
@@ -523,4 +503,25 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
         }
     }
     Ok(())
+}
+
+/// A JSON object's map (an empty one for anything else).
+fn object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The stack's tenants as `map_principal` trust entries, keys inline.
+pub(crate) fn trust_of(stack: &idprop_mocks::Stack, tenants: &[String]) -> Vec<Trust> {
+    let jwks = serde_json::to_value(stack.pki().jwks()).ok();
+    tenants
+        .iter()
+        .map(|t| Trust {
+            issuer: stack.uaa().factory().issuer(t),
+            jwks_uri: Some(stack.uaa().factory().jku(t)),
+            jwks: jwks.clone(),
+        })
+        .collect()
 }

@@ -208,24 +208,7 @@ pub struct MapStep {
     pub propagation: Option<Propagation>,
 }
 
-/// Which Connectivity header carried the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Propagation {
-    /// `SAP-Connectivity-Authentication`: a business user.
-    Principal,
-    /// `SAP-Connectivity-Technical-Authentication`: a technical user.
-    Technical,
-}
-
-impl Propagation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Propagation::Principal => "principal",
-            Propagation::Technical => "technical",
-        }
-    }
-}
+pub use crate::protocol::Propagation;
 
 fn default_pattern() -> String {
     "CN=${name}".into()
@@ -291,60 +274,7 @@ pub struct WaitStep {
     pub seconds: f64,
 }
 
-/// How much a check weighs in the verdict.
-///
-/// Only `must` failures fail a run at the default profile: a verdict must be
-/// defensible from SAP's text. `should` checks hold documented
-/// recommendations and protocol niceties (reason codes); `choice` checks pin
-/// the reading idprop takes where the pages are silent or contradict each
-/// other, so a correct implementation that reads them otherwise gets a
-/// warning, not a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// A page (or an RFC it relies on) states it.
-    Must,
-    /// A documented recommendation.
-    Should,
-    /// The pages are silent or disagree; idprop's reading, named in `reading`.
-    Choice,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Must => "must",
-            Level::Should => "should",
-            Level::Choice => "choice",
-        }
-    }
-}
-
-/// Where a requirement is written: a verbatim sentence of an SAP page in
-/// `harness/catalogue/sap-docs/`, of a seed, or of an RFC a page relies on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Source {
-    /// A page file name in `harness/catalogue/sap-docs/`.
-    #[serde(default)]
-    pub page: Option<String>,
-    /// A seed file name (`000_….txt`).
-    #[serde(default)]
-    pub seed: Option<String>,
-    /// An RFC section, e.g. `RFC 4514 §2.4`.
-    #[serde(default)]
-    pub rfc: Option<String>,
-    /// The sentence, verbatim.
-    pub quote: String,
-}
-
-impl Source {
-    /// `page "quote"` for reports.
-    pub fn cite(&self) -> String {
-        let place = self.page.as_deref().or(self.seed.as_deref()).or(self.rfc.as_deref()).unwrap_or("?");
-        format!("{place}: \"{}\"", self.quote)
-    }
-}
+pub use crate::catalogue::{Level, Source};
 
 /// One check; exactly one kind besides `rule`, `answer`, `level`, `source`
 /// and `reading`.

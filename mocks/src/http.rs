@@ -15,15 +15,16 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, Response, StatusCode};
 use axum::middleware::Next;
 use axum::Router;
-use base64::Engine;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+pub use crate::authorization::{basic_header, bearer, parse_basic};
 use crate::journal::{now_ms, ClientCertInfo, Journal, JournalEntry};
 use crate::serve::Lifecycle;
+pub use crate::serve::ServerHandle;
 
 /// What the connection a request came on knows: TLS or not, the client
 /// certificate, the peer.
@@ -53,30 +54,6 @@ pub struct Note(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("connection closed on purpose")]
 pub(crate) struct ClosedOnPurpose;
-
-/// A running listener; stops accepting and drops its connections on drop.
-#[derive(Debug)]
-pub struct ServerHandle {
-    pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ServerHandle {
-    pub(crate) fn new(addr: SocketAddr, task: tokio::task::JoinHandle<()>) -> Self {
-        Self { addr, task }
-    }
-
-    /// Resolves when the listener has stopped and its connections ended.
-    pub async fn finished(&mut self) {
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// Binds `addr` (loopback unless the caller decided otherwise).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -382,29 +359,6 @@ pub fn strip_port(hostport: &str) -> &str {
 /// Decodes `a=b&c=d` (form or query), keeping order and duplicates.
 pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-/// Decodes an `Authorization: Basic …` value to `(user, password)`.
-pub fn parse_basic(value: &str) -> Option<(String, String)> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
-}
-
-/// `Basic base64(user:password)`.
-pub fn basic_header(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
-}
-
-/// The token of an `Authorization: Bearer …` style value.
-pub fn bearer(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty())
 }
 
 /// A JSON response.

@@ -79,7 +79,7 @@ impl JournalEntry {
 
     /// The `(user, password)` of an `Authorization: Basic` header.
     pub fn basic_credentials(&self) -> Option<(String, String)> {
-        crate::http::parse_basic(self.header("authorization")?)
+        crate::authorization::parse_basic(self.header("authorization")?)
     }
 
     /// One line for logs: `200 POST mytenant.authentication…/oauth/token (uaa, 3 ms)`.

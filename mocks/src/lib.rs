@@ -4,6 +4,7 @@
 //! through the gateway ([`Stack::gateway_url`]) trusting [`Stack::ca_file`];
 //! read what every mock observed in the [`Journal`].
 
+pub mod authorization;
 pub mod backend;
 pub mod connectivity;
 pub mod connector;
@@ -11,6 +12,7 @@ pub mod destination;
 pub mod expect;
 pub mod gateway;
 pub mod http;
+pub mod identity;
 pub mod journal;
 pub mod pki;
 pub mod retrieval;

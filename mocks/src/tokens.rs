@@ -11,8 +11,8 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
+use crate::identity::{OAuthClient, Tenant, User};
 use crate::pki::{SigningKey, TestPki};
-use crate::uaa::{OAuthClient, Tenant, User};
 
 /// Ways a token can be wrong, for negative tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -416,8 +416,10 @@ pub fn explain(args: ExplainArgs) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-pub fn schema() -> Result<std::process::ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&idprop_harness::scenario::json_schema())?);
+pub fn schema(protocol: bool) -> Result<std::process::ExitCode> {
+    let schema =
+        if protocol { idprop_harness::protocol::json_schema() } else { idprop_harness::scenario::json_schema() };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(std::process::ExitCode::SUCCESS)
 }
 

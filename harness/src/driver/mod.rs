@@ -6,19 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::protocol::NetworkInfo;
-
 pub mod builtin;
 pub mod exec;
 pub mod http;
 
-/// What a session is started with.
-#[derive(Debug, Clone)]
-pub struct SessionEnv {
-    pub network: NetworkInfo,
-    /// `VCAP_SERVICES` (consumer role only).
-    pub vcap_services: Option<String>,
-}
+pub use crate::protocol::SessionEnv;
 
 /// How a session ended.
 #[derive(Debug, Clone, Default)]
