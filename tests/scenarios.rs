@@ -40,7 +40,7 @@ fn main() {
         for l in &quoted {
             let mut checks: Vec<&Check> = l.scenario.then.iter().map(|c| &c.value).collect();
             while let Some(c) = checks.pop() {
-                checks.extend(c.any_of.iter().chain(c.all_of.iter()).flatten());
+                checks.extend(c.parts());
                 if let Some(src) = &c.source {
                     if let Err(e) = check_quote(src, &dir) {
                         bad.push(format!("{}: {e}", l.path.display()));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use idprop_mocks::JournalEntry;
 use serde_json::Value;
 
-use crate::scenario::{AuthTokenCheck, Check, MappingCheck, RequestMatch, RequestsCheck, ResponseCheck};
+use crate::scenario::{AuthTokenCheck, Check, CheckKind, MappingCheck, RequestMatch, RequestsCheck, ResponseCheck};
 
 /// What one step produced.
 #[derive(Debug, Clone)]
@@ -54,79 +54,72 @@ impl Evidence<'_> {
 /// Judges one check.
 pub fn evaluate(check: &Check, ev: &Evidence<'_>) -> Result<(), Mismatch> {
     let name = check.answer.as_deref();
-    if let Some(alternatives) = &check.any_of {
-        let mut missed = Vec::new();
-        for alt in alternatives {
-            let alt = inherit(check, alt);
-            match evaluate(&alt, ev) {
-                Ok(()) => return Ok(()),
-                Err(m) => missed.push(m),
+    match &check.kind {
+        CheckKind::AnyOf(alternatives) => {
+            let mut missed = Vec::new();
+            for alt in alternatives {
+                let alt = inherit(check, alt);
+                match evaluate(&alt, ev) {
+                    Ok(()) => return Ok(()),
+                    Err(m) => missed.push(m),
+                }
+            }
+            Err(mismatch(
+                format!("one of: {}", missed.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" | ")),
+                missed.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(" | "),
+            ))
+        }
+        CheckKind::AllOf(parts) => {
+            for part in parts {
+                evaluate(&inherit(check, part), ev)?;
+            }
+            Ok(())
+        }
+        CheckKind::AuthToken(c) => auth_token(c, ev.answer(name)?),
+        CheckKind::DestinationConfiguration(props) => {
+            let a = ev.answer(name)?;
+            for (k, v) in props {
+                let got = a.pointer("/destinationConfiguration").and_then(|d| d.get(k)).and_then(Value::as_str);
+                if got != Some(v.as_str()) {
+                    return Err(mismatch(format!("destinationConfiguration.{k} = {v:?}"), format!("{got:?}")));
+                }
+            }
+            Ok(())
+        }
+        CheckKind::Mapping(c) => mapping(c, ev.answer(name)?),
+        CheckKind::Response(c) => response(c, ev.answer(name)?),
+        CheckKind::Requests(c) => requests(c, ev.journal),
+        CheckKind::Elapsed(c) => {
+            let s = ev.step(c.step.as_deref().or(name))?;
+            let t = s.elapsed.as_secs_f64();
+            let (lo, hi) = (c.min_s.unwrap_or(0.0), c.max_s.unwrap_or(f64::INFINITY));
+            if t < lo || t > hi {
+                return Err(mismatch(format!("took between {lo} s and {hi} s"), format!("{t:.2} s")));
+            }
+            Ok(())
+        }
+        CheckKind::SameToken(c) => {
+            let values: Vec<String> = c
+                .answers
+                .iter()
+                .map(|n| {
+                    ev.answer(Some(n))
+                        .map(|a| a.pointer("/authTokens/0/value").and_then(Value::as_str).unwrap_or("").to_string())
+                })
+                .collect::<Result<_, _>>()?;
+            let all_same = values.windows(2).all(|w| w[0] == w[1]);
+            let all_set = values.iter().all(|v| !v.is_empty());
+            match (c.same, all_set, all_same) {
+                (_, false, _) => Err(mismatch("a token in every answer", format!("{values:?}"))),
+                (true, _, true) | (false, _, false) => Ok(()),
+                (true, _, false) => Err(mismatch(
+                    format!("the same token in {:?}", c.answers),
+                    format!("{} different tokens", values.len()),
+                )),
+                (false, _, true) => Err(mismatch(format!("different tokens in {:?}", c.answers), "the same token")),
             }
         }
-        return Err(mismatch(
-            format!("one of: {}", missed.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" | ")),
-            missed.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(" | "),
-        ));
     }
-    if let Some(parts) = &check.all_of {
-        for part in parts {
-            evaluate(&inherit(check, part), ev)?;
-        }
-        return Ok(());
-    }
-    if let Some(c) = &check.auth_token {
-        return auth_token(c, ev.answer(name)?);
-    }
-    if let Some(props) = &check.destination_configuration {
-        let a = ev.answer(name)?;
-        for (k, v) in props {
-            let got = a.pointer("/destinationConfiguration").and_then(|d| d.get(k)).and_then(Value::as_str);
-            if got != Some(v.as_str()) {
-                return Err(mismatch(format!("destinationConfiguration.{k} = {v:?}"), format!("{got:?}")));
-            }
-        }
-        return Ok(());
-    }
-    if let Some(c) = &check.mapping {
-        return mapping(c, ev.answer(name)?);
-    }
-    if let Some(c) = &check.response {
-        return response(c, ev.answer(name)?);
-    }
-    if let Some(c) = &check.requests {
-        return requests(c, ev.journal);
-    }
-    if let Some(c) = &check.elapsed {
-        let s = ev.step(c.step.as_deref().or(name))?;
-        let t = s.elapsed.as_secs_f64();
-        let (lo, hi) = (c.min_s.unwrap_or(0.0), c.max_s.unwrap_or(f64::INFINITY));
-        if t < lo || t > hi {
-            return Err(mismatch(format!("took between {lo} s and {hi} s"), format!("{t:.2} s")));
-        }
-        return Ok(());
-    }
-    if let Some(c) = &check.same_token {
-        let values: Vec<String> = c
-            .answers
-            .iter()
-            .map(|n| {
-                ev.answer(Some(n))
-                    .map(|a| a.pointer("/authTokens/0/value").and_then(Value::as_str).unwrap_or("").to_string())
-            })
-            .collect::<Result<_, _>>()?;
-        let all_same = values.windows(2).all(|w| w[0] == w[1]);
-        let all_set = values.iter().all(|v| !v.is_empty());
-        return match (c.same, all_set, all_same) {
-            (_, false, _) => Err(mismatch("a token in every answer", format!("{values:?}"))),
-            (true, _, true) | (false, _, false) => Ok(()),
-            (true, _, false) => Err(mismatch(
-                format!("the same token in {:?}", c.answers),
-                format!("{} different tokens", values.len()),
-            )),
-            (false, _, true) => Err(mismatch(format!("different tokens in {:?}", c.answers), "the same token")),
-        };
-    }
-    Err(mismatch("a check kind", "none"))
 }
 
 /// An alternative of `any_of`/`all_of` with the outer check's answer.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue;
 use crate::protocol::{ERROR_CODES, REASON_CODES};
-use crate::scenario::{Check, Level, Scenario, Step};
+use crate::scenario::{Check, CheckKind, Level, Scenario, Step};
 
 /// A scenario read from a file.
 #[derive(Debug, Clone)]
@@ -120,27 +120,27 @@ fn validate(s: &Scenario) -> Result<(), (u64, u64, String)> {
 /// kind, codes from the protocol's closed lists, no verdict on free text at
 /// `must` (PROTOCOL.md never defines the wording).
 fn validate_body(c: &Check, level: Level) -> Result<(), String> {
-    match c.kinds().len() {
-        1 => {}
-        0 => return Err("expected one of auth_token, destination_configuration, mapping, response, requests, elapsed, same_token, any_of, all_of".into()),
-        _ => return Err(format!("a check has exactly one kind, found {}", c.kinds().join(" and "))),
-    }
-    let wording = c.mapping.as_ref().is_some_and(|m| !m.reason_contains.is_empty())
-        || c.auth_token.as_ref().is_some_and(|a| !a.error_contains.is_empty());
+    let (mapping, auth_token) = match &c.kind {
+        CheckKind::Mapping(m) => (Some(m), None),
+        CheckKind::AuthToken(a) => (None, Some(a)),
+        _ => (None, None),
+    };
+    let wording = mapping.is_some_and(|m| !m.reason_contains.is_empty())
+        || auth_token.is_some_and(|a| !a.error_contains.is_empty());
     if wording && level == Level::Must {
         return Err("a `must` check cannot judge free text (reason_contains, error_contains): use reason_code / error_code at `should`".into());
     }
-    if let Some(code) = c.mapping.as_ref().and_then(|m| m.reason_code.as_deref()) {
+    if let Some(code) = mapping.and_then(|m| m.reason_code.as_deref()) {
         if !REASON_CODES.contains(&code) {
             return Err(format!("reason_code {code:?}: one of {}", REASON_CODES.join(", ")));
         }
     }
-    if let Some(code) = c.auth_token.as_ref().and_then(|a| a.error_code.as_deref()) {
+    if let Some(code) = auth_token.and_then(|a| a.error_code.as_deref()) {
         if !ERROR_CODES.contains(&code) {
             return Err(format!("error_code {code:?}: one of {}", ERROR_CODES.join(", ")));
         }
     }
-    for alt in c.any_of.iter().chain(c.all_of.iter()).flatten() {
+    for alt in c.parts() {
         if alt.level.is_some() || alt.source.is_some() || alt.reading.is_some() {
             return Err("the alternatives of any_of/all_of take the outer check's level, source and reading".into());
         }
@@ -149,7 +149,7 @@ fn validate_body(c: &Check, level: Level) -> Result<(), String> {
         }
         validate_body(alt, level)?;
     }
-    if c.any_of.as_ref().is_some_and(Vec::is_empty) || c.all_of.as_ref().is_some_and(Vec::is_empty) {
+    if matches!(&c.kind, CheckKind::AnyOf(v) | CheckKind::AllOf(v) if v.is_empty()) {
         return Err("any_of / all_of need at least one alternative".into());
     }
     Ok(())

@@ -276,11 +276,126 @@ pub struct WaitStep {
 
 pub use crate::catalogue::{Level, Source};
 
-/// One check; exactly one kind besides `rule`, `answer`, `level`, `source`
-/// and `reading`.
+/// One check: what it cites and weighs, and exactly one kind of judgement.
+/// Read from YAML through [`RawCheck`], which names the kinds as keys; a
+/// check with none or two is refused at load time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RawCheck", into = "RawCheck")]
+pub struct Check {
+    pub rule: String,
+    pub level: Option<Level>,
+    pub source: Option<Source>,
+    pub reading: Option<String>,
+    /// Which step's answer (its `name`); the last answered step by default.
+    pub answer: Option<String>,
+    pub kind: CheckKind,
+}
+
+/// What a check judges.
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    AuthToken(AuthTokenCheck),
+    /// Properties the answer's `destinationConfiguration` must hold.
+    DestinationConfiguration(BTreeMap<String, String>),
+    Mapping(MappingCheck),
+    Response(ResponseCheck),
+    Requests(RequestsCheck),
+    Elapsed(ElapsedCheck),
+    /// Two answers carry the same (or different) token.
+    SameToken(SameTokenCheck),
+    /// Passes when at least one alternative passes: every documented
+    /// reading of a rule is accepted.
+    AnyOf(Vec<Check>),
+    /// Passes when every part passes (to combine conditions inside `any_of`).
+    AllOf(Vec<Check>),
+}
+
+impl schemars::JsonSchema for Check {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Check".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawCheck::json_schema(g)
+    }
+}
+
+impl TryFrom<RawCheck> for Check {
+    type Error = String;
+    fn try_from(r: RawCheck) -> Result<Self, String> {
+        let kinds = r.kinds();
+        if kinds.len() > 1 {
+            return Err(format!("a check has exactly one kind, found {}", kinds.join(" and ")));
+        }
+        let kind = if let Some(c) = r.auth_token {
+            CheckKind::AuthToken(c)
+        } else if let Some(c) = r.destination_configuration {
+            CheckKind::DestinationConfiguration(c)
+        } else if let Some(c) = r.mapping {
+            CheckKind::Mapping(c)
+        } else if let Some(c) = r.response {
+            CheckKind::Response(c)
+        } else if let Some(c) = r.requests {
+            CheckKind::Requests(c)
+        } else if let Some(c) = r.elapsed {
+            CheckKind::Elapsed(c)
+        } else if let Some(c) = r.same_token {
+            CheckKind::SameToken(c)
+        } else if let Some(c) = r.any_of {
+            CheckKind::AnyOf(c)
+        } else if let Some(c) = r.all_of {
+            CheckKind::AllOf(c)
+        } else {
+            return Err("expected one of auth_token, destination_configuration, mapping, response, requests, elapsed, same_token, any_of, all_of".into());
+        };
+        Ok(Check { rule: r.rule, level: r.level, source: r.source, reading: r.reading, answer: r.answer, kind })
+    }
+}
+
+impl From<Check> for RawCheck {
+    fn from(c: Check) -> Self {
+        let mut r = RawCheck {
+            rule: c.rule,
+            level: c.level,
+            source: c.source,
+            reading: c.reading,
+            answer: c.answer,
+            ..Default::default()
+        };
+        match c.kind {
+            CheckKind::AuthToken(x) => r.auth_token = Some(x),
+            CheckKind::DestinationConfiguration(x) => r.destination_configuration = Some(x),
+            CheckKind::Mapping(x) => r.mapping = Some(x),
+            CheckKind::Response(x) => r.response = Some(x),
+            CheckKind::Requests(x) => r.requests = Some(x),
+            CheckKind::Elapsed(x) => r.elapsed = Some(x),
+            CheckKind::SameToken(x) => r.same_token = Some(x),
+            CheckKind::AnyOf(x) => r.any_of = Some(x),
+            CheckKind::AllOf(x) => r.all_of = Some(x),
+        }
+        r
+    }
+}
+
+impl Check {
+    /// The alternatives of `any_of` or the parts of `all_of` (none otherwise).
+    pub fn parts(&self) -> &[Check] {
+        match &self.kind {
+            CheckKind::AnyOf(v) | CheckKind::AllOf(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// The level this check is judged at: its own, else its rule's.
+    pub fn effective_level(&self) -> Level {
+        self.level.unwrap_or_else(|| crate::catalogue::rule(&self.rule).map(|r| r.level).unwrap_or(Level::Must))
+    }
+}
+
+/// A check as written in YAML: its kind is whichever key is set (exactly one).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Check {
+#[schemars(rename = "CheckFields")]
+pub struct RawCheck {
     /// The rule this check enforces (required at the top level; the
     /// alternatives of `any_of`/`all_of` inherit it).
     #[serde(default)]
@@ -323,9 +438,9 @@ pub struct Check {
     pub all_of: Option<Vec<Check>>,
 }
 
-impl Check {
+impl RawCheck {
     /// Names of the kinds set (a valid check has exactly one).
-    pub fn kinds(&self) -> Vec<&'static str> {
+    fn kinds(&self) -> Vec<&'static str> {
         let mut k = Vec::new();
         if self.auth_token.is_some() {
             k.push("auth_token");
@@ -355,11 +470,6 @@ impl Check {
             k.push("all_of");
         }
         k
-    }
-
-    /// The level this check is judged at: its own, else its rule's.
-    pub fn effective_level(&self) -> Level {
-        self.level.unwrap_or_else(|| crate::catalogue::rule(&self.rule).map(|r| r.level).unwrap_or(Level::Must))
     }
 }
 

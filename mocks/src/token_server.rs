@@ -56,14 +56,26 @@ pub struct TokenServerBehaviour {
     /// The gateway waits this long before confirming a `CONNECT` to this
     /// host (connect-timeout tests).
     pub connect_delay_ms: u64,
-    /// Answer with this error instead of a token.
-    pub error: Option<ScriptedError>,
-    /// Answer 200 with a body that is not JSON.
-    pub malformed_json: bool,
-    /// Close the connection without answering.
-    pub close_connection: bool,
-    /// Send the status line, headers and half the body, then drop the connection.
-    pub drop_mid_answer: bool,
+    /// What a well-formed request gets: a token unless scripted otherwise.
+    pub answer: Answer,
+}
+
+/// What a token server answers a well-formed request: one of these, never
+/// two at once.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// A token (`access_token`, `token_type`, `expires_in`).
+    #[default]
+    Token,
+    /// This error status and body instead of a token.
+    Error(ScriptedError),
+    /// 200 with a body that is not JSON.
+    MalformedJson,
+    /// The connection closed without an answer.
+    CloseConnection,
+    /// The status line, headers and half the body, then the connection dropped.
+    DropMidAnswer,
 }
 
 impl Default for TokenServerBehaviour {
@@ -79,10 +91,7 @@ impl Default for TokenServerBehaviour {
             expires_in_as_string: false,
             delay_ms: 0,
             connect_delay_ms: 0,
-            error: None,
-            malformed_json: false,
-            close_connection: false,
-            drop_mid_answer: false,
+            answer: Answer::Token,
         }
     }
 }
@@ -123,19 +132,19 @@ impl TokenServerBehaviour {
         self
     }
     pub fn error(mut self, status: u16, body: &str) -> Self {
-        self.error = Some(ScriptedError { status, body: body.into() });
+        self.answer = Answer::Error(ScriptedError { status, body: body.into() });
         self
     }
     pub fn malformed_json(mut self) -> Self {
-        self.malformed_json = true;
+        self.answer = Answer::MalformedJson;
         self
     }
     pub fn close_connection(mut self) -> Self {
-        self.close_connection = true;
+        self.answer = Answer::CloseConnection;
         self
     }
     pub fn drop_mid_answer(mut self) -> Self {
-        self.drop_mid_answer = true;
+        self.answer = Answer::DropMidAnswer;
         self
     }
 }
@@ -199,7 +208,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     if b.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     }
-    if b.close_connection {
+    if b.answer == Answer::CloseConnection {
         let mut r = Response::new(Body::empty());
         r.extensions_mut().insert(CloseConnection);
         r.extensions_mut().insert(Note("scripted: connection closed without answer".into()));
@@ -274,7 +283,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     let Some(grant) = param("grant_type") else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type");
     };
-    if let Some(e) = &b.error {
+    if let Answer::Error(e) = &b.answer {
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut r = Response::builder()
             .status(status)
@@ -284,7 +293,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
         r.extensions_mut().insert(Note(format!("scripted error {}", e.status)));
         return r;
     }
-    if b.malformed_json {
+    if b.answer == Answer::MalformedJson {
         let mut r = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -307,7 +316,7 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     if let Some(scope) = param("scope") {
         body["scope"] = json!(scope);
     }
-    if b.drop_mid_answer {
+    if b.answer == Answer::DropMidAnswer {
         let text = body.to_string();
         let half = text.as_bytes()[..text.len() / 2].to_vec();
         // The half is flushed before the failure, so the client has the
