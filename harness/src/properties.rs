@@ -391,6 +391,12 @@ impl From<String> for CaseError {
     }
 }
 
+impl From<crate::driver::DriverError> for CaseError {
+    fn from(e: crate::driver::DriverError) -> Self {
+        CaseError::Harness(e.to_string())
+    }
+}
+
 /// Starts a stack and a session, checks the role; runs `f` with them.
 async fn with_session<F, Fut>(driver: &dyn Driver, role: &str, f: F) -> Result<Option<Broken>, CaseError>
 where

@@ -225,6 +225,24 @@ pub fn json_schema() -> Value {
     })
 }
 
+/// Why an implementation gave no usable answer: what the runner reports
+/// beside the scenario.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DriverError {
+    /// The implementation could not be started (or reset).
+    #[error("could not start the implementation: {0}")]
+    Spawn(String),
+    /// An answer broke the protocol: not JSON, another id, no `v`, `ok:false`.
+    #[error("{0}")]
+    Protocol(String),
+    /// No answer within the deadline.
+    #[error("no answer to request id {id} within the deadline of {seconds} s")]
+    Deadline { id: u64, seconds: f64 },
+    /// The process exited, or the transport failed, before answering.
+    #[error("{0}")]
+    Crashed(String),
+}
+
 /// The `hello` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Hello {
@@ -253,7 +271,11 @@ pub fn id_of(request: &Value) -> u64 {
 /// A wrong `v`, a wrong `id`, a missing `ok`, or `ok: false` are protocol
 /// failures (the adapter could not process the message); failures the
 /// specification describes travel inside `result`.
-pub fn result_of(request: &Value, answer: &Value) -> Result<Value, String> {
+pub fn result_of(request: &Value, answer: &Value) -> Result<Value, DriverError> {
+    result_of_text(request, answer).map_err(DriverError::Protocol)
+}
+
+fn result_of_text(request: &Value, answer: &Value) -> Result<Value, String> {
     let want = id_of(request);
     let obj =
         answer.as_object().ok_or_else(|| format!("answer is not a JSON object: {}", excerpt(&answer.to_string())))?;

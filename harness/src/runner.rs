@@ -356,7 +356,7 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
     };
     let vcap = (s.role == Role::Consumer).then(|| stack.vcap_services().to_string());
     let env = SessionEnv { network: network.clone(), vcap_services: vcap.clone() };
-    let mut session = driver.open(&env).await.map_err(|e| format!("could not start the implementation: {e}"))?;
+    let mut session = driver.open(&env).await.map_err(|e| e.to_string())?;
     let deadline = s.deadline_s.map(Duration::from_secs_f64).unwrap_or(DEFAULT_DEADLINE);
     let mut vars = variables(&stack, s);
     if let Some(u) = &unreachable {

@@ -299,7 +299,8 @@ pub enum CheckKind {
     DestinationConfiguration(BTreeMap<String, String>),
     Mapping(MappingCheck),
     Response(ResponseCheck),
-    Requests(RequestsCheck),
+    /// Boxed: three request matchers make it the largest by far.
+    Requests(Box<RequestsCheck>),
     Elapsed(ElapsedCheck),
     /// Two answers carry the same (or different) token.
     SameToken(SameTokenCheck),
@@ -335,7 +336,7 @@ impl TryFrom<RawCheck> for Check {
         } else if let Some(c) = r.response {
             CheckKind::Response(c)
         } else if let Some(c) = r.requests {
-            CheckKind::Requests(c)
+            CheckKind::Requests(Box::new(c))
         } else if let Some(c) = r.elapsed {
             CheckKind::Elapsed(c)
         } else if let Some(c) = r.same_token {
@@ -366,7 +367,7 @@ impl From<Check> for RawCheck {
             CheckKind::DestinationConfiguration(x) => r.destination_configuration = Some(x),
             CheckKind::Mapping(x) => r.mapping = Some(x),
             CheckKind::Response(x) => r.response = Some(x),
-            CheckKind::Requests(x) => r.requests = Some(x),
+            CheckKind::Requests(x) => r.requests = Some(*x),
             CheckKind::Elapsed(x) => r.elapsed = Some(x),
             CheckKind::SameToken(x) => r.same_token = Some(x),
             CheckKind::AnyOf(x) => r.any_of = Some(x),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Driver, Session, SessionEnd, SessionEnv};
+use super::{Driver, DriverError, Session, SessionEnd, SessionEnv};
 use crate::reference::{Deviation, Reference};
 use idprop_mocks::rules::Readings;
 
@@ -47,8 +47,8 @@ impl Driver for Builtin {
         format!("builtin:{}", self.name)
     }
 
-    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, String> {
-        let imp = Reference::new(env, self.deviation, self.readings)?;
+    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
+        let imp = Reference::new(env, self.deviation, self.readings).map_err(DriverError::Spawn)?;
         Ok(Box::new(BuiltinSession { imp: Arc::new(imp) }))
     }
 }
@@ -59,13 +59,19 @@ struct BuiltinSession {
 
 #[async_trait]
 impl Session for BuiltinSession {
-    async fn send(&mut self, requests: Vec<Value>, concurrent: bool, deadline: Duration) -> Vec<Result<Value, String>> {
+    async fn send(
+        &mut self,
+        requests: Vec<Value>,
+        concurrent: bool,
+        deadline: Duration,
+    ) -> Vec<Result<Value, DriverError>> {
         let one = |r: Value| {
             let imp = self.imp.clone();
             async move {
+                let id = crate::protocol::id_of(&r);
                 tokio::time::timeout(deadline, async move { imp.handle(&r).await })
                     .await
-                    .map_err(|_| format!("no answer within the deadline of {} s", deadline.as_secs_f64()))
+                    .map_err(|_| DriverError::Deadline { id, seconds: deadline.as_secs_f64() })
             }
         };
         if concurrent {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::{Driver, Session, SessionEnd, SessionEnv};
+use super::{Driver, DriverError, Session, SessionEnd, SessionEnv};
 use crate::protocol::{excerpt, id_of};
 
 /// How long an adapter may take to exit once its stdin is closed.
@@ -36,7 +36,7 @@ impl Driver for Exec {
         format!("exec:{}", self.command)
     }
 
-    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, String> {
+    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(&self.command);
         let n = &env.network;
@@ -57,7 +57,7 @@ impl Driver for Exec {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.process_group(0);
         cmd.kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start `{}`: {e}", self.command))?;
+        let mut child = cmd.spawn().map_err(|e| DriverError::Spawn(format!("cannot start `{}`: {e}", self.command)))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().map(BufReader::new);
         let stderr_buf = Arc::new(Mutex::new(String::new()));
@@ -91,7 +91,7 @@ struct ExecSession {
     stdout: Option<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
     /// Once the stream is out of step (garbage, timeout) every later request fails.
-    broken: Option<String>,
+    broken: Option<DriverError>,
 }
 
 impl ExecSession {
@@ -116,24 +116,29 @@ impl ExecSession {
         }
     }
 
-    async fn read_answer(&mut self, request: &Value) -> Result<Value, String> {
-        let stdout = self.stdout.as_mut().ok_or("adapter stdout unavailable")?;
+    async fn read_answer(&mut self, request: &Value) -> Result<Value, DriverError> {
+        let protocol = DriverError::Protocol;
+        let stdout = self.stdout.as_mut().ok_or(DriverError::Crashed("adapter stdout unavailable".into()))?;
         loop {
             let mut line = String::new();
-            let n = stdout.read_line(&mut line).await.map_err(|e| format!("reading adapter stdout: {e}"))?;
+            let n = stdout
+                .read_line(&mut line)
+                .await
+                .map_err(|e| DriverError::Crashed(format!("reading adapter stdout: {e}")))?;
             if n == 0 {
-                return Err(self.exited().await);
+                return Err(DriverError::Crashed(self.exited().await));
             }
             if line.trim().is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(line.trim())
-                .map_err(|e| format!("adapter wrote a line that is not JSON ({e}): {}", excerpt(line.trim())))?;
+            let v: Value = serde_json::from_str(line.trim()).map_err(|e| {
+                protocol(format!("adapter wrote a line that is not JSON ({e}): {}", excerpt(line.trim())))
+            })?;
             let want = id_of(request);
             return match v.get("id").and_then(Value::as_u64) {
                 Some(id) if id == want => Ok(v),
-                Some(id) => Err(format!("adapter answered id {id} to request id {want}")),
-                None => Err(format!("adapter answer has no integer id: {}", excerpt(line.trim()))),
+                Some(id) => Err(protocol(format!("adapter answered id {id} to request id {want}"))),
+                None => Err(protocol(format!("adapter answer has no integer id: {}", excerpt(line.trim())))),
             };
         }
     }
@@ -156,7 +161,7 @@ impl Session for ExecSession {
         requests: Vec<Value>,
         _concurrent: bool,
         deadline: Duration,
-    ) -> Vec<Result<Value, String>> {
+    ) -> Vec<Result<Value, DriverError>> {
         if let Some(b) = &self.broken {
             return requests.iter().map(|_| Err(b.clone())).collect();
         }
@@ -168,12 +173,12 @@ impl Session for ExecSession {
             lines.push('\n');
         }
         let write = async {
-            let stdin = self.stdin.as_mut().ok_or("adapter stdin already closed")?;
+            let stdin = self.stdin.as_mut().ok_or("adapter stdin already closed".to_string())?;
             stdin.write_all(lines.as_bytes()).await.map_err(|e| format!("writing to adapter stdin: {e}"))?;
             stdin.flush().await.map_err(|e| format!("writing to adapter stdin: {e}"))
         };
         if let Err(e) = write.await {
-            let e = format!("{e}; {}", self.exited().await);
+            let e = DriverError::Crashed(format!("{e}; {}", self.exited().await));
             self.broken = Some(e.clone());
             return requests.iter().map(|_| Err(e.clone())).collect();
         }
@@ -183,11 +188,7 @@ impl Session for ExecSession {
             let left = deadline.saturating_sub(started.elapsed());
             let answer = match tokio::time::timeout(left, self.read_answer(r)).await {
                 Ok(a) => a,
-                Err(_) => Err(format!(
-                    "no answer to request id {} within the deadline of {} s",
-                    id_of(r),
-                    deadline.as_secs_f64()
-                )),
+                Err(_) => Err(DriverError::Deadline { id: id_of(r), seconds: deadline.as_secs_f64() }),
             };
             if let Err(e) = &answer {
                 self.broken = Some(e.clone());
@@ -198,7 +199,7 @@ impl Session for ExecSession {
             }
         }
         while out.len() < requests.len() {
-            out.push(Err(self.broken.clone().unwrap_or_default()));
+            out.push(Err(self.broken.clone().unwrap_or(DriverError::Protocol("an earlier answer failed".into()))));
         }
         out
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Driver, Session, SessionEnd, SessionEnv};
+use super::{Driver, DriverError, Session, SessionEnd, SessionEnv};
 use crate::protocol::{excerpt, id_of, reset};
 
 #[derive(Debug, Clone)]
@@ -28,11 +28,11 @@ impl Driver for Http {
         format!("http:{}", self.url)
     }
 
-    async fn open(&self, _env: &SessionEnv) -> Result<Box<dyn Session>, String> {
+    async fn open(&self, _env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
         let mut s = HttpSession { url: self.url.clone(), client: self.client.clone() };
         match s.post(reset(), Duration::from_secs(10)).await {
             Ok(_) => Ok(Box::new(s)),
-            Err(e) => Err(format!("reset failed: {e}")),
+            Err(e) => Err(DriverError::Spawn(format!("reset failed: {e}"))),
         }
     }
 }
@@ -43,37 +43,43 @@ struct HttpSession {
 }
 
 impl HttpSession {
-    async fn post(&mut self, request: Value, deadline: Duration) -> Result<Value, String> {
+    async fn post(&mut self, request: Value, deadline: Duration) -> Result<Value, DriverError> {
         post(&self.client, &self.url, request, deadline).await
     }
 }
 
-async fn post(client: &reqwest::Client, url: &str, request: Value, deadline: Duration) -> Result<Value, String> {
+async fn post(client: &reqwest::Client, url: &str, request: Value, deadline: Duration) -> Result<Value, DriverError> {
     let want = id_of(&request);
     let resp = client.post(url).json(&request).timeout(deadline).send().await.map_err(|e| {
         if e.is_timeout() {
-            format!("no answer to request id {want} within the deadline of {} s", deadline.as_secs_f64())
+            DriverError::Deadline { id: want, seconds: deadline.as_secs_f64() }
         } else {
-            format!("POST {url} failed: {e}")
+            DriverError::Crashed(format!("POST {url} failed: {e}"))
         }
     })?;
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| format!("reading the answer: {e}"))?;
+    let text = resp.text().await.map_err(|e| DriverError::Crashed(format!("reading the answer: {e}")))?;
+    let protocol = DriverError::Protocol;
     if !status.is_success() {
-        return Err(format!("adapter answered HTTP {status}: {}", excerpt(&text)));
+        return Err(protocol(format!("adapter answered HTTP {status}: {}", excerpt(&text))));
     }
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| format!("adapter answer is not JSON ({e}): {}", excerpt(&text)))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| protocol(format!("adapter answer is not JSON ({e}): {}", excerpt(&text))))?;
     match v.get("id").and_then(Value::as_u64) {
         Some(id) if id == want => Ok(v),
-        Some(id) => Err(format!("adapter answered id {id} to request id {want}")),
-        None => Err(format!("adapter answer has no integer id: {}", excerpt(&text))),
+        Some(id) => Err(protocol(format!("adapter answered id {id} to request id {want}"))),
+        None => Err(protocol(format!("adapter answer has no integer id: {}", excerpt(&text)))),
     }
 }
 
 #[async_trait]
 impl Session for HttpSession {
-    async fn send(&mut self, requests: Vec<Value>, concurrent: bool, deadline: Duration) -> Vec<Result<Value, String>> {
+    async fn send(
+        &mut self,
+        requests: Vec<Value>,
+        concurrent: bool,
+        deadline: Duration,
+    ) -> Vec<Result<Value, DriverError>> {
         if concurrent {
             let c = self.client.clone();
             let u = self.url.clone();

@@ -12,6 +12,8 @@ pub mod http;
 
 pub use crate::protocol::SessionEnv;
 
+pub use crate::protocol::DriverError;
+
 /// How a session ended.
 #[derive(Debug, Clone, Default)]
 pub struct SessionEnd {
@@ -27,7 +29,7 @@ pub trait Driver: Send + Sync {
     /// `builtin:reference`, `exec:…`, `http:…`.
     fn describe(&self) -> String;
     /// Starts a session for one scenario (a fresh process, a reset, …).
-    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, String>;
+    async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError>;
 }
 
 /// One scenario's conversation with an implementation.
@@ -36,7 +38,12 @@ pub trait Session: Send {
     /// Sends requests and returns each answer (the whole JSON answer, `id`
     /// already checked) in order. `concurrent` lets transports that can
     /// send them at once; all of them must be answered within `deadline`.
-    async fn send(&mut self, requests: Vec<Value>, concurrent: bool, deadline: Duration) -> Vec<Result<Value, String>>;
+    async fn send(
+        &mut self,
+        requests: Vec<Value>,
+        concurrent: bool,
+        deadline: Duration,
+    ) -> Vec<Result<Value, DriverError>>;
     /// Ends the session.
     async fn close(self: Box<Self>) -> SessionEnd;
 }
