@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, Response, StatusCode};
+use axum::http::{header, HeaderValue, Response, StatusCode};
 use axum::Router;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -26,26 +26,8 @@ use crate::serve::Lifecycle;
 use crate::tokens::unix_now;
 use crate::uaa::MockUaa;
 
-/// `SAP-Connectivity-Authentication`: the user's token (`PP-1`).
-pub const H_USER: &str = "sap-connectivity-authentication";
-/// `SAP-Connectivity-Technical-Authentication` (`TP-1`).
-pub const H_TECHNICAL: &str = "sap-connectivity-technical-authentication";
-/// `SAP-Connectivity-SCC-Location_ID` (`CP-2`).
-pub const H_LOCATION: &str = "sap-connectivity-scc-location_id";
-/// Request line and headers above this are refused (`CP-3`).
-pub const MAX_HEAD_BYTES: usize = 8192;
-
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-];
+use crate::rules::connectivity as cp;
+pub use crate::rules::connectivity::{H_LOCATION, H_TECHNICAL, H_USER, MAX_HEAD_BYTES};
 
 struct Inner {
     uaa: MockUaa,
@@ -144,7 +126,7 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     // Only the head is needed (the journal layer buffered the body).
     let (req, _) = req.into_parts();
     // CP-3: plain HTTP only.
-    if req.method == Method::CONNECT || req.uri.scheme_str() == Some("https") {
+    if !cp::plain_http(req.method.as_str(), req.uri.scheme_str()) {
         return refuse(405, "the Connectivity proxy speaks plain HTTP: send http:// URLs (no CONNECT, no HTTPS)");
     }
     let Some(host) = req.uri.host().map(str::to_ascii_lowercase) else {
@@ -161,8 +143,8 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
         Ok(v) => v.claims,
         Err(e) => return refuse(407, &format!("Proxy-Authorization token rejected: {e}")),
     };
-    let cid = proxy_claims.get("cid").and_then(Value::as_str).unwrap_or("");
-    if cid != proxy.inner.client_id {
+    if !cp::proxy_token_client_ok(&proxy_claims, &proxy.inner.client_id) {
+        let cid = proxy_claims.get("cid").and_then(Value::as_str).unwrap_or("");
         return refuse(
             407,
             &format!(
@@ -172,7 +154,8 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     }
 
     // CP-2: the location selects the connector.
-    let location = header(H_LOCATION).unwrap_or_default();
+    let location_header = header(H_LOCATION);
+    let location = cp::location(location_header.as_deref()).to_string();
     let Some(connector) = proxy.connector(&location) else {
         return refuse(503, &format!("no Cloud Connector is connected for location id {location:?}"));
     };
@@ -196,8 +179,7 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     let user = header(H_USER);
     let technical = header(H_TECHNICAL);
     // CP-5: a user exchange token carries the user by itself.
-    let exchanged = proxy_claims.contains_key("user_name")
-        || proxy_claims.get("grant_type").and_then(Value::as_str) == Some(crate::uaa::JWT_BEARER_GRANT);
+    let exchanged = cp::carries_user(&proxy_claims);
     let creds = Credentials {
         user: user.as_deref(),
         technical: technical.as_deref(),
@@ -210,25 +192,12 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
 
     // CP-4: none of the proxy's own headers go on; with propagation the
     // application's Authorization does not either (TP-2).
-    let mut dropped_authorization = false;
+    let propagated = !matches!(identity, Identity::None);
+    let dropped_authorization = propagated && req.headers.contains_key(header::AUTHORIZATION);
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
-        .filter(|(k, _)| {
-            let k = k.as_str();
-            if k == "authorization" && !matches!(identity, Identity::None) {
-                dropped_authorization = true;
-                return false;
-            }
-            // Only the connector sets the client-certificate headers a
-            // backend logs on with: an application's own are dropped.
-            let identity_header = matches!(k, "ssl_client_cert" | "ssl-client-cert" | "x-ssl-client-cert");
-            !identity_header
-                && !HOP_BY_HOP.contains(&k)
-                && !k.starts_with("sap-connectivity-")
-                && k != "host"
-                && k != "content-length"
-        })
+        .filter(|(k, _)| cp::forwarded(k.as_str(), propagated))
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let body = req.extensions.get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
@@ -252,7 +221,7 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     let note = if sent.is_empty() { note } else { format!("{note}; {sent}") };
     let mut out = Response::builder().status(resp.status().as_u16());
     for (k, v) in resp.headers() {
-        if !HOP_BY_HOP.contains(&k.as_str()) && k != header::CONTENT_LENGTH {
+        if cp::returned(k.as_str()) {
             out = out.header(k.as_str(), v.as_bytes());
         }
     }

@@ -23,7 +23,7 @@ use crate::tokens::{random_hex, unix_now, TokenBuilder, TokenFactory};
 
 /// Default UAA domain: tenants are its subdomains.
 pub const DEFAULT_UAA_DOMAIN: &str = "authentication.eu10.idp.test";
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub use crate::rules::auth_type::grant::JWT_BEARER as JWT_BEARER_GRANT;
 
 /// Configuration of the mock UAA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
