@@ -23,10 +23,16 @@ pub struct Evidence<'a> {
 }
 
 /// `(expected, observed)` of a failed check.
-pub type Mismatch = (String, String);
+/// Why a check failed: what it wanted, what the evidence showed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {expected}, observed {observed}")]
+pub struct Mismatch {
+    pub expected: String,
+    pub observed: String,
+}
 
 fn mismatch(expected: impl Into<String>, observed: impl Into<String>) -> Mismatch {
-    (expected.into(), observed.into())
+    Mismatch { expected: expected.into(), observed: observed.into() }
 }
 
 impl Evidence<'_> {
@@ -65,8 +71,8 @@ pub fn evaluate(check: &Check, ev: &Evidence<'_>) -> Result<(), Mismatch> {
                 }
             }
             Err(mismatch(
-                format!("one of: {}", missed.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(" | ")),
-                missed.iter().map(|m| m.1.as_str()).collect::<Vec<_>>().join(" | "),
+                format!("one of: {}", missed.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join(" | ")),
+                missed.iter().map(|m| m.observed.as_str()).collect::<Vec<_>>().join(" | "),
             ))
         }
         CheckKind::AllOf(parts) => {
@@ -345,7 +351,7 @@ fn requests(c: &RequestsCheck, journal: &[JournalEntry]) -> Result<(), Mismatch>
         }
     }
     let check_one = |m: &RequestMatch, e: &JournalEntry, which: &str| -> Result<(), Mismatch> {
-        matches(m, e).map_err(|(exp, obs)| {
+        matches(m, e).map_err(|Mismatch { expected: exp, observed: obs }| {
             mismatch(format!("{which} of the {what}: {exp}"), format!("{obs} — in {}", describe(e)))
         })
     };

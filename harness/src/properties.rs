@@ -368,10 +368,15 @@ pub struct PropertyOutcome {
 }
 
 /// A case failed: which rule, what went wrong.
-type Broken = (String, String);
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
+#[error("{rule}: {message}")]
+pub struct Broken {
+    pub rule: String,
+    pub message: String,
+}
 
-fn broken(rule: &str, msg: String) -> Broken {
-    (rule.to_string(), msg)
+fn broken(rule: &str, message: String) -> Broken {
+    Broken { rule: rule.to_string(), message }
 }
 
 /// Why a case could not be judged.
@@ -767,12 +772,13 @@ where
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut runner = runner(cases, seed);
-    let last_rule = std::sync::Mutex::new((String::new(), String::new()));
+    let last_rule = std::sync::Mutex::new(Broken::default());
     let skipped = std::sync::Mutex::new(None::<String>);
     let result = runner.run(&strategy, |case| match check(&rt, &case) {
         Ok(None) => Ok(()),
-        Ok(Some((rule, msg))) => {
-            *last_rule.lock().expect("lock") = (rule, msg.clone());
+        Ok(Some(b)) => {
+            let msg = b.message.clone();
+            *last_rule.lock().expect("lock") = b;
             Err(TestCaseError::fail(msg))
         }
         Err(CaseError::RoleNotPlayed(why)) => {
@@ -787,7 +793,7 @@ where
         (Ok(()), _) => None,
         (Err(TestError::Fail(reason, minimal)), _) => {
             // The last failing run is the minimal one.
-            let (rule, msg) = last_rule.into_inner().expect("lock");
+            let Broken { rule, message: msg } = last_rule.into_inner().expect("lock");
             Some(PropertyFailure {
                 scenario_yaml: to_yaml(&minimal, &rule),
                 rule,

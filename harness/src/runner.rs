@@ -485,7 +485,7 @@ async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut ScenarioResult) -> 
         if let Ok(rendered) = serde_json::from_value(v) {
             c = rendered;
         }
-        if let Err((expected, observed)) = evaluate(&c, &ev) {
+        if let Err(crate::checks::Mismatch { expected, observed }) = evaluate(&c, &ev) {
             let level = c.effective_level();
             let rule = crate::catalogue::rule(&c.rule);
             result.failures.push(Failure {

@@ -149,8 +149,32 @@ struct Caller {
     user_token: Option<String>,
 }
 
-fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Box<Response<Body>>> {
-    let deny = |status: StatusCode, why: String| Box::new(error_response(status, &why));
+/// Why the Destination service refuses a caller: no, or a foreign, token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Denied {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl axum::response::IntoResponse for Denied {
+    fn into_response(self) -> Response<Body> {
+        match &self {
+            Denied::Unauthorized(why) => error_response(StatusCode::UNAUTHORIZED, why),
+            Denied::Forbidden(why) => error_response(StatusCode::FORBIDDEN, why),
+        }
+    }
+}
+
+fn authenticate(svc: &DestinationService, req: &Request) -> Result<Caller, Denied> {
+    let deny = |status: StatusCode, why: String| {
+        if status == StatusCode::FORBIDDEN {
+            Denied::Forbidden(why)
+        } else {
+            Denied::Unauthorized(why)
+        }
+    };
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(token) = auth.and_then(bearer) else {
         return Err(deny(
@@ -296,7 +320,7 @@ async fn get_subaccount(
     req: Request,
 ) -> Response<Body> {
     match authenticate(&svc, &req) {
-        Err(r) => *r,
+        Err(d) => axum::response::IntoResponse::into_response(d),
         Ok(c) => match svc.lookup(&c.tenant, &name, Some(Level::Subaccount)) {
             Some(e) => json_response(StatusCode::OK, &e.properties.to_json()),
             None => not_found(&name),
@@ -306,7 +330,7 @@ async fn get_subaccount(
 
 async fn get_instance(State(svc): State<DestinationService>, Path(name): Path<String>, req: Request) -> Response<Body> {
     match authenticate(&svc, &req) {
-        Err(r) => *r,
+        Err(d) => axum::response::IntoResponse::into_response(d),
         Ok(c) => match svc.lookup(&c.tenant, &name, Some(Level::Instance)) {
             Some(e) => json_response(StatusCode::OK, &e.properties.to_json()),
             None => not_found(&name),
@@ -324,7 +348,7 @@ async fn list_instance(State(svc): State<DestinationService>, req: Request) -> R
 
 fn list(svc: DestinationService, req: Request, level: Level) -> Response<Body> {
     match authenticate(&svc, &req) {
-        Err(r) => *r,
+        Err(d) => axum::response::IntoResponse::into_response(d),
         Ok(c) => {
             let all: Vec<Value> = svc.visible(&c.tenant, Some(level)).iter().map(|e| e.properties.to_json()).collect();
             json_response(StatusCode::OK, &Value::Array(all))
@@ -354,7 +378,7 @@ async fn find_at(
 ) -> Response<Body> {
     let mut caller = match authenticate(&svc, &req) {
         Ok(c) => c,
-        Err(r) => return *r,
+        Err(d) => return axum::response::IntoResponse::into_response(d),
     };
     if at.provider {
         let Some(provider) = svc.state.uaa.config().tenants.first().cloned() else {

@@ -320,7 +320,7 @@ impl MockUaa {
     /// The tenant a request addresses: the subdomain of the UAA domain in its
     /// host; requests straight to the loopback port use the first tenant
     /// (or `X-Idprop-Tenant`).
-    fn tenant_of(&self, req: &Request) -> Result<Tenant, Box<Response<Body>>> {
+    fn tenant_of(&self, req: &Request) -> Result<Tenant, TenantError> {
         // A fully qualified name may end in a dot: `a.b.` is `a.b` (RFC 1034
         // §3.1); names are case-insensitive. Never a fallback to another
         // tenant for a name this UAA does not serve.
@@ -334,32 +334,48 @@ impl MockUaa {
             // which is how @sap/xssec asks for tenant tokens.
             let zid = req.headers().get("x-zid").and_then(|v| v.to_str().ok()).unwrap_or("");
             if zid.is_empty() {
-                return Err(Box::new(oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    &format!("no tenant: call https://<subdomain>.{domain} or send x-zid"),
-                )));
+                return Err(TenantError::NoTenant { domain });
             }
-            return self.config().tenants.into_iter().find(|t| t.zid == zid).ok_or_else(|| {
-                Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", &format!("unknown zone id {zid:?}")))
-            });
+            return self
+                .config()
+                .tenants
+                .into_iter()
+                .find(|t| t.zid == zid)
+                .ok_or_else(|| TenantError::UnknownZone(zid.to_string()));
         } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
         } else if !(host.is_empty() || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok()) {
-            return Err(Box::new(oauth_error(
-                StatusCode::NOT_FOUND,
-                "invalid_tenant",
-                &format!("host {host:?} is not a tenant of {domain}"),
-            )));
+            return Err(TenantError::ForeignHost { host, domain });
         } else {
             // Straight to the loopback port: the first tenant.
-            return self.config().tenants.first().cloned().ok_or_else(|| {
-                Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", "the UAA has no tenants configured"))
-            });
+            return self.config().tenants.first().cloned().ok_or(TenantError::NoTenants);
         };
-        self.tenant(&sub).ok_or_else(|| {
-            Box::new(oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", &format!("unknown tenant subdomain {sub:?}")))
-        })
+        self.tenant(&sub).ok_or(TenantError::UnknownSubdomain(sub))
+    }
+}
+
+/// Why a request names no tenant of this UAA; answered as the OAuth error
+/// it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TenantError {
+    #[error("no tenant: call https://<subdomain>.{domain} or send x-zid")]
+    NoTenant { domain: String },
+    #[error("unknown zone id {0:?}")]
+    UnknownZone(String),
+    #[error("host {host:?} is not a tenant of {domain}")]
+    ForeignHost { host: String, domain: String },
+    #[error("the UAA has no tenants configured")]
+    NoTenants,
+    #[error("unknown tenant subdomain {0:?}")]
+    UnknownSubdomain(String),
+}
+
+impl axum::response::IntoResponse for TenantError {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            TenantError::NoTenant { .. } => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &self.to_string()),
+            _ => oauth_error(StatusCode::NOT_FOUND, "invalid_tenant", &self.to_string()),
+        }
     }
 }
 
@@ -370,7 +386,7 @@ async fn token_keys(State(uaa): State<MockUaa>) -> Response<Body> {
 async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     let tenant = match uaa.tenant_of(&req) {
         Ok(t) => t,
-        Err(r) => return *r,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
     };
     let base = uaa.url(&tenant.subdomain);
     json_response(
@@ -394,7 +410,7 @@ async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Respo
 async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     let tenant = match uaa.tenant_of(&req) {
         Ok(t) => t,
-        Err(r) => return *r,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
     };
     let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
     // RFC 6749 §3.2: the token endpoint takes parameters "using the
