@@ -194,7 +194,7 @@ impl RequestMatcher {
                 }
             }
         };
-        ci("component", &self.component, &e.component, &mut diff);
+        ci("component", &self.component, e.component.as_str(), &mut diff);
         ci("host", &self.host, &e.host, &mut diff);
         if let Some(p) = &self.path {
             if p != &e.path {

@@ -206,7 +206,7 @@ impl Gateway {
         let _ = self.journal.record(JournalEntry {
             seq: 0,
             time_ms: now_ms(),
-            component: "gateway".into(),
+            component: crate::journal::Component::Gateway,
             host: host.to_string(),
             tls: false,
             method: method.to_string(),

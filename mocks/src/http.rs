@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 pub use crate::authorization::{basic_header, bearer, parse_basic};
-use crate::journal::{now_ms, ClientCertInfo, Journal, JournalEntry};
+use crate::journal::{now_ms, ClientCertInfo, Component, Journal, JournalEntry};
 use crate::serve::Lifecycle;
 pub use crate::serve::ServerHandle;
 
@@ -213,7 +213,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct JournalLayer {
     pub journal: Journal,
-    pub component: &'static str,
+    pub component: Component,
 }
 
 /// The request body read by the journal layer, for handlers that want it.
@@ -221,7 +221,7 @@ pub struct JournalLayer {
 pub struct BufferedBody(pub bytes::Bytes);
 
 /// Wraps `router` so that every request is journalled as `component`.
-pub fn journalled(router: Router, journal: Journal, component: &'static str) -> Router {
+pub fn journalled(router: Router, journal: Journal, component: Component) -> Router {
     router.layer(axum::middleware::from_fn_with_state(JournalLayer { journal, component }, journal_mw))
 }
 
@@ -267,7 +267,7 @@ async fn journal_mw(
     let entry = JournalEntry {
         seq: 0,
         time_ms: now_ms(),
-        component: layer.component.to_string(),
+        component: layer.component.clone(),
         host,
         tls: info.tls,
         method: parts.method.to_string(),

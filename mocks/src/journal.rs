@@ -25,6 +25,79 @@ pub struct ClientCertInfo {
     pub not_after: String,
 }
 
+/// Which mock saw a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Component {
+    /// The mock UAA (every tenant).
+    Uaa,
+    /// A scriptable token server.
+    TokenServer,
+    /// The Destination service.
+    Destination,
+    /// The Connectivity proxy (and its Cloud Connectors).
+    ConnectivityProxy,
+    /// The on-premise system behind the Cloud Connector.
+    Backend,
+    /// The Internet API (`api.example.test`).
+    Api,
+    /// The gateway itself (unknown hosts).
+    Gateway,
+    /// A host served by the user's server ([`Stack::route_to`](crate::Stack::route_to)).
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Component {
+    /// The name the journal, the page and scenarios use.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Component::Uaa => "uaa",
+            Component::TokenServer => "token-server",
+            Component::Destination => "destination",
+            Component::ConnectivityProxy => "connectivity-proxy",
+            Component::Backend => "backend",
+            Component::Api => "api",
+            Component::Gateway => "gateway",
+            Component::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Component {
+    /// The component of that name (another name is [`Component::Other`]).
+    fn from(name: &str) -> Self {
+        match name {
+            "uaa" => Component::Uaa,
+            "token-server" => Component::TokenServer,
+            "destination" => Component::Destination,
+            "connectivity-proxy" => Component::ConnectivityProxy,
+            "backend" => Component::Backend,
+            "api" => Component::Api,
+            "gateway" => Component::Gateway,
+            other => Component::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Component {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Component {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One request a mock received, and how it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -32,8 +105,8 @@ pub struct JournalEntry {
     pub seq: u64,
     /// Milliseconds since the Unix epoch.
     pub time_ms: u64,
-    /// Which mock: `uaa`, `token-server`, `destination`, `gateway`, …
-    pub component: String,
+    /// Which mock saw it.
+    pub component: Component,
     /// Virtual host the request was addressed to (no port).
     pub host: String,
     /// Whether the request arrived over TLS.
@@ -137,7 +210,7 @@ impl JournalEntry {
     /// Bytes this entry holds, roughly (what the budget counts).
     fn weight(&self) -> usize {
         let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>();
-        256 + self.component.len()
+        256 + self.component.as_str().len()
             + self.host.len()
             + self.method.len()
             + self.path.len()
@@ -318,7 +391,7 @@ impl Journal {
 
     /// Entries of one component.
     pub fn of(&self, component: &str) -> Vec<JournalEntry> {
-        self.filter(|e| e.component == component)
+        self.filter(|e| e.component.as_str() == component)
     }
 
     /// Entries addressed to one virtual host.

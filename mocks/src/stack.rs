@@ -14,6 +14,7 @@ use crate::connector::{CloudConnector, ConnectorConfig, InternalNetwork, Trusted
 use crate::destination::{default_destinations, DestinationEntry, DestinationService};
 use crate::gateway::{admin_router, Gateway, Route};
 use crate::http::{bind, journalled, spawn_server, ServerHandle};
+use crate::journal::Component;
 use crate::journal::Journal;
 use crate::pki::{PkiError, TestPki};
 use crate::retrieval::{Certificate, Network, OnPremiseRoute, TokenRetriever};
@@ -421,7 +422,7 @@ impl Stack {
         };
 
         let uaa = MockUaa::new(config.uaa.clone(), pki.clone());
-        let uaa_router = journalled(uaa.router(), journal.clone(), "uaa");
+        let uaa_router = journalled(uaa.router(), journal.clone(), Component::Uaa);
 
         let info = Arc::new(RwLock::new(Value::Null));
         let gateway = Gateway::new(
@@ -464,7 +465,7 @@ impl Stack {
         for c in &config.certificates {
             destination.add_certificate(c.clone());
         }
-        let dest_router = journalled(destination.router(), journal.clone(), "destination");
+        let dest_router = journalled(destination.router(), journal.clone(), Component::Destination);
 
         let trusted: Vec<TrustedIdp> = uaa
             .config()
@@ -489,17 +490,19 @@ impl Stack {
             );
         }
         let connectivity = ConnectivityProxy::new(uaa.clone(), CONNECTIVITY_CLIENT.0, connectors);
-        let conn_router = journalled(connectivity.router(), journal.clone(), "connectivity-proxy");
+        let conn_router = journalled(connectivity.router(), journal.clone(), Component::ConnectivityProxy);
         let system_certs = connectivity
             .connectors()
             .iter()
             .filter_map(|c| c.system_certificate().map(|s| s.trusted_proxy()))
             .collect();
         let backend = Backend::new(config.backend.clone(), system_certs);
-        let be_router = journalled(backend.router(), journal.clone(), "backend");
+        let be_router = journalled(backend.router(), journal.clone(), Component::Backend);
         // An Internet API for destinations with ProxyType Internet.
         let api = Backend::new(BackendConfig { mtls_paths: vec![], ..Default::default() }, vec![]);
-        gateway.routes.add(INTERNET_API_HOST, Route::new("api", journalled(api.router(), journal.clone(), "api")));
+        gateway
+            .routes
+            .add(INTERNET_API_HOST, Route::new("api", journalled(api.router(), journal.clone(), Component::Api)));
         gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
@@ -679,7 +682,7 @@ impl Stack {
             return Ok(ts);
         }
         let ts = TokenServer::new(host, behaviour);
-        let router = journalled(ts.router(), self.inner.journal.clone(), "token-server");
+        let router = journalled(ts.router(), self.inner.journal.clone(), Component::TokenServer);
         let mut route = Route::new("token-server", router.clone());
         route.connect_delay_ms = ts.connect_delay_handle();
         self.inner.gateway.routes.add(host, route);
@@ -708,10 +711,10 @@ impl Stack {
     /// by forwarding each request to `upstream` (`http://127.0.0.1:<port>`):
     /// a `wiremock::MockServer`, say, so its matchers and responses serve a
     /// virtual `https://….test` host an implementation reaches like any other.
-    pub fn route_to(&self, host: &str, upstream: &str, component: &'static str) -> Result<(), StackError> {
+    pub fn route_to(&self, host: &str, upstream: &str, component: &str) -> Result<(), StackError> {
         let forward = crate::upstream::Upstream::new(upstream)
             .map_err(|e| StackError::Config(format!("route_to {host}: {e}")))?;
-        let router = journalled(forward.router(), self.inner.journal.clone(), component);
+        let router = journalled(forward.router(), self.inner.journal.clone(), Component::from(component));
         self.inner.gateway.routes.add(host, Route::new(component, router));
         Ok(())
     }
