@@ -22,6 +22,7 @@ pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod session;
 pub mod transcript;
 pub mod unreachable;
 

@@ -21,9 +21,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use serde_json::{json, Map, Value};
 
 use crate::driver::{Driver, SessionEnv};
-use crate::protocol::{
-    hello, result_of, Envelope, FindDestination, Hello, MapPrincipal, NetworkInfo, Propagation, Request,
-};
+use crate::protocol::{result_of, Envelope, FindDestination, MapPrincipal, NetworkInfo, Propagation, Request};
 use crate::runner::mint;
 use crate::scenario::TokenSpec;
 
@@ -413,19 +411,15 @@ where
         .start()
         .await
         .map_err(|e| format!("stack did not start: {e}"))?;
-    let network = NetworkInfo {
-        proxy: stack.gateway_url(),
-        ca_file: stack.ca_file().display().to_string(),
-        no_proxy: crate::unreachable::NO_PROXY.into(),
+    let network = crate::session::network_of(&stack);
+    let env = SessionEnv { network: network.clone(), vcap_services: None };
+    let session = match crate::session::open(driver, &env, role, std::time::Duration::from_secs(15)).await {
+        Ok(o) => o.session,
+        Err(crate::session::OpenError::RoleNotPlayed { hello, .. }) => {
+            return Err(CaseError::RoleNotPlayed(format!("{} does not play {role}", hello.name)))
+        }
+        Err(e) => return Err(CaseError::Harness(e.to_string())),
     };
-    let mut session = driver.open(&SessionEnv { network: network.clone(), vcap_services: None }).await?;
-    let h = hello(1, &network);
-    let a = session.send(vec![h.clone()], false, std::time::Duration::from_secs(15)).await.remove(0);
-    let hello: Hello = serde_json::from_value(a.and_then(|a| result_of(&h, &a))?).map_err(|e| format!("hello: {e}"))?;
-    if !hello.roles.iter().any(|r| r == role) {
-        session.close().await;
-        return Err(CaseError::RoleNotPlayed(format!("{} does not play {role}", hello.name)));
-    }
     let (session, r) = f(stack, session, network).await;
     let end = session.close().await;
     if let Some(p) = end.problem {

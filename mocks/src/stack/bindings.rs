@@ -1,0 +1,96 @@
+//! What an application is given to reach the stack: `VCAP_SERVICES` with
+//! the configured secrets, and the ready file.
+
+use super::*;
+
+impl Stack {
+    /// The secret the UAA's configuration gives `client_id` (the one source
+    /// of truth for bindings, `env.sh` and `default-env.json`); the
+    /// built-in default when the configuration dropped the client.
+    fn secret_of(&self, (client_id, default): (&str, &str)) -> String {
+        self.inner
+            .uaa
+            .config()
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .map(|c| c.client_secret.clone())
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    /// `VCAP_SERVICES` of an application bound to the mock services.
+    pub fn vcap_services(&self) -> Value {
+        let domain = self.inner.uaa.domain();
+        let tenant = self.inner.config.uaa.tenants.first().map(|t| t.subdomain.clone()).unwrap_or_default();
+        let uaa_url = format!("https://{tenant}.{domain}");
+        let zid = self.inner.uaa.tenant(&tenant).map(|t| t.zid).unwrap_or_default();
+        json!({
+            "xsuaa": [{
+                "label": "xsuaa", "plan": "application", "name": "idprop-xsuaa", "tags": ["xsuaa"],
+                "instance_name": "idprop-xsuaa", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": APP_CLIENT.0, "clientsecret": self.secret_of(APP_CLIENT),
+                    "url": uaa_url, "uaadomain": domain, "identityzone": tenant,
+                    "identityzoneid": zid, "tenantid": zid, "tenantmode": "shared",
+                    "xsappname": "idprop-app!t1", "verificationkey": self.inner.pki.signing_keys()[0].public_pem(),
+                    "credential-type": "binding-secret",
+                }
+            }],
+            "destination": [{
+                "label": "destination", "plan": "lite", "name": "idprop-destination", "tags": ["destination", "conn", "connsvc"],
+                "instance_name": "idprop-destination", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": DESTINATION_CLIENT.0, "clientsecret": self.secret_of(DESTINATION_CLIENT),
+                    "url": uaa_url, "uaadomain": domain, "identityzone": tenant, "tenantid": zid,
+                    "uri": format!("https://{DESTINATION_HOST}"),
+                    "xsappname": "clone-destination!b1", "instanceid": stable_uuid("destination-instance"),
+                    "credential-type": "binding-secret",
+                }
+            }],
+            "connectivity": [{
+                "label": "connectivity", "plan": "lite", "name": "idprop-connectivity", "tags": ["connectivity", "conn", "connsvc"],
+                "instance_name": "idprop-connectivity", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": CONNECTIVITY_CLIENT.0, "clientsecret": self.secret_of(CONNECTIVITY_CLIENT),
+                    "url": uaa_url, "token_service_url": uaa_url, "uaadomain": domain,
+                    "identityzone": tenant, "tenantid": zid,
+                    "onpremise_proxy_host": self.connectivity_proxy_host(),
+                    "onpremise_proxy_http_port": self.connectivity_proxy_port().to_string(),
+                    "onpremise_proxy_port": self.connectivity_proxy_port().to_string(),
+                    "onpremise_socks5_proxy_port": "0",
+                    "xsappname": "clone-connectivity!b2", "instance_guid": stable_uuid("connectivity-instance"),
+                    "credential-type": "binding-secret",
+                }
+            }],
+        })
+    }
+
+    fn connectivity_proxy_host(&self) -> String {
+        self.inner.config.bind.to_string()
+    }
+
+    fn connectivity_proxy_port(&self) -> u16 {
+        self.components()
+            .get("connectivity-proxy")
+            .and_then(|u| u.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What `idprop up --ready-file` writes.
+    pub fn ready_info(&self) -> Value {
+        json!({
+            "gateway": self.gateway_url(),
+            "ca_file": self.ca_file(),
+            "uaa_domain": self.inner.uaa.domain(),
+            "tenants": self.inner.uaa.config().tenants.iter().map(|t| json!({"subdomain": t.subdomain, "zid": t.zid, "uaa": self.uaa_url(&t.subdomain)})).collect::<Vec<_>>(),
+            "clients": self.inner.uaa.config().clients.iter().map(|c| json!({"client_id": c.client_id, "client_secret": c.client_secret})).collect::<Vec<_>>(),
+            "users": self.inner.uaa.config().users.iter().map(|u| json!({"user_name": u.user_name, "password": u.password})).collect::<Vec<_>>(),
+            "token_servers": self.inner.token_servers.lock().expect("token servers lock").values().map(|(t, _)| t.url()).collect::<Vec<_>>(),
+            "components": self.components(),
+            "destinations": self.inner.destination.destinations().iter().map(|e| (e.properties.name().to_string(), json!(e.properties.get("Authentication").unwrap_or("NoAuthentication")))).collect::<serde_json::Map<_, _>>(),
+            "vcap_services": self.vcap_services(),
+            "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.summary()).collect::<Vec<_>>()},
+        })
+    }
+}
