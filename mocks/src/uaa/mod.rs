@@ -19,11 +19,16 @@ use crate::http::{json_response, oauth_error, parse_basic, request_host, Buffere
 pub use crate::identity::{stable_uuid, ClientAuthMethod, OAuthClient, Tenant, User};
 use crate::pki::TestPki;
 use crate::rules::token_validation::{self, TrustedIssuer};
-use crate::tokens::{random_hex, unix_now, TokenBuilder, TokenFactory};
+use crate::tokens::{unix_now, TokenBuilder, TokenFactory};
 
 /// Default UAA domain: tenants are its subdomains.
 pub const DEFAULT_UAA_DOMAIN: &str = "authentication.eu10.idp.test";
 pub use crate::rules::auth_type::grant::JWT_BEARER as JWT_BEARER_GRANT;
+
+mod grants;
+
+use grants::{token_endpoint, RefreshTokens};
+pub use grants::{MAX_REFRESH_BYTES, REFRESH_TOKEN_VALIDITY};
 
 /// Configuration of the mock UAA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -77,32 +82,6 @@ impl UaaConfig {
     }
 }
 
-#[derive(Clone)]
-struct Grant {
-    tenant: Tenant,
-    client_id: String,
-    user: User,
-    /// Claims that replace the user's (a jwt-bearer assertion's user).
-    extra: Map<String, Value>,
-    /// User claims the token must not carry: an exchanged token names the
-    /// assertion's user exactly, nothing invented.
-    without: Vec<&'static str>,
-}
-
-/// The claims that say who a user is.
-const USER_CLAIMS: [&str; 10] = [
-    "user_name",
-    "email",
-    "user_uuid",
-    "sub",
-    "user_id",
-    "origin",
-    "given_name",
-    "family_name",
-    "mail",
-    "xs.user.attributes",
-];
-
 struct UaaState {
     config: RwLock<UaaConfig>,
     factory: TokenFactory,
@@ -110,49 +89,6 @@ struct UaaState {
     refresh_tokens: Mutex<RefreshTokens>,
     /// Tokens validated before (the same proxy token on every call).
     validated: crate::validated::ValidatedTokens,
-}
-
-/// How long a refresh token is honoured (XSUAA's default refresh-token
-/// validity is 30 days; a test stack needs less, and memory stays bounded).
-pub const REFRESH_TOKEN_VALIDITY: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
-/// Bytes the refresh tokens may hold together; the oldest go first.
-pub const MAX_REFRESH_BYTES: usize = 16 * 1024 * 1024;
-
-/// Refresh tokens issued so far, evicted by expiry and by a byte budget.
-#[derive(Default)]
-struct RefreshTokens {
-    grants: HashMap<String, (Grant, std::time::Instant, usize)>,
-    /// Issue order, for eviction.
-    order: std::collections::VecDeque<String>,
-    bytes: usize,
-}
-
-impl RefreshTokens {
-    fn insert(&mut self, token: String, grant: Grant) {
-        let weight = 512 + token.len() + serde_json::to_string(&grant.extra).map_or(0, |s| s.len());
-        let now = std::time::Instant::now();
-        self.grants.insert(token.clone(), (grant, now + REFRESH_TOKEN_VALIDITY, weight));
-        self.order.push_back(token);
-        self.bytes += weight;
-        while let Some(oldest) = self.order.front() {
-            let expired = self.grants.get(oldest).is_none_or(|(_, exp, _)| *exp <= now);
-            if !expired && self.bytes <= MAX_REFRESH_BYTES {
-                break;
-            }
-            let oldest = self.order.pop_front().expect("front exists");
-            if let Some((_, _, w)) = self.grants.remove(&oldest) {
-                self.bytes -= w;
-            }
-        }
-    }
-
-    fn get(&self, token: &str) -> Option<&Grant> {
-        self.grants.get(token).filter(|(_, exp, _)| *exp > std::time::Instant::now()).map(|(g, _, _)| g)
-    }
-
-    fn len(&self) -> usize {
-        self.grants.len()
-    }
 }
 
 /// The mock UAA. Cheap to clone; every clone is the same server.
@@ -404,244 +340,4 @@ async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Respo
             "claims_supported": ["sub", "user_name", "email", "origin", "user_id", "user_uuid", "zid", "cid", "client_id", "scope", "ext_attr"],
         }),
     )
-}
-
-/// `POST /oauth/token`: authenticate the client, then the grant.
-async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
-    let tenant = match uaa.tenant_of(&req) {
-        Ok(t) => t,
-        Err(e) => return axum::response::IntoResponse::into_response(e),
-    };
-    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
-    // RFC 6749 §3.2: the token endpoint takes parameters "using the
-    // application/x-www-form-urlencoded format"; a body of any other type is
-    // not read as parameters but refused.
-    let form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    });
-    if !body.is_empty() && !form {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the token request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)",
-        );
-    }
-    // Parameters may come in the query (the Neo style) or the form body.
-    let mut params: Vec<(String, String)> =
-        req.uri().query().map(|q| crate::http::decode_pairs(q.as_bytes())).unwrap_or_default();
-    params.extend(crate::http::decode_pairs(&body));
-    let param = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-
-    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);
-    let body_creds = param("client_id").map(|id| (id, param("client_secret").unwrap_or_default()));
-    let (client_id, secret, via_basic) = match (basic, body_creds) {
-        (Some((u, p)), _) => (pct_decode(&u), pct_decode(&p), true),
-        (None, Some((u, p))) => (u, p, false),
-        (None, None) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "no client authentication (neither Basic nor client_id/client_secret in the body)",
-            )
-        }
-    };
-    let Some(client) = uaa.client(&client_id) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("unknown client {client_id:?}"));
-    };
-    if client.client_secret != secret {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            &format!("bad credentials for client {client_id:?}"),
-        );
-    }
-    match (client.auth_method, via_basic) {
-        (ClientAuthMethod::Body, true) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "this client must send its credentials in the body, not Basic",
-            )
-        }
-        (ClientAuthMethod::Basic, false) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "this client must authenticate with HTTP Basic",
-            )
-        }
-        _ => {}
-    }
-    let validity = uaa.config().token_validity;
-    let Some(grant_type) = param("grant_type") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type");
-    };
-    let issued = match grant_type.as_str() {
-        "client_credentials" => {
-            let t = uaa.factory().client_token(&tenant, &client, validity);
-            let jti = t.claims().get("jti").cloned().unwrap_or(Value::Null);
-            return token_response(&t.sign(), jti, validity, &client.authorities, None);
-        }
-        "password" => {
-            let (Some(username), Some(password)) = (param("username"), param("password")) else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "password grant needs username and password",
-                );
-            };
-            match uaa.user(&username) {
-                Some(u) if u.password == password => Grant {
-                    tenant: tenant.clone(),
-                    client_id: client.client_id.clone(),
-                    user: u,
-                    extra: Map::new(),
-                    without: vec![],
-                },
-                _ => {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        &format!("bad credentials for user {username:?}"),
-                    )
-                }
-            }
-        }
-        JWT_BEARER_GRANT => {
-            let Some(assertion) = param("assertion") else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "jwt-bearer grant needs an assertion");
-            };
-            match user_from_assertion(&uaa, &assertion, &tenant, &client.client_id) {
-                Ok(grant) => grant,
-                Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
-            }
-        }
-        "refresh_token" => {
-            let Some(rt) = param("refresh_token") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "refresh_token grant needs refresh_token",
-                );
-            };
-            let map = uaa.state.refresh_tokens.lock().expect("refresh tokens");
-            match map.get(&rt) {
-                Some(g) if g.client_id == client.client_id && g.tenant.zid == tenant.zid => Grant {
-                    tenant: g.tenant.clone(),
-                    client_id: g.client_id.clone(),
-                    user: g.user.clone(),
-                    extra: g.extra.clone(),
-                    without: g.without.clone(),
-                },
-                Some(_) => {
-                    return oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        "refresh token was issued to another client or tenant",
-                    )
-                }
-                None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown refresh token"),
-            }
-        }
-        other => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                &format!("grant type {other:?} is not supported"),
-            )
-        }
-    };
-    let mut builder = uaa.factory().user_token(&issued.tenant, &issued.user, &issued.client_id, &grant_type, validity);
-    for (k, v) in &issued.extra {
-        builder = builder.claim(k.clone(), v.clone());
-    }
-    for k in &issued.without {
-        builder = builder.without(k);
-    }
-    let jti = builder.claims().get("jti").cloned().unwrap_or(Value::Null);
-    let token = builder.sign();
-    let refresh = format!("{}-r", random_hex(16));
-    let scopes = issued.user.scopes.clone();
-    uaa.state.refresh_tokens.lock().expect("refresh tokens").insert(refresh.clone(), issued);
-    token_response(&token, jti, validity, &scopes, Some(&refresh))
-}
-
-/// Validates a jwt-bearer assertion and takes the user from it (`AT-1`):
-/// the new token carries the assertion's user claims exactly (`user_name`,
-/// `email`, `user_uuid`, `sub`, `origin`, names …), whichever client asks;
-/// none is invented, so the principal stays the same (`PP-2`). Scopes come
-/// from the configured user of that `user_name`, if any.
-fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &str) -> Result<Grant, String> {
-    let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
-    let c = &valid.claims;
-    // An identity zone exchanges its own users' tokens only: XSUAA trusts a
-    // zone's own issuer (and configured identity providers), not a sibling
-    // tenant's. 39d4265 exchanges a user token at the tenant of that token.
-    let own = uaa.factory().issuer(&tenant.subdomain);
-    let iss = c.get("iss").and_then(Value::as_str).unwrap_or_default();
-    if iss != own {
-        return Err(format!(
-            "assertion was issued by {iss:?}, not by this tenant's identity zone ({own}); a user token is exchanged at its own tenant"
-        ));
-    }
-    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let principal = crate::rules::principal::principal(c, crate::rules::principal::UserType::Business)
-        .map_err(|e| format!("assertion names no user: {e}"))?;
-    let user =
-        s("user_name").and_then(|n| uaa.user(&n)).unwrap_or_else(|| User { email: None, ..User::new(&principal) });
-    let mut extra = Map::new();
-    let mut without = Vec::new();
-    for k in USER_CLAIMS {
-        match c.get(k) {
-            Some(v) => {
-                extra.insert(k.to_string(), v.clone());
-            }
-            None => without.push(k),
-        }
-    }
-    Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without })
-}
-
-fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
-    let mut body = json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": validity.saturating_sub(1),
-        "scope": scopes.join(" "),
-        "jti": jti,
-    });
-    if let Some(r) = refresh {
-        body["refresh_token"] = json!(r);
-    }
-    json_response(StatusCode::OK, &body)
-}
-
-fn pct_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Refresh tokens stay within their byte budget however many grants
-    /// come, newest kept; expired ones are not honoured.
-    #[test]
-    fn refresh_tokens_are_bounded_in_bytes() {
-        let mut store = RefreshTokens::default();
-        let mut extra = Map::new();
-        extra.insert("blob".into(), Value::String("x".repeat(9 * 1024)));
-        let grant =
-            Grant { tenant: Tenant::new("t"), client_id: "c".into(), user: User::new("u"), extra, without: vec![] };
-        for i in 0..4000 {
-            store.insert(format!("r{i}"), grant.clone());
-            assert!(store.bytes <= MAX_REFRESH_BYTES, "{i}: {}", store.bytes);
-        }
-        assert!(store.len() < 4000 && store.len() > 1000, "{}", store.len());
-        assert!(store.get("r3999").is_some() && store.get("r0").is_none());
-        assert_eq!(store.grants.len(), store.order.len());
-    }
 }
