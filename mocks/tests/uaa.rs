@@ -5,8 +5,8 @@ mod common;
 
 use base64::Engine;
 use common::{claims, post_form, stack, APP};
-use idprop::mocks::uaa::{ClientAuthMethod, OAuthClient, JWT_BEARER_GRANT};
-use idprop::mocks::{Forgery, Stack};
+use idprop_mocks::uaa::{ClientAuthMethod, OAuthClient, JWT_BEARER_GRANT};
+use idprop_mocks::{Forgery, Stack};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 fn token_url(stack: &Stack, tenant: &str) -> String {
@@ -201,7 +201,7 @@ async fn jwt_bearer_refuses_an_assertion_of_another_tenant() {
     let (status, body) = post_form(
         &stack,
         &token_url(&stack, "mytenant"),
-        Some(idprop::mocks::uaa::APP_CLIENT),
+        Some(idprop_mocks::uaa::APP_CLIENT),
         &[("grant_type", JWT_BEARER_GRANT), ("assertion", &other_tenants_user)],
     )
     .await;
@@ -210,7 +210,7 @@ async fn jwt_bearer_refuses_an_assertion_of_another_tenant() {
     let (status, body) = post_form(
         &stack,
         &token_url(&stack, "othertenant"),
-        Some(idprop::mocks::uaa::APP_CLIENT),
+        Some(idprop_mocks::uaa::APP_CLIENT),
         &[("grant_type", JWT_BEARER_GRANT), ("assertion", &other_tenants_user)],
     )
     .await;
@@ -223,7 +223,7 @@ async fn jwt_bearer_refuses_an_assertion_of_another_tenant() {
 /// for a user the UAA does not know.
 #[tokio::test]
 async fn jwt_bearer_keeps_the_users_claims_and_invents_none() {
-    use idprop::mocks::rules::principal::{principal, UserType};
+    use idprop_mocks::rules::principal::{principal, UserType};
     let stack = stack().await;
     let exchange = |assertion: String| {
         let stack = &stack;

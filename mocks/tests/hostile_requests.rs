@@ -7,7 +7,7 @@
 
 mod common;
 
-use idprop::mocks::{ConnectorConfig, Stack};
+use idprop_mocks::{ConnectorConfig, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A connector whose ERP mapping allows `/echo/public` (and its sub-paths,
@@ -141,7 +141,7 @@ async fn a_garbage_technical_token_is_refused_before_the_backend() {
     let pt = common::proxy_token(&stack, "mytenant").await;
     for token in [
         "not-a-jwt-at-all",
-        &stack.uaa().client_token("mytenant", "sb-idprop-app!t1").forge(idprop::mocks::Forgery::WrongKey),
+        &stack.uaa().client_token("mytenant", "sb-idprop-app!t1").forge(idprop_mocks::Forgery::WrongKey),
     ] {
         let (status, body) = technical(&stack, &pt, token).await;
         assert_eq!(status, 401, "{body}");

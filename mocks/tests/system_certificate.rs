@@ -6,10 +6,10 @@
 
 mod common;
 
-use idprop::mocks::backend::BackendConfig;
-use idprop::mocks::connector::MappingConfig;
-use idprop::mocks::rules::backend_logon::TrustedProxy;
-use idprop::mocks::{AuthenticationMode, ConnectorConfig, Stack};
+use idprop_mocks::backend::BackendConfig;
+use idprop_mocks::connector::MappingConfig;
+use idprop_mocks::rules::backend_logon::TrustedProxy;
+use idprop_mocks::{AuthenticationMode, ConnectorConfig, Stack};
 use serde_json::Value;
 
 /// The default connector with one HTTPS mapping per mode, on ports 1..=4.
@@ -196,7 +196,7 @@ async fn sc_1_without_a_system_certificate_the_handshake_has_no_client_certifica
 #[tokio::test]
 async fn tv_3_expiration_tolerance_accepts_a_recently_expired_token_and_no_older() {
     let expired_an_hour_ago = |stack: &Stack| {
-        let now = idprop::mocks::tokens::unix_now() as i64;
+        let now = idprop_mocks::tokens::unix_now() as i64;
         stack.uaa().user_token("mytenant", "alice").claim("iat", now - 7200).claim("exp", now - 3600).sign()
     };
     let strict = Stack::start().await.unwrap();
@@ -213,7 +213,7 @@ async fn tv_3_expiration_tolerance_accepts_a_recently_expired_token_and_no_older
         call(&tolerant, "http://erp.onprem.test:44300/echo/who", Some(&expired_an_hour_ago(&tolerant))).await;
     assert_eq!(s, 200, "{echo}");
     assert_eq!(echo["client_cert"]["subject"], "CN=alice");
-    let now = idprop::mocks::tokens::unix_now() as i64;
+    let now = idprop_mocks::tokens::unix_now() as i64;
     let older =
         tolerant.uaa().user_token("mytenant", "alice").claim("iat", now - 4 * 3600).claim("exp", now - 3 * 3600);
     let (s, _) = call(&tolerant, "http://erp.onprem.test:44300/echo/who", Some(&older.sign())).await;
@@ -229,7 +229,7 @@ async fn tv_3_expiration_tolerance_accepts_a_recently_expired_token_and_no_older
 
 #[tokio::test]
 async fn sp_3_user_type_conditions_apply_to_technical_users() {
-    use idprop::mocks::rules::subject::{Condition, Operator, SubjectRule};
+    use idprop_mocks::rules::subject::{Condition, Operator, SubjectRule};
     let stack = Stack::builder()
         .connector(ConnectorConfig {
             subject_patterns: vec![
@@ -248,7 +248,7 @@ async fn sp_3_user_type_conditions_apply_to_technical_users() {
         .await
         .unwrap();
     let pt = common::proxy_token(&stack, "mytenant").await;
-    let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
+    let tech = stack.uaa().client_token("mytenant", idprop_mocks::uaa::APP_CLIENT.0).sign();
     let echo: Value = common::onprem_client(&stack)
         .get("http://erp.onprem.test:44300/echo/t")
         .header("Proxy-Authorization", format!("Bearer {pt}"))
@@ -259,7 +259,7 @@ async fn sp_3_user_type_conditions_apply_to_technical_users() {
         .json()
         .await
         .unwrap();
-    assert_eq!(echo["client_cert"]["subject"], format!("CN={},OU=technical", idprop::mocks::uaa::APP_CLIENT.0));
+    assert_eq!(echo["client_cert"]["subject"], format!("CN={},OU=technical", idprop_mocks::uaa::APP_CLIENT.0));
     let alice = stack.uaa().user_token("mytenant", "alice").sign();
     let (_, echo) = call(&stack, "http://erp.onprem.test:44300/echo/who", Some(&alice)).await;
     assert_eq!(echo["client_cert"]["subject"], "CN=alice");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::{find_destination, stack};
-use idprop::mocks::{ClientAuthMethod, Destination, DestinationEntry, Stack, TokenServerBehaviour};
+use idprop_mocks::{ClientAuthMethod, Destination, DestinationEntry, Stack, TokenServerBehaviour};
 use serde_json::Value;
 
 const AUTH: &str = "authserver.example.test";
@@ -46,7 +46,7 @@ async fn with(entries: Vec<DestinationEntry>, servers: &[(&str, TokenServerBehav
     stack
 }
 
-fn token_requests(stack: &Stack) -> Vec<idprop::mocks::JournalEntry> {
+fn token_requests(stack: &Stack) -> Vec<idprop_mocks::JournalEntry> {
     stack.journal().of("token-server")
 }
 
@@ -447,7 +447,7 @@ async fn ca_6_key_store_client_certificate_is_presented_over_mutual_tls() {
     let stack = stack().await;
     let (cert, key) = stack.pki().client_cert_pem("destination-mtls-client").unwrap();
     let content = base64::engine::general_purpose::STANDARD.encode(format!("{cert}{key}"));
-    stack.destinations().add_certificate(idprop::mocks::Certificate {
+    stack.destinations().add_certificate(idprop_mocks::Certificate {
         name: "client.pem".into(),
         kind: "CERTIFICATE".into(),
         content,
@@ -509,7 +509,7 @@ async fn the_service_demands_a_destination_binding_token_and_a_valid_user_token(
     let r = stack.http_client().get(&url).bearer_auth(b["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(r.status(), 403);
     // A forged X-user-token.
-    let forged = stack.uaa().user_token("mytenant", "alice").forge(idprop::mocks::Forgery::AlgNone);
+    let forged = stack.uaa().user_token("mytenant", "alice").forge(idprop_mocks::Forgery::AlgNone);
     let (s, body) = find_destination(&stack, "mytenant", "jwt-bearer-example", Some(&forged)).await;
     assert_eq!(s, 401);
     assert!(body.as_str().unwrap().contains("X-user-token rejected"), "{body}");
@@ -567,8 +567,8 @@ async fn provider_destinations_serve_subscriber_users_and_subscriber_destination
             ("Type", "HTTP"),
             ("URL", "https://api.example.test"),
             ("Authentication", "OAuth2JWTBearer"),
-            ("clientId", idprop::mocks::uaa::APP_CLIENT.0),
-            ("clientSecret", idprop::mocks::uaa::APP_CLIENT.1),
+            ("clientId", idprop_mocks::uaa::APP_CLIENT.0),
+            ("clientSecret", idprop_mocks::uaa::APP_CLIENT.1),
             ("tokenServiceURL", &format!("https://{domain}/oauth/token")),
             ("tokenServiceURLType", "Common"),
         ]
@@ -623,7 +623,7 @@ async fn cached_tokens_report_their_remaining_lifetime() {
 /// Bindings carry the secrets the configuration gives the clients.
 #[tokio::test]
 async fn bindings_follow_the_configured_client_secrets() {
-    let mut config = idprop::mocks::StackConfig::default();
+    let mut config = idprop_mocks::StackConfig::default();
     for c in &mut config.uaa.clients {
         c.client_secret = format!("{}-rotated", c.client_secret);
     }
@@ -733,13 +733,13 @@ async fn tu_6_an_on_premise_token_service_is_reached_through_the_cloud_connector
 
 #[tokio::test]
 async fn tu_6_on_premise_token_services_honour_the_location_id_and_refuse_https_urls() {
-    use idprop::mocks::connector::MappingConfig;
-    let plant = idprop::mocks::ConnectorConfig {
+    use idprop_mocks::connector::MappingConfig;
+    let plant = idprop_mocks::ConnectorConfig {
         location_id: "plant2".into(),
         mappings: vec![MappingConfig {
             virtual_url: "http://oauth.plant2.test:80".into(),
             internal: "https://oauth.internal.test".into(),
-            principal: idprop::mocks::AuthenticationMode::X509Restricted,
+            principal: idprop_mocks::AuthenticationMode::X509Restricted,
             paths: vec!["/".into()],
         }],
         ..Default::default()

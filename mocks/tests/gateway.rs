@@ -61,7 +61,7 @@ async fn journal_is_served_by_the_gateway_and_can_be_cleared() {
     .await;
     let admin = reqwest::Client::new();
     let url = format!("{}/__idprop/journal", stack.gateway_url());
-    let entries: Vec<idprop::mocks::JournalEntry> = admin.get(&url).send().await.unwrap().json().await.unwrap();
+    let entries: Vec<idprop_mocks::JournalEntry> = admin.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!(
@@ -142,9 +142,9 @@ async fn the_page_is_served_by_the_stack_with_everything_it_loads() {
 /// journal records the tunnel target, so checks judge where it really went.
 #[tokio::test]
 async fn a_host_header_that_is_not_the_tunnel_target_is_refused_and_journalled_as_the_target() {
-    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let stack = idprop_mocks::Stack::start().await.unwrap();
     let domain = stack.uaa().domain();
-    let (id, secret) = idprop::mocks::uaa::APP_CLIENT;
+    let (id, secret) = idprop_mocks::uaa::APP_CLIENT;
     let resp = stack
         .http_client()
         .post(format!("https://othertenant.{domain}/oauth/token"))
@@ -167,7 +167,7 @@ async fn a_host_header_that_is_not_the_tunnel_target_is_refused_and_journalled_a
 #[tokio::test]
 async fn other_ports_and_schemes_reach_nothing() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let stack = idprop_mocks::Stack::start().await.unwrap();
     let host = format!("mytenant.{}", stack.uaa().domain());
     let addr = stack.gateway_addr();
     for head in [

@@ -21,7 +21,7 @@ async fn the_page_draws_a_principal_propagation_call() {
         );
         return;
     };
-    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let stack = idprop_mocks::Stack::start().await.unwrap();
     let proxy = common::proxy_token(&stack, "mytenant").await;
     let user = stack.uaa().user_token("mytenant", "alice").sign();
     let r = common::onprem_client(&stack)

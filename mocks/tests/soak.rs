@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use common::APP;
 use futures::StreamExt;
-use idprop::mocks::Stack;
+use idprop_mocks::Stack;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

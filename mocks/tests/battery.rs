@@ -7,8 +7,8 @@
 
 mod common;
 
-use idprop::mocks::uaa::CONNECTIVITY_CLIENT;
-use idprop::mocks::{Forgery, Stack};
+use idprop_mocks::uaa::CONNECTIVITY_CLIENT;
+use idprop_mocks::{Forgery, Stack};
 
 async fn status_and_body(rb: reqwest::RequestBuilder) -> (u16, String) {
     let r = rb.send().await.unwrap();
@@ -23,7 +23,7 @@ async fn every_forgery_is_refused_by_every_component() {
     let onprem = common::onprem_client(&stack);
     let user = stack.uaa().user_token("mytenant", "alice");
     let proxy_user = stack.uaa().client_token("mytenant", CONNECTIVITY_CLIENT.0);
-    let technical = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0);
+    let technical = stack.uaa().client_token("mytenant", idprop_mocks::uaa::APP_CLIENT.0);
     let mut table = vec!["| input | component | expected | observed |".to_string(), "|---|---|---|---|".to_string()];
     let mut bad = Vec::new();
     // (name, for the user header and Proxy-Authorization, for the technical
@@ -53,7 +53,7 @@ async fn every_forgery_is_refused_by_every_component() {
         (
             "issuer not trusted",
             stack.uaa().user_token("stranger", "alice").sign(),
-            stack.uaa().client_token("stranger", idprop::mocks::uaa::APP_CLIENT.0).sign(),
+            stack.uaa().client_token("stranger", idprop_mocks::uaa::APP_CLIENT.0).sign(),
         ),
     ];
     let mut inputs: Vec<(String, String, String, String)> = Forgery::ALL

@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::post_form;
-use idprop::mocks::rules::subject::SubjectRule;
-use idprop::mocks::uaa::CONNECTIVITY_CLIENT;
-use idprop::mocks::{ConnectorConfig, Forgery, Stack};
+use idprop_mocks::rules::subject::SubjectRule;
+use idprop_mocks::uaa::CONNECTIVITY_CLIENT;
+use idprop_mocks::{ConnectorConfig, Forgery, Stack};
 use serde_json::{json, Value};
 
 const ERP: &str = "http://erp.onprem.test:44300";
@@ -160,7 +160,7 @@ async fn the_backend_refuses_certificates_of_another_ca_or_expired_ones() {
     let https = stack.components()["backend-https"].clone();
     let port = https.rsplit(':').next().unwrap().parse::<u16>().unwrap();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mint = |ca: &idprop::mocks::pki::CertificateAuthority, expired: bool| {
+    let mint = |ca: &idprop_mocks::pki::CertificateAuthority, expired: bool| {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, "mallory");
@@ -206,7 +206,7 @@ async fn tp_1_cp_4_a_technical_user_logs_on_by_certificate_and_proxy_headers_nev
     // (client_id first, 58803a2), a short-lived certificate, never the token
     // itself ("Do not use the Authorization header in technical user
     // propagation scenarios", 67b0b94).
-    let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
+    let tech = stack.uaa().client_token("mytenant", idprop_mocks::uaa::APP_CLIENT.0).sign();
     let (s, echo) = call(
         &stack,
         &format!("{ERP}/echo/t?q=1"),
@@ -220,8 +220,8 @@ async fn tp_1_cp_4_a_technical_user_logs_on_by_certificate_and_proxy_headers_nev
     .await;
     assert_eq!(s, 200, "{echo}");
     assert!(echo["authorization"].is_null(), "the technical token reached the backend: {echo}");
-    assert_eq!(echo["client_cert"]["subject"], format!("CN={}", idprop::mocks::uaa::APP_CLIENT.0));
-    assert_eq!(echo["ssl_client_cert"]["subject"], format!("CN={}", idprop::mocks::uaa::APP_CLIENT.0));
+    assert_eq!(echo["client_cert"]["subject"], format!("CN={}", idprop_mocks::uaa::APP_CLIENT.0));
+    assert_eq!(echo["ssl_client_cert"]["subject"], format!("CN={}", idprop_mocks::uaa::APP_CLIENT.0));
     assert_eq!(echo["query"]["q"], "1");
     assert_eq!(echo["headers"]["x-custom"], "kept");
     for (k, _) in echo["headers"].as_object().unwrap() {
@@ -250,7 +250,7 @@ async fn the_user_type_follows_the_header_not_the_claims() {
     assert_eq!(echo["client_cert"]["subject"], format!("CN={cid}"));
     // A client-credentials token in the user header is a business user:
     // no user_name/email/mail/user_uuid, so `sub`.
-    let tech = stack.uaa().client_token("mytenant", idprop::mocks::uaa::APP_CLIENT.0).sign();
+    let tech = stack.uaa().client_token("mytenant", idprop_mocks::uaa::APP_CLIENT.0).sign();
     let (s, echo) = as_user(&stack, &tech).await;
     let sub = common::claims(&tech)["sub"].as_str().unwrap().to_string();
     assert_eq!(s, 200, "{echo}");

@@ -5,11 +5,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{post_form, stack};
-use idprop::mocks::{ClientAuthMethod, TokenServerBehaviour};
+use idprop_mocks::{ClientAuthMethod, TokenServerBehaviour};
 
 const HOST: &str = "authserver.example.test";
 
-async fn scripted(b: TokenServerBehaviour) -> (idprop::mocks::Stack, String) {
+async fn scripted(b: TokenServerBehaviour) -> (idprop_mocks::Stack, String) {
     let stack = stack().await;
     let ts = stack.add_token_server(HOST, b).await.unwrap();
     (stack, ts.url())
