@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use idprop::mocks::serve::Limits;
+use idprop::mocks::Limits;
 use idprop::mocks::{Stack, StackConfig};
 
 /// Limits of one second, so the suite waits seconds, not minutes.

@@ -27,7 +27,8 @@ use crate::rules::backend_logon::{self, Logon, TrustedProxy};
 pub const INTERNAL_HOST: &str = "erp.internal.test";
 
 /// A scripted answer for one path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponse {
     pub path: String,
@@ -48,7 +49,8 @@ fn json_type() -> String {
 }
 
 /// Configuration of the backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
     /// Path prefixes on which the HTTPS listener demands a client

@@ -74,7 +74,7 @@ impl ConnectivityProxy {
     /// handshake timeout.
     pub fn spawn(listener: TcpListener, router: Router, life: Lifecycle) -> ServerHandle {
         let l = life.clone();
-        crate::serve::listen(listener, life, "the Connectivity proxy", move |mut stream, peer| {
+        crate::serve::listen(listener, life, "the Connectivity proxy", move |mut stream| {
             let router = router.clone();
             let life = l.clone();
             async move {
@@ -99,7 +99,7 @@ impl ConnectivityProxy {
                         let _ = stream.shutdown().await;
                     }
                     Ok(Ok(n)) if n > 0 => {
-                        let info = ConnInfo { peer: Some(peer), ..Default::default() };
+                        let info = ConnInfo::default();
                         serve_connection_limited(stream, router, info, Some(MAX_HEAD_BYTES), &life).await;
                     }
                     // Closed, failed, or silent for too long.

@@ -28,7 +28,8 @@ pub use crate::rules::backend_logon::AuthenticationMode;
 
 /// One access-control entry: a virtual host and port on the cloud side,
 /// the internal system behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     /// `http://erp.onprem.test:44300`.
@@ -51,7 +52,8 @@ fn root_path() -> Vec<String> {
 }
 
 /// An identity provider the connector trusts (`TV-1`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIdp {
     pub issuer: String,
@@ -59,7 +61,8 @@ pub struct TrustedIdp {
 }
 
 /// Configuration of one Cloud Connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorConfig {
     /// `SAP-Connectivity-SCC-Location_ID`; empty is the default connector.

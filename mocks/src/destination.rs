@@ -18,7 +18,8 @@ use crate::rules::Destination;
 use crate::uaa::MockUaa;
 
 /// Where a destination lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     #[default]
@@ -27,7 +28,8 @@ pub enum Level {
 }
 
 /// A configured destination.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DestinationEntry {
     /// Only this tenant (subdomain) sees it; every tenant when absent.

@@ -45,7 +45,8 @@ pub struct Difference {
 
 /// What one observed request must look like (every field optional; names
 /// of headers any case).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RequestMatcher {
     /// The mock that saw it: `uaa`, `token-server`, `destination`,

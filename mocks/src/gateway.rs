@@ -30,15 +30,14 @@ use crate::serve::Lifecycle;
 /// Where a virtual host goes.
 #[derive(Clone)]
 pub struct Route {
-    pub component: String,
     pub router: Router,
     /// Delay before a `CONNECT` to this host is confirmed (milliseconds).
     pub connect_delay_ms: Arc<AtomicU64>,
 }
 
 impl Route {
-    pub fn new(component: &str, router: Router) -> Self {
-        Self { component: component.into(), router, connect_delay_ms: Arc::new(AtomicU64::new(0)) }
+    pub fn new(router: Router) -> Self {
+        Self { router, connect_delay_ms: Arc::new(AtomicU64::new(0)) }
     }
 }
 
@@ -52,10 +51,6 @@ impl Routes {
     /// Routes `host` and every subdomain of it.
     pub fn add(&self, host: &str, route: Route) {
         self.inner.write().expect("routes lock").insert(host.to_ascii_lowercase(), route);
-    }
-
-    pub fn remove(&self, host: &str) {
-        self.inner.write().expect("routes lock").remove(&host.to_ascii_lowercase());
     }
 
     /// The route of `host`: exact match, else the longest routed parent domain.
@@ -96,11 +91,11 @@ impl Gateway {
     /// Serves on `listener` until the stack stops or the handle is dropped.
     pub fn spawn(self, listener: TcpListener) -> ServerHandle {
         let life = self.life.clone();
-        crate::serve::listen(listener, life, "the gateway", move |stream, peer| {
+        crate::serve::listen(listener, life, "the gateway", move |stream| {
             let gw = self.clone();
             async move {
                 let life = gw.life.clone();
-                let svc = hyper::service::service_fn(move |req| gw.clone().handle(req, peer));
+                let svc = hyper::service::service_fn(move |req| gw.clone().handle(req));
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -119,11 +114,7 @@ impl Gateway {
         })
     }
 
-    async fn handle(
-        self,
-        req: hyper::Request<hyper::body::Incoming>,
-        peer: std::net::SocketAddr,
-    ) -> Result<Response<Body>, ClosedOnPurpose> {
+    async fn handle(self, req: hyper::Request<hyper::body::Incoming>) -> Result<Response<Body>, ClosedOnPurpose> {
         if req.method() == Method::CONNECT {
             return Ok(self.connect(req).await);
         }
@@ -148,7 +139,7 @@ impl Gateway {
             return Ok(self.unknown_host(&host, req.method().as_str(), req.uri().path()));
         };
         let mut req = req.map(Body::new);
-        req.extensions_mut().insert(ConnInfo { peer: Some(peer), ..Default::default() });
+        req.extensions_mut().insert(ConnInfo::default());
         let resp = route.router.oneshot(req).await.unwrap_or_else(|e: Infallible| match e {});
         if resp.extensions().get::<CloseConnection>().is_some() {
             return Err(ClosedOnPurpose);
@@ -193,7 +184,7 @@ impl Gateway {
             else {
                 return;
             };
-            let mut info = tls_conn_info(stream.get_ref().1, None);
+            let mut info = tls_conn_info(stream.get_ref().1);
             info.tunnel_host = Some(host);
             serve_connection(stream, route.router, info, &life).await;
         });

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-pub use crate::authorization::{basic_header, bearer, parse_basic};
+pub use crate::authorization::{bearer, parse_basic};
 use crate::journal::{now_ms, ClientCertInfo, Component, Journal, JournalEntry};
 use crate::serve::Lifecycle;
 pub use crate::serve::ServerHandle;
@@ -32,9 +32,6 @@ pub use crate::serve::ServerHandle;
 pub struct ConnInfo {
     pub tls: bool,
     pub client_cert: Option<ClientCertInfo>,
-    /// DER of the client's leaf certificate.
-    pub client_cert_der: Option<Vec<u8>>,
-    pub peer: Option<SocketAddr>,
     /// The virtual host of a `CONNECT` tunnel this request came through.
     pub tunnel_host: Option<String>,
     /// How long the client may take to send the body (the stack's limit).
@@ -71,14 +68,14 @@ pub fn spawn_server(
 ) -> ServerHandle {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let l = life.clone();
-    crate::serve::listen(listener, life, "this listener", move |stream, peer| {
+    crate::serve::listen(listener, life, "this listener", move |stream| {
         let router = router.clone();
         let acceptor = acceptor.clone();
         let life = l.clone();
         async move {
             match acceptor {
                 None => {
-                    let info = ConnInfo { peer: Some(peer), ..Default::default() };
+                    let info = ConnInfo::default();
                     serve_connection(stream, router, info, &life).await;
                 }
                 Some(acc) => {
@@ -86,7 +83,7 @@ pub fn spawn_server(
                     else {
                         return;
                     };
-                    let info = tls_conn_info(tls.get_ref().1, Some(peer));
+                    let info = tls_conn_info(tls.get_ref().1);
                     serve_connection(tls, router, info, &life).await;
                 }
             }
@@ -95,16 +92,9 @@ pub fn spawn_server(
 }
 
 /// Builds the `ConnInfo` of a finished TLS handshake.
-pub fn tls_conn_info(conn: &rustls::ServerConnection, peer: Option<SocketAddr>) -> ConnInfo {
+pub fn tls_conn_info(conn: &rustls::ServerConnection) -> ConnInfo {
     let der = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
-    ConnInfo {
-        tls: true,
-        client_cert: der.as_deref().and_then(cert_info),
-        client_cert_der: der,
-        peer,
-        tunnel_host: None,
-        body_read: None,
-    }
+    ConnInfo { tls: true, client_cert: der.as_deref().and_then(cert_info), tunnel_host: None, body_read: None }
 }
 
 /// Subject, issuer and validity of a DER certificate.

@@ -26,7 +26,8 @@ pub struct ClientCertInfo {
 }
 
 /// Which mock saw a request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Component {
     /// The mock UAA (every tenant).

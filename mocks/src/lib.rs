@@ -2,29 +2,39 @@
 //!
 //! Start everything with [`Stack::start`]; reach the virtual `.test` hosts
 //! through the gateway ([`Stack::gateway_url`]) trusting [`Stack::ca_file`];
-//! read what every mock observed in the [`Journal`].
+//! read what every mock observed in the [`Journal`]; say what you expect
+//! with [`Stack::expect`] and [`expect::request`].
+//!
+//! The public modules are the concepts a test names (the services and
+//! their configuration, the rules, tokens, the journal, expectations); the
+//! plumbing (HTTP serving, listeners, the gateway, caches) is private.
 
-pub mod authorization;
+mod authorization;
 pub mod backend;
-pub mod connectivity;
+mod connectivity;
 pub mod connector;
 pub mod destination;
 pub mod expect;
-pub mod gateway;
-pub mod http;
+mod gateway;
+mod http;
 pub mod identity;
 pub mod journal;
 pub mod pki;
 pub mod retrieval;
 pub mod rules;
-pub mod serve;
+mod serve;
 pub mod stack;
 pub mod token_server;
 pub mod tokens;
 pub mod uaa;
-pub mod upstream;
-pub mod validated;
+mod upstream;
+mod validated;
+#[cfg(feature = "yaml")]
 pub mod yaml;
+
+pub use authorization::{basic_header, bearer, parse_basic};
+pub use journal::Component;
+pub use serve::Limits;
 
 pub use backend::{Backend, BackendConfig, CannedResponse};
 pub use connectivity::ConnectivityProxy;

@@ -51,7 +51,8 @@ impl std::fmt::Debug for OnPremiseRoute {
 
 /// A key store uploaded with a destination (`certificates` of the answer;
 /// `CA-6`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Certificate {
     #[serde(rename = "Name", alias = "name")]
     pub name: String,
@@ -67,7 +68,8 @@ fn certificate_type() -> String {
 }
 
 /// The Find Destination answer (`FD-1`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FindDestinationAnswer {
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -44,7 +44,8 @@ impl Drop for ServerHandle {
 }
 
 /// The limits every listener applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Seconds a client has to send a request's head, and to start the next
@@ -173,11 +174,6 @@ impl Shutdown {
         }
         cut
     }
-
-    /// Stops without waiting.
-    pub fn stop(&self) {
-        let _ = self.tx.send(true);
-    }
 }
 
 /// Accepts connections on `listener` until the stack stops, handing each to
@@ -186,7 +182,7 @@ impl Shutdown {
 /// waits for its connections (each told to finish by the same signal).
 pub fn listen<F, Fut>(listener: TcpListener, life: Lifecycle, name: &'static str, serve: F) -> ServerHandle
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let addr = listener.local_addr().expect("bound listener has an address");
@@ -195,7 +191,7 @@ where
         let mut conns = JoinSet::new();
         loop {
             while conns.try_join_next().is_some() {}
-            let (stream, peer) = tokio::select! {
+            let (stream, _peer) = tokio::select! {
                 biased;
                 _ = life.stopping() => break,
                 c = accept(&listener) => c,
@@ -203,7 +199,7 @@ where
             let _ = stream.set_nodelay(true);
             match slots.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    let fut = serve(stream, peer);
+                    let fut = serve(stream);
                     conns.spawn(async move {
                         let _permit = permit;
                         fut.await

@@ -23,7 +23,8 @@ use crate::http::{decode_pairs, oauth_error, parse_basic, request_host, Buffered
 use crate::uaa::ClientAuthMethod;
 
 /// A scripted error answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedError {
     pub status: u16,
@@ -33,7 +34,8 @@ pub struct ScriptedError {
 
 /// What a token server does with the next requests. Every field has a
 /// harmless default: a default server accepts any client, any way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenServerBehaviour {
     /// Where client credentials are accepted.
@@ -62,7 +64,8 @@ pub struct TokenServerBehaviour {
 
 /// What a token server answers a well-formed request: one of these, never
 /// two at once.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// A token (`access_token`, `token_type`, `expires_in`).

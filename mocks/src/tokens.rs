@@ -15,7 +15,8 @@ use crate::identity::{OAuthClient, Tenant, User};
 use crate::pki::{SigningKey, TestPki};
 
 /// Ways a token can be wrong, for negative tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Forgery {
     /// `alg: none` and an empty signature.

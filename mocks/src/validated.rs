@@ -65,12 +65,9 @@ impl ValidatedTokens {
         inner.order.clear();
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner.lock().expect("validated tokens lock").tokens.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -180,6 +180,7 @@ impl<T: serde::Serialize> serde::Serialize for Located<T> {
     }
 }
 
+#[cfg(feature = "schema")]
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Located<T> {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         T::schema_name()

@@ -6,14 +6,16 @@ use serde::{Deserialize, Serialize};
 use super::auth_type::AuthenticationType;
 
 /// `http_header` of an auth token: what the client sends, verbatim (`CO-4`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HttpHeader {
     pub key: String,
     pub value: String,
 }
 
 /// One `authTokens` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuthToken {
     #[serde(rename = "type")]
     pub kind: String,

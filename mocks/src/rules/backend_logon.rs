@@ -34,7 +34,8 @@ use super::dn;
 /// [`X509General`](Self::X509General), `(strict usage)` is
 /// [`X509Restricted`](Self::X509Restricted); the 2.15 UI's "Allow Principal
 /// Propagation" + "System Certificate for Logon" are the same two bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum AuthenticationMode {
     /// No identity is propagated; the system certificate may log on.
     #[serde(rename = "NONE", alias = "none")]
@@ -134,7 +135,8 @@ pub fn decode_certificate(value: &str) -> Option<Vec<u8>> {
 
 /// A reverse proxy the backend trusts to name the user in `SSL_CLIENT_CERT`
 /// (`icm/trusted_reverse_proxy_<x>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TrustedProxy {
     /// RFC 4514 subject of the system certificate.

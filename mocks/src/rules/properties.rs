@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// A destination: its flat property map (`Name`, `URL`, `Authentication`,
 /// `tokenServiceURL`, `tokenServiceURL.headers.x`, …). Keys are
 /// case-sensitive, as in the Destination service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Destination(pub BTreeMap<String, String>);
 

@@ -213,7 +213,8 @@ fn parse_template(t: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// A condition operator (`SP-3`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Operator {
     Exists,
@@ -223,7 +224,8 @@ pub enum Operator {
 }
 
 /// A rule's condition: `${variable} <operator>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// Without `${}`: `user_type`, `email`, …
@@ -232,7 +234,8 @@ pub struct Condition {
 }
 
 /// One row of the connector's subject pattern table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRule {
     #[serde(default)]

@@ -163,7 +163,7 @@ impl Stack {
             admin_router(journal.clone(), info.clone(), uaa.token_keys()),
             life.clone(),
         );
-        gateway.routes.add(&uaa.domain(), Route::new("uaa", uaa_router.clone()));
+        gateway.routes.add(&uaa.domain(), Route::new(uaa_router.clone()));
 
         let gw_listener = bind_named("gateway", listen(config.ports.gateway)).await?;
         let uaa_listener = bind_named("uaa", listen(config.ports.uaa)).await?;
@@ -232,10 +232,8 @@ impl Stack {
         let be_router = journalled(backend.router(), journal.clone(), Component::Backend);
         // An Internet API for destinations with ProxyType Internet.
         let api = Backend::new(BackendConfig { mtls_paths: vec![], ..Default::default() }, vec![]);
-        gateway
-            .routes
-            .add(INTERNET_API_HOST, Route::new("api", journalled(api.router(), journal.clone(), Component::Api)));
-        gateway.routes.add(DESTINATION_HOST, Route::new("destination", dest_router.clone()));
+        gateway.routes.add(INTERNET_API_HOST, Route::new(journalled(api.router(), journal.clone(), Component::Api)));
+        gateway.routes.add(DESTINATION_HOST, Route::new(dest_router.clone()));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
         let uaa_handle = spawn_server(uaa_listener, uaa_router, None, life.clone());
@@ -415,7 +413,7 @@ impl Stack {
         }
         let ts = TokenServer::new(host, behaviour);
         let router = journalled(ts.router(), self.inner.journal.clone(), Component::TokenServer);
-        let mut route = Route::new("token-server", router.clone());
+        let mut route = Route::new(router.clone());
         route.connect_delay_ms = ts.connect_delay_handle();
         self.inner.gateway.routes.add(host, route);
         let addr = SocketAddr::new(self.inner.config.bind, 0);
@@ -447,7 +445,7 @@ impl Stack {
         let forward = crate::upstream::Upstream::new(upstream)
             .map_err(|e| StackError::Config(format!("route_to {host}: {e}")))?;
         let router = journalled(forward.router(), self.inner.journal.clone(), Component::from(component));
-        self.inner.gateway.routes.add(host, Route::new(component, router));
+        self.inner.gateway.routes.add(host, Route::new(router));
         Ok(())
     }
 

@@ -31,7 +31,8 @@ use grants::{token_endpoint, RefreshTokens};
 pub use grants::{MAX_REFRESH_BYTES, REFRESH_TOKEN_VALIDITY};
 
 /// Configuration of the mock UAA.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct UaaConfig {
     pub domain: String,
