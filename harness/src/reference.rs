@@ -19,6 +19,7 @@ use crate::protocol::SessionEnv;
 use crate::protocol::{
     id_of, not_ok, ok, Envelope, FindDestination, MapPrincipal, MappingResult, Propagation, Request,
 };
+use idprop_mocks::rules::{client_auth, prefixes, timeouts};
 
 /// One deliberate departure from one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -428,7 +429,7 @@ impl Reference {
             Deviation::CredentialsAlwaysBasic => {
                 props.remove("tokenServiceUser");
                 props.remove("tokenServicePassword");
-                props.insert("tokenService.addClientCredentialsInBody".into(), "false".into());
+                props.insert(client_auth::IN_BODY_PROPERTY.into(), "false".into());
             }
             Deviation::TokenServiceUserIgnored => {
                 props.remove("tokenServiceUser");
@@ -436,8 +437,8 @@ impl Reference {
             }
             Deviation::TimeoutsClampedToMax => {
                 for (k, max) in [
-                    ("tokenServiceURL.ConnectionTimeoutInSeconds", 60i64),
-                    ("tokenServiceURL.SocketReadTimeoutInSeconds", 600),
+                    (timeouts::CONNECT_PROPERTY, timeouts::MAX_CONNECT_SECS),
+                    (timeouts::READ_PROPERTY, timeouts::MAX_READ_SECS),
                 ] {
                     if let Some(v) = props.get(k).and_then(|v| v.trim().parse::<i64>().ok()) {
                         if v > max {
@@ -449,7 +450,7 @@ impl Reference {
             Deviation::PrefixesNotStripped => {
                 let keys: Vec<String> = props.keys().cloned().collect();
                 for k in keys {
-                    for p in ["tokenServiceURL.headers.", "tokenServiceURL.queries.", "tokenService.body."] {
+                    for p in [prefixes::TOKEN_HEADERS, prefixes::TOKEN_QUERIES, prefixes::TOKEN_BODY] {
                         if k.starts_with(p) {
                             let v = props.remove(&k).unwrap_or_default();
                             props.insert(format!("{p}{k}"), v);
@@ -476,7 +477,7 @@ impl Reference {
                 }
             }
             Deviation::BasicFlagIgnored => {
-                props.remove("tokenService.addClientCredentialsInBody");
+                props.remove(client_auth::IN_BODY_PROPERTY);
             }
             Deviation::KeyStoreIgnored => {
                 props.remove("tokenService.KeyStoreLocation");
@@ -485,17 +486,17 @@ impl Reference {
                 props.remove("clientAssertion.destinationName");
             }
             Deviation::ConnectTimeoutIgnored => {
-                props.remove("tokenServiceURL.ConnectionTimeoutInSeconds");
+                props.remove(timeouts::CONNECT_PROPERTY);
             }
             Deviation::ReadTimeoutIgnored => {
-                props.remove("tokenServiceURL.SocketReadTimeoutInSeconds");
+                props.remove(timeouts::READ_PROPERTY);
             }
-            Deviation::QueriesDropped => props.retain(|k, _| !k.starts_with("tokenServiceURL.queries.")),
-            Deviation::BodyParametersDropped => props.retain(|k, _| !k.starts_with("tokenService.body.")),
+            Deviation::QueriesDropped => props.retain(|k, _| !k.starts_with(prefixes::TOKEN_QUERIES)),
+            Deviation::BodyParametersDropped => props.retain(|k, _| !k.starts_with(prefixes::TOKEN_BODY)),
             Deviation::UrlHeadersToTokenService => {
                 let url_headers: Vec<(String, String)> = props
                     .iter()
-                    .filter_map(|(k, v)| k.strip_prefix("URL.headers.").map(|h| (h.to_string(), v.clone())))
+                    .filter_map(|(k, v)| k.strip_prefix(prefixes::URL_HEADERS).map(|h| (h.to_string(), v.clone())))
                     .collect();
                 for (h, v) in url_headers {
                     props.insert(format!("tokenServiceURL.headers.{h}"), v);
