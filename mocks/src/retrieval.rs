@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::rules::cache::{cacheable_for, CacheKey};
 use crate::rules::readings::ConcurrentLookups;
-use crate::rules::token_request::{plan_with, KeyStoreRef, Plan, TokenRequest};
+use crate::rules::token_request::{plan_with, with_client_assertion, KeyStoreRef, Plan, ProxyType, TokenRequest};
 use crate::rules::{AuthToken, AuthenticationType, Destination, ErrorCode, Readings};
 
 /// How the retriever reaches token services: through the gateway, trusting
@@ -273,14 +273,8 @@ impl TokenRetriever {
     async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
         use ErrorCode::{BadResponse, Configuration, HttpStatus};
         let err = RetrievalError::new;
-        if tr.proxy_type.eq_ignore_ascii_case("OnPremise") {
+        if tr.proxy_type == ProxyType::OnPremise {
             return self.fetch_on_premise(tr, req).await;
-        }
-        if !tr.proxy_type.eq_ignore_ascii_case("Internet") {
-            return Err(err(
-                Configuration,
-                format!("tokenServiceURL.ProxyType {:?}: only Internet and OnPremise are allowed", tr.proxy_type),
-            ));
         }
         let identity = tr
             .key_store
@@ -335,9 +329,7 @@ impl TokenRetriever {
             let assertion = Box::pin(self.token(&ptr, req, depth + 1))
                 .await
                 .map_err(|e| err(e.code, format!("fetching the client assertion through {name:?}: {}", e.message)))?;
-            form.retain(|(k, _)| k != "client_secret");
-            form.push(("client_assertion_type".into(), assertion_type));
-            form.push(("client_assertion".into(), assertion.access_token));
+            with_client_assertion(&mut form, assertion_type, assertion.access_token);
         }
         let mut rb = client.post(&tr.url).form(&form);
         for (k, v) in &tr.headers {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::auth_type::AuthenticationType as A;
+use super::token_request::ProxyType;
 use super::token_url::{resolve, UrlType};
 use super::*;
 
@@ -189,10 +190,14 @@ fn fd_6_and_tu_6_token_proxy_type() {
         .with("Authentication", "OAuth2TechnicalUserPropagation")
         .with("ProxyType", "OnPremise")
         .with("tokenServiceURL.ProxyType", "OnPremise");
-    assert_eq!(fetch(plan(&tu, "t", None)).proxy_type, "Internet");
+    assert_eq!(fetch(plan(&tu, "t", None)).proxy_type, ProxyType::Internet);
     let cc = base().with("ProxyType", "OnPremise");
-    assert_eq!(fetch(plan(&cc, "t", None)).proxy_type, "OnPremise");
-    assert_eq!(fetch(plan(&cc.with("tokenServiceURL.ProxyType", "Internet"), "t", None)).proxy_type, "Internet");
+    assert_eq!(fetch(plan(&cc, "t", None)).proxy_type, ProxyType::OnPremise);
+    assert_eq!(
+        fetch(plan(&cc.clone().with("tokenServiceURL.ProxyType", "Internet"), "t", None)).proxy_type,
+        ProxyType::Internet
+    );
+    assert!(plan(&cc.with("tokenServiceURL.ProxyType", "Intranet"), "t", None).is_err());
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub struct TokenRequest {
     pub client_assertion_destination: Option<String>,
     /// `tokenServiceURL.ProxyType` else `ProxyType` (`TU-6`); for
     /// `OAuth2TechnicalUserPropagation` always `Internet` (`FD-6`).
-    pub proxy_type: String,
+    pub proxy_type: ProxyType,
     /// `CloudConnectorLocationId`: the Cloud Connector an `OnPremise` token
     /// service is reached through ("If `OnPremise` is used, the OAuth server
     /// must be accessed through the Cloud Connector", 4e1d742 and four more).
@@ -47,6 +47,43 @@ pub struct TokenRequest {
     /// `TrustAll`: do not verify the token service's certificate.
     pub trust_all: bool,
     pub cache_key: CacheKey,
+}
+
+/// How a token service is reached (`TU-6`): "You can only use proxy type
+/// `Internet` or `OnPremise`. If `OnPremise` is used, the OAuth server must
+/// be accessed through the Cloud Connector" (4e1d742).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyType {
+    Internet,
+    OnPremise,
+}
+
+impl ProxyType {
+    /// Case-insensitive, as every property value of a type.
+    pub fn parse(v: &str) -> Option<Self> {
+        if v.eq_ignore_ascii_case("Internet") {
+            Some(ProxyType::Internet)
+        } else if v.eq_ignore_ascii_case("OnPremise") {
+            Some(ProxyType::OnPremise)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyType::Internet => "Internet",
+            ProxyType::OnPremise => "OnPremise",
+        }
+    }
+}
+
+/// `CA-7`: a client assertion stands in for the client secret: the secret
+/// goes, `client_assertion_type` and `client_assertion` come (RFC 7521 §4.2).
+pub fn with_client_assertion(form: &mut Vec<(String, String)>, assertion_type: String, assertion: String) {
+    form.retain(|(k, _)| k != "client_secret");
+    form.push(("client_assertion_type".into(), assertion_type));
+    form.push(("client_assertion".into(), assertion));
 }
 
 /// What a destination asks of the service.
@@ -152,9 +189,13 @@ pub fn plan_with(
         }
     }
     let proxy_type = if auth == AuthenticationType::OAuth2TechnicalUserPropagation {
-        "Internet".to_string()
+        ProxyType::Internet
     } else {
-        d.get("tokenServiceURL.ProxyType").unwrap_or(d.proxy_type()).to_string()
+        let raw = d.get("tokenServiceURL.ProxyType").unwrap_or(d.proxy_type());
+        ProxyType::parse(raw).ok_or_else(|| RuleError::Invalid {
+            property: "tokenServiceURL.ProxyType",
+            message: format!("{raw:?}: only Internet and OnPremise are allowed"),
+        })?
     };
     Ok(Plan::Fetch(TokenRequest {
         auth,
