@@ -190,7 +190,7 @@ fn token_prints_a_signed_user_token_with_overrides() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let pki = idprop::mocks::TestPki::load().unwrap();
+    let pki = idprop::mocks::pki::TestPki::load().unwrap();
     let mut v = Validation::new(Algorithm::RS256);
     v.validate_aud = false;
     let key: &DecodingKey = &pki.signing_keys()[0].decoding;

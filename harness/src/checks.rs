@@ -381,5 +381,5 @@ fn matches(m: &RequestMatch, e: &JournalEntry) -> Result<(), Mismatch> {
 
 /// `user:password` of a `Basic …` header value.
 pub fn basic_of(v: &str) -> Option<String> {
-    idprop_mocks::parse_basic(v).map(|(u, p)| format!("{u}:{p}"))
+    idprop_mocks::authorization::parse_basic(v).map(|(u, p)| format!("{u}:{p}"))
 }

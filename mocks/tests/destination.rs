@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::{find_destination, stack};
-use idprop_mocks::{ClientAuthMethod, Destination, DestinationEntry, Stack, TokenServerBehaviour};
+use idprop_mocks::rules::Destination;
+use idprop_mocks::uaa::ClientAuthMethod;
+use idprop_mocks::{DestinationEntry, Stack, TokenServerBehaviour};
 use serde_json::Value;
 
 const AUTH: &str = "authserver.example.test";
@@ -447,7 +449,7 @@ async fn ca_6_key_store_client_certificate_is_presented_over_mutual_tls() {
     let stack = stack().await;
     let (cert, key) = stack.pki().client_cert_pem("destination-mtls-client").unwrap();
     let content = base64::engine::general_purpose::STANDARD.encode(format!("{cert}{key}"));
-    stack.destinations().add_certificate(idprop_mocks::Certificate {
+    stack.destinations().add_certificate(idprop_mocks::retrieval::Certificate {
         name: "client.pem".into(),
         kind: "CERTIFICATE".into(),
         content,
@@ -739,7 +741,7 @@ async fn tu_6_on_premise_token_services_honour_the_location_id_and_refuse_https_
         mappings: vec![MappingConfig {
             virtual_url: "http://oauth.plant2.test:80".into(),
             internal: "https://oauth.internal.test".into(),
-            principal: idprop_mocks::AuthenticationMode::X509Restricted,
+            principal: idprop_mocks::connector::AuthenticationMode::X509Restricted,
             paths: vec!["/".into()],
         }],
         ..Default::default()

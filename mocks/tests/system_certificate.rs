@@ -7,9 +7,10 @@
 mod common;
 
 use idprop_mocks::backend::BackendConfig;
+use idprop_mocks::connector::AuthenticationMode;
 use idprop_mocks::connector::MappingConfig;
 use idprop_mocks::rules::backend_logon::TrustedProxy;
-use idprop_mocks::{AuthenticationMode, ConnectorConfig, Stack};
+use idprop_mocks::{ConnectorConfig, Stack};
 use serde_json::Value;
 
 /// The default connector with one HTTPS mapping per mode, on ports 1..=4.

@@ -5,7 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{post_form, stack};
-use idprop_mocks::{ClientAuthMethod, TokenServerBehaviour};
+use idprop_mocks::uaa::ClientAuthMethod;
+use idprop_mocks::TokenServerBehaviour;
 
 const HOST: &str = "authserver.example.test";
 

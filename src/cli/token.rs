@@ -52,7 +52,7 @@ pub fn run(args: TokenArgs) -> Result<std::process::ExitCode> {
 }
 
 fn mint(args: &TokenArgs) -> Result<String> {
-    let pki = std::sync::Arc::new(idprop_mocks::TestPki::load().context("loading the test PKI")?);
+    let pki = std::sync::Arc::new(idprop_mocks::pki::TestPki::load().context("loading the test PKI")?);
     let config = UaaConfig { domain: args.uaa_domain.clone(), ..UaaConfig::default() };
     let uaa = MockUaa::new(config, pki);
     let mut b = uaa.user_token(&args.tenant, &args.user);

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use idprop_mocks::{Ports, Stack, StackConfig, StackError};
+use idprop_mocks::stack::Ports;
+use idprop_mocks::{Stack, StackConfig, StackError};
 
 /// First of the fixed default ports; components take the next ones.
 pub const DEFAULT_BASE_PORT: u16 = 8480;

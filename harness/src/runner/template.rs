@@ -9,7 +9,7 @@ pub fn stack_config(s: &Scenario) -> StackConfig {
     let mut c = StackConfig::default();
     for t in &g.tenants {
         if !c.uaa.tenants.iter().any(|x| &x.subdomain == t) {
-            c.uaa.tenants.push(idprop_mocks::Tenant::new(t));
+            c.uaa.tenants.push(idprop_mocks::identity::Tenant::new(t));
         }
     }
     for u in &g.users {

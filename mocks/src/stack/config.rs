@@ -29,7 +29,7 @@ impl StackConfig {
     /// destinations (the second would be unreachable), names present, a
     /// UAA domain, numbers in range (none may wrap). Each error names the
     /// path of the offending value (`uaa.tenants[1].subdomain`), which
-    /// [`crate::yaml::locate`] turns into a line and column of the file.
+    /// `yaml::locate` (feature `yaml`) turns into a line and column of the file.
     pub fn validate(&self) -> Result<(), StackError> {
         let bad = |path: String, message: String| Err(StackError::Invalid { path, message });
         let u = &self.uaa;
