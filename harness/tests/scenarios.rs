@@ -9,12 +9,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idprop::harness::catalogue::check_quote;
-use idprop::harness::driver::{builtin::Builtin, Driver};
-use idprop::harness::loader;
-use idprop::harness::report::Status;
-use idprop::harness::runner::run_scenario;
-use idprop::harness::scenario::{Check, Level};
+use idprop_harness::catalogue::check_quote;
+use idprop_harness::driver::{builtin::Builtin, Driver};
+use idprop_harness::loader;
+use idprop_harness::report::Status;
+use idprop_harness::runner::run_scenario;
+use idprop_harness::scenario::{Check, Level};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -23,7 +23,7 @@ fn main() {
     if args.test_threads.is_none() {
         args.test_threads = Some(16);
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let (scenarios, errors) = loader::load(&[root]).expect("scenarios/ is readable");
     let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime"));
     let driver: Arc<dyn Driver> = Arc::new(Builtin::new("reference").expect("reference exists"));
@@ -35,7 +35,7 @@ fn main() {
     // Every quote a check cites is verbatim in its page or seed.
     let quoted = scenarios.clone();
     trials.push(Trial::test("sources::every-quoted-sentence-is-in-its-page", move || {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/catalogue");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalogue");
         let mut bad = Vec::new();
         for l in &quoted {
             let mut checks: Vec<&Check> = l.scenario.then.iter().map(|c| &c.value).collect();

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use idprop::harness::loader;
-use idprop::harness::mutants::{hunt_all, table};
+use idprop_harness::loader;
+use idprop_harness::mutants::{hunt_all, table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_mutant_is_killed_by_two_scenarios() {
-    let (scenarios, errors) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")]).unwrap();
+    let (scenarios, errors) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")]).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let kills = hunt_all(&scenarios, 16, false, false).await;
     println!("{}", table(&kills));

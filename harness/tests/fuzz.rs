@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use idprop::mocks::rules::principal_mapping::{map_claims, single};
-use idprop::mocks::rules::token_validation::{validate, TrustedIssuer};
-use idprop::mocks::Stack;
+use idprop_mocks::rules::principal_mapping::{map_claims, single};
+use idprop_mocks::rules::token_validation::{validate, TrustedIssuer};
+use idprop_mocks::Stack;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::Value;
@@ -15,14 +15,14 @@ fn cases(default: u32) -> u32 {
     std::env::var("IDPROP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-const SCENARIO: &str = include_str!("data/mapper-scenario.yaml");
+const SCENARIO: &str = include_str!("../../tests/data/mapper-scenario.yaml");
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(2000), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_scenario_loader_never_panics_on_any_text(text in "\\PC{0,400}") {
-        if let Err(e) = idprop::harness::loader::parse(&text, Path::new("fuzz.yaml")) {
+        if let Err(e) = idprop_harness::loader::parse(&text, Path::new("fuzz.yaml")) {
             prop_assert!(e.message.starts_with("fuzz.yaml:"), "{}", e.message);
         }
     }
@@ -34,7 +34,7 @@ proptest! {
         if text.is_char_boundary(pos) && text.is_char_boundary(end) {
             text.replace_range(pos..end, &insert);
         }
-        if let Err(e) = idprop::harness::loader::parse(&text, Path::new("m.yaml")) {
+        if let Err(e) = idprop_harness::loader::parse(&text, Path::new("m.yaml")) {
             prop_assert!(e.message.starts_with("m.yaml:"), "{}", e.message);
         }
     }
@@ -82,7 +82,7 @@ proptest! {
     fn the_protocol_reader_never_panics_on_any_answer(answer in "\\PC{0,200}") {
         let req = serde_json::json!({"v": 1, "id": 7, "op": "hello"});
         if let Ok(v) = serde_json::from_str::<Value>(&answer) {
-            let _ = idprop::harness::protocol::result_of(&req, &v);
+            let _ = idprop_harness::protocol::result_of(&req, &v);
         }
     }
 }

@@ -9,15 +9,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use idprop::harness::driver::{self, Driver};
-use idprop::harness::expectations::Expectations;
-use idprop::harness::loader;
-use idprop::harness::report::Status;
-use idprop::harness::runner::{run_all, Selection};
-use idprop::harness::scenario::Role;
+use idprop_harness::driver::{self, Driver};
+use idprop_harness::expectations::Expectations;
+use idprop_harness::loader;
+use idprop_harness::report::Status;
+use idprop_harness::runner::{run_all, Selection};
+use idprop_harness::scenario::Role;
 
 fn adapter_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/adapters/cloud-sdk-js");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/adapters/cloud-sdk-js");
     if dir.join("node_modules/@sap-cloud-sdk/http-client").exists()
         && Command::new("node").arg("--version").output().is_ok()
     {
@@ -31,7 +31,7 @@ fn adapter_dir() -> Option<PathBuf> {
 }
 
 /// Runs the xssec check off the runtime (the stack serves on it meanwhile).
-async fn xssec(dir: &std::path::Path, stack: &idprop::mocks::Stack, token: &str) -> serde_json::Value {
+async fn xssec(dir: &std::path::Path, stack: &idprop_mocks::Stack, token: &str) -> serde_json::Value {
     let mut cmd = Command::new("node");
     cmd.arg(dir.join("xssec-check.mjs"))
         .arg(token)
@@ -48,7 +48,7 @@ async fn xssec(dir: &std::path::Path, stack: &idprop::mocks::Stack, token: &str)
 #[tokio::test(flavor = "multi_thread")]
 async fn xssec_validates_stack_tokens_and_fetches_client_credentials() {
     let Some(dir) = adapter_dir() else { return };
-    let stack = idprop::mocks::Stack::start().await.unwrap();
+    let stack = idprop_mocks::Stack::start().await.unwrap();
     let user = stack.uaa().user_token("mytenant", "alice").sign();
     let v = xssec(&dir, &stack, &user).await;
     assert_eq!(v["validated"], true, "{v}");
@@ -58,7 +58,7 @@ async fn xssec_validates_stack_tokens_and_fetches_client_credentials() {
     // The keys came from the mock UAA through the gateway.
     assert!(stack.journal().of("uaa").iter().any(|e| e.path == "/token_keys" && e.tls));
     // A forged token is refused by xssec too.
-    let forged = stack.uaa().user_token("mytenant", "alice").forge(idprop::mocks::Forgery::WrongKey);
+    let forged = stack.uaa().user_token("mytenant", "alice").forge(idprop_mocks::Forgery::WrongKey);
     let v = xssec(&dir, &stack, &forged).await;
     assert_eq!(v["validated"], false, "{v}");
 }
@@ -68,7 +68,7 @@ async fn the_cloud_sdk_passes_the_consumer_scenarios_or_they_are_expected_failur
     let Some(dir) = adapter_dir() else { return };
     let d: Arc<dyn Driver> =
         Arc::from(driver::from_spec(&format!("exec:node {}", dir.join("adapter.mjs").display())).unwrap());
-    let (scenarios, _) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")]).unwrap();
+    let (scenarios, _) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")]).unwrap();
     let consumer = Selection { roles: vec![Role::Consumer], ..Default::default() }.apply(scenarios);
     let ids: Vec<String> = consumer.iter().map(|l| l.scenario.id.clone()).collect();
     let file = dir.join("expectations.yaml");

@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idprop::harness::driver::{builtin::Builtin, Driver};
-use idprop::harness::loader;
-use idprop::harness::runner::run_all;
+use idprop_harness::driver::{builtin::Builtin, Driver};
+use idprop_harness::loader;
+use idprop_harness::runner::run_all;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_scenario_transcript_matches_its_snapshot() {
-    let (scenarios, errors) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")]).unwrap();
+    let (scenarios, errors) = loader::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")]).unwrap();
     assert!(errors.is_empty());
     let driver: Arc<dyn Driver> = Arc::new(Builtin::new("reference").unwrap());
     let report = run_all(driver, scenarios, vec![], 32, &|_| {}).await;
@@ -21,7 +21,7 @@ async fn every_scenario_transcript_matches_its_snapshot() {
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         for r in &report.results {
-            assert_eq!(r.status, idprop::harness::report::Status::Passed, "{}: {:?}", r.id, r.message);
+            assert_eq!(r.status, idprop_harness::report::Status::Passed, "{}: {:?}", r.id, r.message);
             insta::assert_snapshot!(r.id.clone(), r.transcript);
         }
     });

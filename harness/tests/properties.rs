@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use idprop::harness::driver::{builtin::Builtin, Driver};
-use idprop::harness::properties::{report, run_all, run_roles};
+use idprop_harness::driver::{builtin::Builtin, Driver};
+use idprop_harness::properties::{report, run_all, run_roles};
 
 const SEED: u64 = 2026;
 
@@ -77,7 +77,7 @@ fn every_property_tested_mutant_is_killed_by_a_property() {
             Some(f) => {
                 // The counterexample is a scenario that loads.
                 let path = std::path::PathBuf::from(format!("counterexample-{m}.yaml"));
-                idprop::harness::loader::parse(&f.scenario_yaml, &path).unwrap_or_else(|e| {
+                idprop_harness::loader::parse(&f.scenario_yaml, &path).unwrap_or_else(|e| {
                     panic!("{m}: counterexample does not load: {}\n{}", e.message, f.scenario_yaml)
                 });
                 assert!(!f.rule.is_empty(), "{m}: no rule named");
