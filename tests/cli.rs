@@ -1,5 +1,6 @@
 //! The `idprop` binary: `up` (ready file, serving, clean exit) and `token`.
 
+#[path = "../mocks/tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Stdio};

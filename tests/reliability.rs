@@ -4,6 +4,7 @@
 //! byte budget; a stop lets requests in flight finish (in process and on
 //! SIGTERM). Everything on loopback, every wait bounded.
 
+#[path = "../mocks/tests/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};

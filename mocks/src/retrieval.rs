@@ -271,7 +271,7 @@ impl TokenRetriever {
     }
 
     async fn fetch(&self, tr: &TokenRequest, req: &FindRequest<'_>, depth: u8) -> Result<Fetched, RetrievalError> {
-        use ErrorCode::{BadResponse, Configuration, HttpStatus};
+        use ErrorCode::Configuration;
         let err = RetrievalError::new;
         if tr.proxy_type == ProxyType::OnPremise {
             return self.fetch_on_premise(tr, req).await;
@@ -331,25 +331,7 @@ impl TokenRetriever {
                 .map_err(|e| err(e.code, format!("fetching the client assertion through {name:?}: {}", e.message)))?;
             with_client_assertion(&mut form, assertion_type, assertion.access_token);
         }
-        let mut rb = client.post(&tr.url).form(&form);
-        for (k, v) in &tr.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some((u, p)) = &tr.basic {
-            rb = rb.basic_auth(u, Some(p));
-        }
-        let resp = rb.send().await.map_err(|e| describe_error(&e, tr))?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
-        if !status.is_success() {
-            return Err(err(
-                HttpStatus,
-                format!("token service {} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)),
-            ));
-        }
-        parse_token_response(&body).map_err(|e| {
-            err(BadResponse, format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
-        })
+        post_token(client.post(&tr.url).form(&form), tr, "").await
     }
 }
 
@@ -358,7 +340,7 @@ impl TokenRetriever {
     /// proxy as plain HTTP (the Cloud Connector adds TLS towards the OAuth
     /// server), with the connectivity binding's token and the location id.
     async fn fetch_on_premise(&self, tr: &TokenRequest, req: &FindRequest<'_>) -> Result<Fetched, RetrievalError> {
-        use ErrorCode::{BadResponse, Configuration, HttpStatus, NotSupported};
+        use ErrorCode::{Configuration, NotSupported};
         let err = RetrievalError::new;
         let Some(route) = &self.network.on_premise else {
             return Err(err(
@@ -417,30 +399,35 @@ impl TokenRetriever {
         if let Some(l) = &tr.location_id {
             rb = rb.header("SAP-Connectivity-SCC-Location_ID", l.as_str());
         }
-        for (k, v) in &tr.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some((u, p)) = &tr.basic {
-            rb = rb.basic_auth(u, Some(p));
-        }
-        let resp = rb.send().await.map_err(|e| describe_error(&e, tr))?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
-        if !status.is_success() {
-            return Err(err(
-                HttpStatus,
-                format!(
-                    "token service {} (OnPremise, through the Cloud Connector) answered HTTP {}: {}",
-                    tr.url,
-                    status.as_u16(),
-                    excerpt(&body)
-                ),
-            ));
-        }
-        parse_token_response(&body).map_err(|e| {
-            err(BadResponse, format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()))
-        })
+        post_token(rb, tr, " (OnPremise, through the Cloud Connector)").await
     }
+}
+
+/// Sends a token request (`tr`'s headers and Basic credentials added) and
+/// reads the token from the answer; `via` says how it travelled, for errors.
+async fn post_token(rb: reqwest::RequestBuilder, tr: &TokenRequest, via: &str) -> Result<Fetched, RetrievalError> {
+    let mut rb = rb;
+    for (k, v) in &tr.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if let Some((u, p)) = &tr.basic {
+        rb = rb.basic_auth(u, Some(p));
+    }
+    let resp = rb.send().await.map_err(|e| describe_error(&e, tr))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| describe_error(&e, tr))?;
+    if !status.is_success() {
+        return Err(RetrievalError::new(
+            ErrorCode::HttpStatus,
+            format!("token service {}{via} answered HTTP {}: {}", tr.url, status.as_u16(), excerpt(&body)),
+        ));
+    }
+    parse_token_response(&body).map_err(|e| {
+        RetrievalError::new(
+            ErrorCode::BadResponse,
+            format!("token service {} answered HTTP {} with {e}", tr.url, status.as_u16()),
+        )
+    })
 }
 
 /// Why no token could be fetched: the `authTokens[].error` text (its
