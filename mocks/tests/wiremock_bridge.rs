@@ -2,6 +2,8 @@
 //! gateway: HTTPS with the test CA, journalled like every mock, and usable
 //! as the token service of a destination.
 
+mod common;
+
 use idprop_mocks::expect::request;
 use idprop_mocks::rules::Destination;
 use idprop_mocks::{DestinationEntry, Stack};
@@ -65,27 +67,8 @@ async fn a_wiremock_token_service_answers_the_destination_service() {
     stack
         .destinations()
         .add(DestinationEntry::new(Destination(props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())));
-    let dest_token: serde_json::Value = stack
-        .http_client()
-        .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
-        .basic_auth(idprop_mocks::uaa::DESTINATION_CLIENT.0, Some(idprop_mocks::uaa::DESTINATION_CLIENT.1))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = stack
-        .http_client()
-        .get(format!("{}/destination-configuration/v1/destinations/wiremocked", stack.destination_url()))
-        .bearer_auth(dest_token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, answer) = common::find_destination(&stack, "mytenant", "wiremocked", None).await;
+    assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["authTokens"][0]["value"], "from-wiremock", "{answer}");
     let seen = stack.journal().of("custom-token-service");
     assert_eq!(seen.len(), 1);
