@@ -45,6 +45,54 @@ async fn xssec(dir: &std::path::Path, stack: &idprop_mocks::Stack, token: &str) 
         .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `getDestination` of a missing name is null, not an error: the SDK knows
+/// "not found" only by the exact answer
+/// `{"ErrorMessage":"Configuration with the specified name was not found"}`.
+/// A destination only the provider has, asked for with a subscriber user's
+/// JWT, is found at the provider after the subscriber's 404 (the SDK's
+/// default `subscriberFirst`; 39d4265).
+#[tokio::test(flavor = "multi_thread")]
+async fn cloud_sdk_get_destination_missing_is_null_and_falls_back_to_the_provider() {
+    let Some(dir) = adapter_dir() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let props = [
+        ("Name", "provider-only"),
+        ("Type", "HTTP"),
+        ("URL", "https://api.example.test"),
+        ("Authentication", "NoAuthentication"),
+    ];
+    stack.destinations().add(idprop_mocks::DestinationEntry {
+        tenant: Some("mytenant".into()),
+        ..idprop_mocks::DestinationEntry::new(idprop_mocks::rules::Destination(
+            props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ))
+    });
+    let subscriber_user = stack.uaa().user_token("othertenant", "alice").sign();
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join("get-destination-check.mjs"))
+        .arg(&subscriber_user)
+        .arg("provider-only")
+        .env("VCAP_SERVICES", stack.vcap_services().to_string())
+        .env("HTTPS_PROXY", stack.gateway_url())
+        .env("NODE_EXTRA_CA_CERTS", stack.ca_file())
+        .env_remove("HTTP_PROXY");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(v.get("missing").is_some_and(|m| m.is_null()), "{v}");
+    assert_eq!(v["fallback"]["name"], "provider-only", "{v}");
+    // The subscriber's lookup was a 404 with the exact body; the provider's found it.
+    let lookups: Vec<_> = stack
+        .journal()
+        .of("destination")
+        .into_iter()
+        .filter(|e| e.path.ends_with("/provider-only"))
+        .map(|e| e.status)
+        .collect();
+    assert!(lookups.contains(&404) && lookups.contains(&200), "{lookups:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn xssec_validates_stack_tokens_and_fetches_client_credentials() {
     let Some(dir) = adapter_dir() else { return };
