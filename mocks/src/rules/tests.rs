@@ -440,3 +440,19 @@ fn rules_imports_nothing_else_of_the_crate() {
     }
     assert!(offending.is_empty(), "rules must stay a leaf:\n{}", offending.join("\n"));
 }
+
+/// `CA-6`: with a key store the certificate replaces the secret, in the
+/// body and in Basic alike; a `tokenServiceUser` stays.
+#[test]
+fn ca_6_a_key_store_replaces_the_client_secret() {
+    let with_store = base().with("tokenService.KeyStoreLocation", "client.p12");
+    let r = fetch(plan(&with_store, "t", None));
+    assert!(r.form.iter().all(|(k, _)| k != "client_secret"), "{:?}", r.form);
+    assert!(r.form.iter().any(|(k, _)| k == "client_id"));
+    assert!(r.basic.is_none());
+    let basic = with_store.clone().with("tokenService.addClientCredentialsInBody", "false");
+    let r = fetch(plan(&basic, "t", None));
+    assert!(r.basic.is_none() && r.form.iter().any(|(k, _)| k == "client_id"), "{r:?}");
+    let without = fetch(plan(&base(), "t", None));
+    assert!(without.form.iter().any(|(k, _)| k == "client_secret"));
+}

@@ -155,7 +155,14 @@ pub fn plan_with(
         (false, _) => None,
     };
 
-    let ca = client_auth::placement_with(d, readings.ca4);
+    let mut ca = client_auth::placement_with(d, readings.ca4);
+    let key_store = d.get("tokenService.KeyStoreLocation").map(|l| KeyStoreRef {
+        location: l.to_string(),
+        password: d.get("tokenService.KeyStorePassword").map(str::to_string),
+    });
+    if key_store.is_some() {
+        without_client_secret(&mut ca, client_id);
+    }
     let mut form: Vec<(String, String)> = Vec::new();
     let g = match auth {
         AuthenticationType::OAuth2ClientCredentials | AuthenticationType::OAuth2TechnicalUserPropagation => {
@@ -214,15 +221,28 @@ pub fn plan_with(
         form,
         basic: ca.basic,
         timeouts: Timeouts::from_properties_with(d.get(CONNECT_PROPERTY), d.get(READ_PROPERTY), readings.zero_timeout),
-        key_store: d.get("tokenService.KeyStoreLocation").map(|l| KeyStoreRef {
-            location: l.to_string(),
-            password: d.get("tokenService.KeyStorePassword").map(str::to_string),
-        }),
+        key_store,
         client_assertion_destination: d.get("clientAssertion.destinationName").map(str::to_string),
         proxy_type,
         location_id: d.get("CloudConnectorLocationId").filter(|l| !l.is_empty()).map(str::to_string),
         trust_all: d.get("TrustAll").is_some_and(|v| v.eq_ignore_ascii_case("true")),
     }))
+}
+
+/// `CA-6`: with a key store the client certificate authenticates the client
+/// "instead of a client secret" (oauth-with-x-509-client-certificates-2c162aa.md),
+/// and RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+/// method in each request." The secret goes (from the body, or the client's
+/// Basic header); `client_id` stays in the body to name the client. A
+/// `tokenServiceUser` in Basic is a user, not the client, and stays.
+fn without_client_secret(ca: &mut client_auth::ClientAuth, client_id: &str) {
+    ca.body.retain(|(k, _)| k != "client_secret");
+    if ca.basic.as_ref().is_some_and(|(u, _)| u == client_id) {
+        ca.basic = None;
+    }
+    if !ca.body.iter().any(|(k, _)| k == "client_id") {
+        ca.body.insert(0, ("client_id".into(), client_id.to_string()));
+    }
 }
 
 /// `PX-2`: appends query parameters, keeping any the URL already has.
