@@ -526,17 +526,73 @@ fn key_store_pem(ks: &KeyStoreRef, certificates: &[Certificate]) -> Result<Strin
         .decode(cert.content.trim())
         .map_err(|_| format!("certificate {:?}: Content is not base64", ks.location))?;
     let lower = ks.location.to_ascii_lowercase();
-    if lower.ends_with(".p12") || lower.ends_with(".pfx") || lower.ends_with(".jks") {
-        return Err(format!(
-            "certificate {:?}: PKCS#12/JKS key stores are not supported by idprop yet; upload the certificate and key as PEM",
-            ks.location
-        ));
+    // A Java KeyStore (magic 0xFEEDFEED).
+    if lower.ends_with(".jks") || raw.starts_with(&[0xfe, 0xed, 0xfe, 0xed]) {
+        return jks_pem(&raw, ks);
+    }
+    // PKCS#12 (binary DER): "Requires the tokenService.KeyStorePassword property" (2c162aa).
+    if lower.ends_with(".p12") || lower.ends_with(".pfx") || raw.first() == Some(&0x30) {
+        return pkcs12_pem(&raw, ks);
     }
     let pem = String::from_utf8(raw).map_err(|_| format!("certificate {:?} is not PEM text", ks.location))?;
     if !pem.contains("PRIVATE KEY-----") || !pem.contains("BEGIN CERTIFICATE") {
         return Err(format!("certificate {:?} must hold a certificate and its private key (PEM)", ks.location));
     }
     Ok(pem)
+}
+
+/// The private key and certificate chain of a Java KeyStore, as the PEM
+/// identity the HTTP client presents. One password opens the store and the
+/// key, as `tokenService.KeyStorePassword` is the only one a destination has.
+fn jks_pem(raw: &[u8], ks: &KeyStoreRef) -> Result<String, String> {
+    let name = &ks.location;
+    let password = ks
+        .password
+        .as_deref()
+        .ok_or_else(|| format!("certificate {name:?} is a JKS key store and needs tokenService.KeyStorePassword"))?;
+    let mut store = jks::KeyStore::new();
+    store
+        .load(raw, password.as_bytes())
+        .map_err(|e| format!("certificate {name:?}: not a JKS key store this password opens ({e})"))?;
+    let alias = store
+        .aliases()
+        .into_iter()
+        .find(|a| store.is_private_key_entry(a))
+        .ok_or_else(|| format!("certificate {name:?}: the key store holds no private key"))?;
+    let entry = store
+        .get_private_key_entry(&alias, password.as_bytes())
+        .map_err(|e| format!("certificate {name:?}: the private key does not open with this password ({e})"))?;
+    if entry.certificate_chain.is_empty() {
+        return Err(format!("certificate {name:?}: the key store's private key has no certificate"));
+    }
+    let mut out = String::new();
+    for c in &entry.certificate_chain {
+        out.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", c.content.clone())));
+    }
+    out.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", entry.private_key)));
+    Ok(out)
+}
+
+/// The private key and certificate chain of a PKCS#12 key store, as the
+/// PEM identity the HTTP client presents.
+fn pkcs12_pem(raw: &[u8], ks: &KeyStoreRef) -> Result<String, String> {
+    let name = &ks.location;
+    let password = ks.password.as_deref().ok_or_else(|| {
+        format!("certificate {name:?} is a PKCS#12 key store and needs tokenService.KeyStorePassword")
+    })?;
+    let store = p12_keystore::KeyStore::from_pkcs12(raw, password)
+        .map_err(|e| format!("certificate {name:?}: not a PKCS#12 key store this password opens ({e})"))?;
+    let (_, chain) =
+        store.private_key_chain().ok_or_else(|| format!("certificate {name:?}: the key store holds no private key"))?;
+    if chain.chain().is_empty() {
+        return Err(format!("certificate {name:?}: the key store's private key has no certificate"));
+    }
+    let mut out = String::new();
+    for c in chain.chain() {
+        out.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", c.as_der().to_vec())));
+    }
+    out.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key().to_vec())));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -769,3 +769,87 @@ async fn tu_6_on_premise_token_services_honour_the_location_id_and_refuse_https_
     assert!(e.contains("must be http://"), "{a}");
     assert_eq!(token_requests(&stack).len(), before);
 }
+
+/// `CA-6` with PKCS#12 (`.p12`) and Java (`.jks`) key stores and
+/// `tokenService.KeyStorePassword`: written in Rust and, when the `openssl`
+/// command is there, a `.p12` written by OpenSSL (interoperability); a wrong
+/// or missing password is an `authTokens` error naming the store, and
+/// nothing is sent.
+#[tokio::test]
+async fn ca_6_pkcs12_and_jks_key_stores_present_their_certificate() {
+    let stack = stack().await;
+    let (cert, key) = stack.pki().client_cert_pem("p12-client").unwrap();
+    let cert_der = pem::parse(&cert).unwrap().contents().to_vec();
+    let key_der = pem::parse(&key).unwrap().contents().to_vec();
+    let mut ks = p12_keystore::KeyStore::new();
+    let chain = p12_keystore::PrivateKeyChain::new(
+        key_der,
+        [1u8; 20],
+        vec![p12_keystore::Certificate::from_der(&cert_der).unwrap()],
+    );
+    ks.add_entry("client", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+    let mut stores = vec![("rust.p12", ks.writer("s3cret").write().unwrap())];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.pem"), format!("{cert}{key}")).unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:s3cret", "-in"])
+        .arg(dir.path().join("c.pem"))
+        .arg("-out")
+        .arg(dir.path().join("o.p12"))
+        .status();
+    match openssl {
+        Ok(s) if s.success() => stores.push(("openssl.p12", std::fs::read(dir.path().join("o.p12")).unwrap())),
+        _ => eprintln!("no openssl command: the OpenSSL-written key store is not tried"),
+    }
+    // A Java KeyStore with the same key and certificate.
+    let mut jks_store = jks::KeyStore::new();
+    jks_store
+        .set_private_key_entry(
+            "client",
+            jks::PrivateKeyEntry {
+                creation_time: std::time::SystemTime::now(),
+                private_key: pem::parse(&key).unwrap().contents().to_vec(),
+                certificate_chain: vec![jks::Certificate { cert_type: "X509".into(), content: cert_der.clone() }],
+            },
+            b"s3cret",
+        )
+        .unwrap();
+    let mut jks_bytes = Vec::new();
+    jks_store.store(&mut jks_bytes, b"s3cret").unwrap();
+    stores.push(("client.jks", jks_bytes));
+    let url = format!("https://{AUTH}/oauth/token");
+    for (name, bytes) in &stores {
+        stack.destinations().add_certificate(idprop_mocks::retrieval::Certificate {
+            name: name.to_string(),
+            kind: "CERTIFICATE".into(),
+            content: base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+        let ok = format!("ok-{name}");
+        let bad = format!("bad-{name}");
+        let none = format!("none-{name}");
+        stack.destinations().add(cc(
+            &ok,
+            &url,
+            &[("tokenService.KeyStoreLocation", name), ("tokenService.KeyStorePassword", "s3cret")],
+        ));
+        stack.destinations().add(cc(
+            &bad,
+            &url,
+            &[("tokenService.KeyStoreLocation", name), ("tokenService.KeyStorePassword", "wrong")],
+        ));
+        stack.destinations().add(cc(&none, &url, &[("tokenService.KeyStoreLocation", name)]));
+        stack.journal().clear();
+        let (_, a) = find_destination(&stack, "mytenant", &ok, None).await;
+        assert!(auth_token(&a)["error"].is_null(), "{name}: {a}");
+        let seen = token_requests(&stack);
+        assert_eq!(seen[0].client_cert.as_ref().and_then(|c| c.cn.as_deref()), Some("p12-client"), "{name}");
+        assert!(seen[0].form_field("client_secret").is_none(), "{name}: the certificate replaces the secret");
+        stack.journal().clear();
+        for (d, why) in [(&bad, "password"), (&none, "KeyStorePassword")] {
+            let (_, a) = find_destination(&stack, "mytenant", d, None).await;
+            let e = auth_token(&a)["error"].as_str().unwrap_or_default().to_string();
+            assert!(e.contains(name) && e.contains(why), "{d}: {a}");
+        }
+        assert!(token_requests(&stack).is_empty(), "{name}: a refused key store sent a request");
+    }
+}
