@@ -562,15 +562,7 @@ fn jks_pem(raw: &[u8], ks: &KeyStoreRef) -> Result<String, String> {
     let entry = store
         .get_private_key_entry(&alias, password.as_bytes())
         .map_err(|e| format!("certificate {name:?}: the private key does not open with this password ({e})"))?;
-    if entry.certificate_chain.is_empty() {
-        return Err(format!("certificate {name:?}: the key store's private key has no certificate"));
-    }
-    let mut out = String::new();
-    for c in &entry.certificate_chain {
-        out.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", c.content.clone())));
-    }
-    out.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", entry.private_key)));
-    Ok(out)
+    identity_pem(name, entry.certificate_chain.iter().map(|c| c.content.as_slice()), &entry.private_key)
 }
 
 /// The private key and certificate chain of a PKCS#12 key store, as the
@@ -584,14 +576,20 @@ fn pkcs12_pem(raw: &[u8], ks: &KeyStoreRef) -> Result<String, String> {
         .map_err(|e| format!("certificate {name:?}: not a PKCS#12 key store this password opens ({e})"))?;
     let (_, chain) =
         store.private_key_chain().ok_or_else(|| format!("certificate {name:?}: the key store holds no private key"))?;
-    if chain.chain().is_empty() {
+    identity_pem(name, chain.chain().iter().map(|c| c.as_der()), chain.key())
+}
+
+/// A certificate chain (DER, leaf first) and its PKCS#8 key as the PEM
+/// identity the HTTP client presents.
+fn identity_pem<'a>(name: &str, chain: impl Iterator<Item = &'a [u8]>, key: &[u8]) -> Result<String, String> {
+    let mut out = String::new();
+    for der in chain {
+        out.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())));
+    }
+    if out.is_empty() {
         return Err(format!("certificate {name:?}: the key store's private key has no certificate"));
     }
-    let mut out = String::new();
-    for c in chain.chain() {
-        out.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", c.as_der().to_vec())));
-    }
-    out.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key().to_vec())));
+    out.push_str(&pem::encode(&pem::Pem::new("PRIVATE KEY", key.to_vec())));
     Ok(out)
 }
 
