@@ -10,18 +10,10 @@ use axum::Router;
 
 use crate::http::{error_response, BufferedBody};
 
-/// Headers that belong to one hop, never forwarded.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
+/// Headers of one hop (and the length, which the next hop sets again).
+fn relayed(name: &str) -> bool {
+    !crate::rules::connectivity::HOP_BY_HOP.contains(&name) && name != "host" && name != "content-length"
+}
 
 /// Where a routed host's requests go.
 #[derive(Clone, Debug)]
@@ -67,7 +59,7 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response<Body> {
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut rb = up.client.request(method, url).body(body);
     for (k, v) in &parts.headers {
-        if !HOP_BY_HOP.contains(&k.as_str()) {
+        if relayed(k.as_str()) {
             rb = rb.header(k.as_str(), v.as_bytes());
         }
     }
@@ -77,7 +69,7 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response<Body> {
     };
     let mut out = Response::builder().status(resp.status().as_u16());
     for (k, v) in resp.headers() {
-        if !HOP_BY_HOP.contains(&k.as_str()) {
+        if relayed(k.as_str()) {
             out = out.header(k.as_str(), v.as_bytes());
         }
     }

@@ -42,8 +42,8 @@ pub fn carries_user(proxy_claims: &Map<String, Value>) -> bool {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own: never
-/// forwarded.
-const HOP_BY_HOP: [&str; 9] = [
+/// forwarded by anything that relays a request.
+pub const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "proxy-connection",
     "keep-alive",
