@@ -85,7 +85,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
         serde_json::from_slice(&std::fs::read(state.join("default-env.json")).unwrap()).unwrap();
     assert_eq!(default_env["VCAP_SERVICES"], info["vcap_services"]);
     let env_sh = std::fs::read_to_string(state.join("env.sh")).unwrap();
-    assert!(env_sh.contains(&format!("export HTTPS_PROXY={}", info["gateway"].as_str().unwrap())), "{env_sh}");
+    assert!(env_sh.contains(&format!("export HTTPS_PROXY='{}'", info["gateway"].as_str().unwrap())), "{env_sh}");
     assert!(env_sh.contains("export NODE_EXTRA_CA_CERTS="));
     assert!(env_sh.contains("export VCAP_SERVICES='{"));
     // SAP Cloud SDK for Python's binding variables, from the same binding.
@@ -100,6 +100,14 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
         let line = format!("export CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}='{}'", d[field].as_str().unwrap());
         assert!(env_sh.contains(&line), "{line} not in env.sh");
     }
+    // `.env` has the same variables for IDE run configurations and dotenv
+    // loaders: each value single-quoted, VCAP_SERVICES still valid JSON.
+    let dotenv = std::fs::read_to_string(state.join(".env")).unwrap();
+    let vcap_line = dotenv.lines().find(|l| l.starts_with("VCAP_SERVICES=")).expect("VCAP_SERVICES in .env");
+    let vcap_json = vcap_line.trim_start_matches("VCAP_SERVICES='").trim_end_matches('\'');
+    assert_eq!(serde_json::from_str::<serde_json::Value>(vcap_json).unwrap(), info["vcap_services"]);
+    assert!(dotenv.contains(&format!("HTTPS_PROXY='{}'", info["gateway"].as_str().unwrap())), "{dotenv}");
+    assert_eq!(dotenv.lines().count(), env_sh.lines().count());
     // `idprop journal` prints the traffic, one line per hop.
     let out = idprop().args(["journal", "--gateway", info["gateway"].as_str().unwrap()]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -111,6 +119,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
     // The files that describe the running stack go with it.
     assert!(!state.join("env.sh").exists() && !state.join("default-env.json").exists());
+    assert!(!state.join(".env").exists());
 }
 
 /// A SIGTERM or SIGHUP the moment the ready file appears is a clean stop

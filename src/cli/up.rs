@@ -136,7 +136,8 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     }
     drop(stack);
     // The files describe a running stack: they go with it.
-    let mut written: Vec<PathBuf> = ["env.sh", "default-env.json"].iter().map(|f| args.state_dir.join(f)).collect();
+    let mut written: Vec<PathBuf> =
+        ["env.sh", ".env", "default-env.json"].iter().map(|f| args.state_dir.join(f)).collect();
     written.extend(args.ready_file.iter().cloned());
     for f in written {
         let _ = std::fs::remove_file(f);
@@ -144,8 +145,10 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Writes `default-env.json` (read by SAP's approuter and CAP) and
-/// `env.sh` (the export lines), and returns the export lines.
+/// Writes `default-env.json` (read by SAP's approuter and CAP), `env.sh`
+/// (the export lines, for `source`) and `.env` (the same variables as
+/// `KEY='value'` lines, for an IDE run configuration or a dotenv loader),
+/// and returns the export lines.
 fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
     let vcap = stack.vcap_services();
     let default_env = serde_json::json!({ "VCAP_SERVICES": vcap });
@@ -154,14 +157,15 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
         .with_context(|| format!("writing {}", path.display()))?;
     let ca = stack.ca_file().display().to_string();
     let gw = stack.gateway_url();
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    let mut lines = vec![format!("export VCAP_SERVICES={}", quote(&vcap.to_string()))];
+    let mut vars: Vec<(String, String)> = vec![("VCAP_SERVICES".into(), vcap.to_string())];
     for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
-        lines.push(format!("export {k}={gw}"));
+        vars.push((k.into(), gw.clone()));
     }
-    lines.push("export NO_PROXY= no_proxy=".to_string());
+    for k in ["NO_PROXY", "no_proxy"] {
+        vars.push((k.into(), String::new()));
+    }
     for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
-        lines.push(format!("export {k}={}", quote(&ca)));
+        vars.push((k.into(), ca.clone()));
     }
     // SAP Cloud SDK for Python reads its destination binding from these, not
     // from VCAP_SERVICES; IDENTITYZONE must be the first label of `url`, or it
@@ -174,12 +178,16 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
         ("URI", "uri"),
         ("IDENTITYZONE", "identityzone"),
     ] {
-        let v = d[field].as_str().unwrap_or_default();
-        lines.push(format!("export CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}={}", quote(v)));
+        vars.push((format!("CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}"), d[field].as_str().unwrap_or_default().into()));
     }
-    let text = lines.join("\n") + "\n";
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", quote(v))).collect();
     let sh = dir.join("env.sh");
     std::fs::write(&sh, &text).with_context(|| format!("writing {}", sh.display()))?;
+    // dotenv: single quotes keep the value literal (JSON's backslashes too).
+    let dotenv: String = vars.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+    let path = dir.join(".env");
+    std::fs::write(&path, dotenv).with_context(|| format!("writing {}", path.display()))?;
     Ok(text)
 }
 
