@@ -25,11 +25,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t = Instant::now();
-    while !ready.exists() {
-        assert!(t.elapsed() < Duration::from_secs(10), "no ready file");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_for_file(&ready);
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
     for key in ["gateway", "ca_file", "uaa_domain", "tenants", "components", "vcap_services"] {
         assert!(info.get(key).is_some(), "ready file lacks {key}");

@@ -252,11 +252,7 @@ fn idprop_up_under_descriptor_pressure_and_sigterm_with_requests_in_flight() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t = Instant::now();
-    while !ready.exists() {
-        assert!(t.elapsed() < Duration::from_secs(10), "no ready file");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_file(&ready);
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
     let comp =
         |k: &str| -> u16 { info["components"][k].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap() };

@@ -130,11 +130,14 @@ async fn handle(State(b): State<Backend>, req: Request) -> Response<Body> {
     if !path.starts_with("/echo/") && path != "/echo" {
         return error_response(StatusCode::NOT_FOUND, &format!("no such resource {path} (try /echo/…)"));
     }
-    let ssl = header.as_deref().and_then(backend_logon::decode_certificate).and_then(|der| cert_info(&der));
-    let logged_on = match logon {
-        Logon::Header => ssl.clone(),
-        Logon::Handshake => info.client_cert.clone(),
-        Logon::Anonymous => None,
+    // The header's certificate was decoded once, by the logon decision.
+    let (ssl, logged_on) = match logon {
+        Logon::Header(der) => {
+            let c = cert_info(&der);
+            (c.clone(), c)
+        }
+        Logon::Handshake => (None, info.client_cert.clone()),
+        Logon::Anonymous => (None, None),
     };
     let mut r = json_response(StatusCode::OK, &echo(&req, &info, ssl, logged_on.clone()));
     if let Some(c) = logged_on {

@@ -141,10 +141,6 @@ impl Lifecycle {
         let mut rx = self.stop.clone();
         let _ = rx.wait_for(|s| *s).await;
     }
-
-    pub fn is_stopping(&self) -> bool {
-        *self.stop.borrow()
-    }
 }
 
 /// The other end of [`Lifecycle`]: stops every listener of a stack.

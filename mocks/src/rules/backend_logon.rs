@@ -146,10 +146,11 @@ pub struct TrustedProxy {
 }
 
 /// Whom the backend logs on (`SC-4`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Logon {
-    /// The certificate of `SSL_CLIENT_CERT` (a trusted proxy named a user).
-    Header,
+    /// The certificate of `SSL_CLIENT_CERT`, its DER (a trusted proxy named
+    /// a user).
+    Header(Vec<u8>),
     /// The TLS client certificate itself.
     Handshake,
     /// Nobody by certificate: another method (e.g. basic) must log on.
@@ -195,10 +196,7 @@ pub fn logon(
     if value.trim().is_empty() {
         return Ok(Logon::Anonymous);
     }
-    if decode_certificate(value).is_none() {
-        return Err(LogonRefusal::BadHeader);
-    }
-    Ok(Logon::Header)
+    decode_certificate(value).map(Logon::Header).ok_or(LogonRefusal::BadHeader)
 }
 
 #[cfg(test)]
@@ -240,7 +238,7 @@ mod tests {
     fn only_a_trusted_proxy_names_the_user() {
         let t = trusted();
         // The ICM's blanks after commas do not matter (kernel 7.53+, a8bb87a).
-        assert_eq!(logon(&t, Some(SCC), Some("MIIB")), Ok(Logon::Header));
+        assert_eq!(logon(&t, Some(SCC), Some("MIIB")), Ok(Logon::Header(vec![0x30, 0x82, 0x01])));
         assert_eq!(logon(&t, Some(SCC), Some("")), Ok(Logon::Anonymous));
         assert_eq!(logon(&t, Some(SCC), None), Ok(Logon::Handshake));
         assert_eq!(logon(&t, None, None), Ok(Logon::Anonymous));

@@ -77,3 +77,13 @@ pub async fn proxy_token(stack: &Stack, tenant: &str) -> String {
 pub fn onprem_client(stack: &Stack) -> reqwest::Client {
     reqwest::Client::builder().proxy(reqwest::Proxy::http(stack.connectivity_proxy_url()).unwrap()).build().unwrap()
 }
+
+/// Waits (at most 10 s) for a file a child process writes, such as
+/// `idprop up`'s ready file; fails the test when it does not appear.
+pub fn wait_for_file(path: &std::path::Path) {
+    let t = std::time::Instant::now();
+    while !path.exists() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{} did not appear", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
