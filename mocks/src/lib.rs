@@ -22,6 +22,7 @@ pub mod journal;
 pub mod pki;
 pub mod retrieval;
 pub mod rules;
+pub mod saml;
 mod serve;
 pub mod stack;
 pub mod token_server;

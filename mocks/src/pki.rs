@@ -36,6 +36,11 @@ const JWT_KEYS: [(&str, &str); 3] = [
     ("rogue", include_str!("../../fixtures/keys/jwt-key-rogue.pem")),
 ];
 
+/// The external SAML identity provider's RSA key (seed 000's external
+/// system): a fixture, so `idprop token --saml-assertion` in one process signs
+/// what a running `idprop up` trusts.
+const SAML_IDP_KEY: &str = include_str!("../../fixtures/keys/saml-idp-key.pem");
+
 /// Errors of the PKI; they only happen with corrupted fixtures.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -176,6 +181,8 @@ pub struct TestPki {
     keys: Vec<SigningKey>,
     leaf_key: KeyPair,
     server_configs: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+    /// SAML signers made so far, by entity id.
+    saml_signers: Mutex<HashMap<String, crate::saml::SamlSigner>>,
 }
 
 impl std::fmt::Debug for TestPki {
@@ -216,7 +223,38 @@ impl TestPki {
             keys,
             leaf_key: KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
             server_configs: Mutex::new(HashMap::new()),
+            saml_signers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The TEST ONLY SAML signer named `entity_id`, its certificate issued
+    /// by the root CA. [`SamlKey::ExternalIdp`] signs with the committed
+    /// fixture key; [`SamlKey::Generated`] with an RSA key made on first use
+    /// and kept for this process (a Destination Trust per subaccount).
+    pub fn saml_signer(&self, entity_id: &str, key: SamlKey) -> Result<crate::saml::SamlSigner, PkiError> {
+        let mut cache = self.saml_signers.lock().expect("saml signers lock");
+        if let Some(s) = cache.get(entity_id) {
+            return Ok(s.clone());
+        }
+        let key_pem = match key {
+            SamlKey::ExternalIdp => SAML_IDP_KEY.to_string(),
+            SamlKey::Generated => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?.serialize_pem()
+            }
+        };
+        let pem_start = key_pem.find("-----BEGIN").unwrap_or(0);
+        let pair = KeyPair::from_pem(&key_pem[pem_start..])?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let cn: String = entity_id.chars().take(64).collect();
+        params.distinguished_name = dn(&[(DnType::CommonName, &cn), (DnType::OrganizationName, "idprop TEST ONLY")]);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(730);
+        let cert = self.root.issue(&params, &pair)?;
+        let signer = crate::saml::SamlSigner::new(entity_id, &key_pem, &cert.pem())
+            .map_err(|e| PkiError::Other(format!("SAML signer {entity_id}: {e}")))?;
+        cache.insert(entity_id.to_string(), signer.clone());
+        Ok(signer)
     }
 
     /// The root CA that signs every mock's TLS server certificate.
@@ -332,8 +370,17 @@ fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
     dn
 }
 
+/// Which key a SAML signer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamlKey {
+    /// The committed fixture of the external identity provider.
+    ExternalIdp,
+    /// A key generated on first use.
+    Generated,
+}
+
 /// Regenerates every fixture file under `dir` (`fixtures/`): three CAs, three
-/// RSA-2048 JWT keys. Each file starts with a TEST ONLY banner.
+/// RSA-2048 JWT keys, the external SAML identity provider's RSA-2048 key. Each file starts with a TEST ONLY banner.
 pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError> {
     install_crypto_provider();
     let io = |e: std::io::Error| PkiError::Other(e.to_string());
@@ -374,5 +421,11 @@ pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError
         let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
         write(&format!("keys/jwt-key-{kid}.pem"), &format!("RSA-2048 JWT signing key {kid}"), &key.serialize_pem())?;
     }
+    let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
+    write(
+        "keys/saml-idp-key.pem",
+        "RSA-2048 SAML signing key of the external identity provider",
+        &key.serialize_pem(),
+    )?;
     Ok(written)
 }

@@ -23,6 +23,8 @@
 //! | `CP-1`..`CP-5`, `TP-2` (the Connectivity proxy) | [`connectivity`] |
 //! | the connector's path allow-list | [`paths`] |
 //! | `SC-1`..`SC-4` (system certificate, `SSL_CLIENT_CERT`, ICM trust) | [`backend_logon`] |
+//! | `SB-1`, `SB-2` (SAML 2.0 bearer assertions, RFC 7522) | [`saml_bearer`] |
+//! | `AP-1`..`AP-3` (the application of seed 000: token, audience, scope) | [`app_access`] |
 
 pub mod auth_tokens;
 pub mod auth_type;
@@ -36,6 +38,7 @@ pub mod prefixes;
 pub mod principal;
 pub mod principal_mapping;
 pub mod properties;
+pub mod saml_bearer;
 pub mod readings;
 pub mod strict_json;
 pub mod subject;
