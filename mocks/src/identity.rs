@@ -77,8 +77,13 @@ pub struct User {
     pub family_name: Option<String>,
     #[serde(default = "default_origin")]
     pub origin: String,
+    /// Scopes granted to the user directly (`$XSAPPNAME.` is expanded).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Role collections assigned to the user: their scopes join `scopes`,
+    /// their names go to `xs.system.attributes.xs.rolecollections`.
+    #[serde(default)]
+    pub role_collections: Vec<String>,
     /// Any further claims (override the defaults).
     #[serde(default)]
     pub claims: Map<String, Value>,
@@ -98,6 +103,7 @@ impl User {
             family_name: None,
             origin: default_origin(),
             scopes: vec!["openid".into()],
+            role_collections: Vec::new(),
             claims: Map::new(),
         }
     }
@@ -106,6 +112,22 @@ impl User {
     pub fn user_id(&self) -> String {
         stable_uuid(&format!("user:{}:{}", self.origin, self.user_name))
     }
+}
+
+/// A role collection: a name for a set of scopes, assigned to users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RoleCollection {
+    pub name: String,
+    /// Scopes, usually `$XSAPPNAME.<local name>`.
+    pub scopes: Vec<String>,
+}
+
+/// `$XSAPPNAME` stands for the application's `xsappname` in scope names, as
+/// in an `xs-security.json`.
+pub fn expand_xsappname(scope: &str, xsappname: &str) -> String {
+    scope.replace("$XSAPPNAME", xsappname)
 }
 
 /// A UUID-shaped, stable id derived from `seed` (FNV-1a; not cryptographic).

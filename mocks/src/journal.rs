@@ -42,6 +42,9 @@ pub enum Component {
     Backend,
     /// The Internet API (`api.example.test`).
     Api,
+    /// The application of seed 000 (`app.example.test`), which validates
+    /// its callers' tokens.
+    App,
     /// The gateway itself (unknown hosts).
     Gateway,
     /// A host served by the user's server ([`Stack::route_to`](crate::Stack::route_to)).
@@ -59,6 +62,7 @@ impl Component {
             Component::ConnectivityProxy => "connectivity-proxy",
             Component::Backend => "backend",
             Component::Api => "api",
+            Component::App => "app",
             Component::Gateway => "gateway",
             Component::Other(s) => s,
         }
@@ -75,6 +79,7 @@ impl From<&str> for Component {
             "connectivity-proxy" => Component::ConnectivityProxy,
             "backend" => Component::Backend,
             "api" => Component::Api,
+            "app" => Component::App,
             "gateway" => Component::Gateway,
             other => Component::Other(other.to_string()),
         }

@@ -9,6 +9,7 @@
 //! their configuration, the rules, tokens, the journal, expectations); the
 //! plumbing (HTTP serving, listeners, the gateway, caches) is private.
 
+pub mod app;
 pub mod authorization;
 pub mod backend;
 mod connectivity;

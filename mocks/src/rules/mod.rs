@@ -26,6 +26,7 @@
 //! | `SB-1`, `SB-2` (SAML 2.0 bearer assertions, RFC 7522) | [`saml_bearer`] |
 //! | `AP-1`..`AP-3` (the application of seed 000: token, audience, scope) | [`app_access`] |
 
+pub mod app_access;
 pub mod auth_tokens;
 pub mod auth_type;
 pub mod backend_logon;

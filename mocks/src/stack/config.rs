@@ -173,6 +173,8 @@ pub struct StackConfig {
     /// Cloud Connectors, one per location id.
     pub connectors: Vec<ConnectorConfig>,
     pub backend: BackendConfig,
+    /// The application of seed 000 (`app.example.test`).
+    pub app: crate::app::AppConfig,
     /// Journal entries kept (oldest dropped first); everything when absent.
     pub journal_capacity: Option<usize>,
     /// Bytes the journal may hold (oldest dropped first; each entry's
@@ -200,6 +202,7 @@ impl Default for StackConfig {
             certificates: Vec::new(),
             connectors: vec![ConnectorConfig::default()],
             backend: BackendConfig::default(),
+            app: Default::default(),
             journal_capacity: None,
             journal_bytes: crate::journal::DEFAULT_MAX_BYTES,
             limits: Limits::default(),

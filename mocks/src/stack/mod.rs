@@ -234,6 +234,9 @@ impl Stack {
         let api = Backend::new(BackendConfig { mtls_paths: vec![], ..Default::default() }, vec![]);
         gateway.routes.add(INTERNET_API_HOST, Route::new(journalled(api.router(), journal.clone(), Component::Api)));
         gateway.routes.add(DESTINATION_HOST, Route::new(dest_router.clone()));
+        // The application of seed 000, validating its callers' tokens.
+        let app = crate::app::Application::new(uaa.clone(), config.app.clone());
+        gateway.routes.add(crate::app::APP_HOST, Route::new(journalled(app.router(), journal.clone(), Component::App)));
         let mut servers = Vec::new();
         let mut components = BTreeMap::new();
         let uaa_handle = spawn_server(uaa_listener, uaa_router, None, life.clone());

@@ -146,6 +146,7 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
     };
     let issued = match grant_type.as_str() {
         "client_credentials" => {
+            let client = uaa.effective_client(&client);
             let t = uaa.factory().client_token(&tenant, &client, validity);
             let jti = t.claims().get("jti").cloned().unwrap_or(Value::Null);
             return token_response(&t.sign(), jti, validity, &client.authorities, None);
@@ -180,6 +181,15 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "jwt-bearer grant needs an assertion");
             };
             match user_from_assertion(&uaa, &assertion, &tenant, &client.client_id) {
+                Ok(grant) => grant,
+                Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
+            }
+        }
+        SAML_BEARER_GRANT => {
+            let Some(assertion) = param("assertion") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "saml2-bearer grant needs an assertion");
+            };
+            match user_from_saml(&uaa, &assertion, &tenant, &client.client_id) {
                 Ok(grant) => grant,
                 Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
             }
@@ -219,7 +229,8 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
             )
         }
     };
-    let mut builder = uaa.factory().user_token(&issued.tenant, &issued.user, &issued.client_id, &grant_type, validity);
+    let user = uaa.effective_user(&issued.user);
+    let mut builder = uaa.factory().user_token(&issued.tenant, &user, &issued.client_id, &grant_type, validity);
     for (k, v) in &issued.extra {
         builder = builder.claim(k.clone(), v.clone());
     }
@@ -229,7 +240,7 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
     let jti = builder.claims().get("jti").cloned().unwrap_or(Value::Null);
     let token = builder.sign();
     let refresh = format!("{}-r", random_hex(16));
-    let scopes = issued.user.scopes.clone();
+    let scopes = user.scopes;
     uaa.state.refresh_tokens.lock().expect("refresh tokens").insert(refresh.clone(), issued);
     token_response(&token, jti, validity, &scopes, Some(&refresh))
 }
@@ -268,6 +279,40 @@ fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_i
         }
     }
     Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without })
+}
+
+/// Validates a SAML 2.0 bearer assertion (RFC 7522) and takes the user
+/// from it: trusted issuer and signature (`crate::saml`), then audience,
+/// subject, bearer confirmation for this token endpoint, expiry (`SB-1`).
+/// The user is the `NameID` of the identity provider's `origin`: a
+/// configured user of that name and origin keeps its role collections; any
+/// other gets the default scopes and the assertion's `email`, `given_name`,
+/// `family_name` attributes.
+fn user_from_saml(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &str) -> Result<Grant, String> {
+    let xml = crate::saml::decode(assertion).map_err(|e| e.to_string())?;
+    let trusted = uaa.saml_trust(tenant).map_err(|e| format!("trust configuration: {e}"))?;
+    let (facts, idp) = crate::saml::verify(&xml, &trusted).map_err(|e| format!("assertion rejected: {e}"))?;
+    let token_endpoint = format!("{}/oauth/token", uaa.url(&tenant.subdomain));
+    let audiences = [uaa.saml_entity_id(tenant), token_endpoint.clone()];
+    let expected = crate::rules::saml_bearer::Expected {
+        audiences: &audiences,
+        token_endpoint: &token_endpoint,
+        now: crate::tokens::unix_now() as i64,
+        skew: 60,
+    };
+    crate::rules::saml_bearer::check(&facts, &expected).map_err(|e| format!("assertion rejected: {e}"))?;
+    let name = facts.name_id.clone().unwrap_or_default();
+    let user = uaa.user_of(&name, &idp.origin).unwrap_or_else(|| {
+        let attr = |k: &str| facts.attribute(k).map(str::to_string);
+        User {
+            email: attr("email").or_else(|| attr("mail")),
+            given_name: attr("given_name"),
+            family_name: attr("family_name"),
+            origin: idp.origin.clone(),
+            ..User::new(&name)
+        }
+    });
+    Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra: Map::new(), without: vec![] })
 }
 
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {

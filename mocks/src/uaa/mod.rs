@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::http::{json_response, oauth_error, parse_basic, request_host, BufferedBody};
-pub use crate::identity::{stable_uuid, ClientAuthMethod, OAuthClient, Tenant, User};
+pub use crate::identity::{stable_uuid, ClientAuthMethod, OAuthClient, RoleCollection, Tenant, User};
+pub use crate::saml::TrustedSamlIdp;
 use crate::pki::TestPki;
 use crate::rules::token_validation::{self, TrustedIssuer};
 use crate::tokens::{unix_now, TokenBuilder, TokenFactory};
@@ -24,6 +25,7 @@ use crate::tokens::{unix_now, TokenBuilder, TokenFactory};
 /// Default UAA domain: tenants are its subdomains.
 pub const DEFAULT_UAA_DOMAIN: &str = "authentication.eu10.idp.test";
 pub use crate::rules::auth_type::grant::JWT_BEARER as JWT_BEARER_GRANT;
+pub use crate::rules::saml_bearer::GRANT_TYPE as SAML_BEARER_GRANT;
 
 mod grants;
 
@@ -41,8 +43,35 @@ pub struct UaaConfig {
     pub users: Vec<User>,
     /// Validity of issued access tokens, seconds.
     pub token_validity: u64,
+    /// The application's `xsappname`: what `$XSAPPNAME` in scopes stands for.
+    pub xsappname: String,
+    /// Role collections users can be assigned.
+    pub role_collections: Vec<RoleCollection>,
+    /// SAML 2.0 identity providers every tenant trusts for the saml2-bearer
+    /// grant. The default is the TEST ONLY external identity provider
+    /// [`EXTERNAL_IDP`]; its `certificate` may be left empty for the
+    /// fixture's.
+    pub saml_idps: Vec<TrustedSamlIdp>,
+    /// Each tenant trusts its own subaccount's Destination Trust (82dbeca:
+    /// the certificate "configured in the target system"), so
+    /// `OAuth2SAMLBearerAssertion` destinations work against the UAA.
+    pub trust_destination_service: bool,
 }
 
+/// Entity id of the TEST ONLY external SAML identity provider (seed 000's
+/// external system authenticates its users there).
+pub const EXTERNAL_IDP: &str = "https://idp.external.test";
+/// `origin` of the users the external identity provider authenticates.
+pub const EXTERNAL_IDP_ORIGIN: &str = "external-idp";
+
+/// The Destination Trust's "Assertion Entity ID" of a subaccount (82dbeca):
+/// the `<Issuer>` of the assertions the Destination service generates.
+pub fn destination_trust_entity_id(zid: &str) -> String {
+    format!("cfapps.eu10.idp.test/{zid}")
+}
+
+/// `xsappname` of the application (`xsuaa` binding).
+pub const APP_XSAPPNAME: &str = "idprop-app!t1";
 /// Client of the application (`xsuaa` binding).
 pub const APP_CLIENT: (&str, &str) = ("sb-idprop-app!t1", "app-secret");
 /// Client of the Destination service binding.
@@ -53,7 +82,7 @@ pub const CONNECTIVITY_CLIENT: (&str, &str) = ("sb-clone-connectivity!b2", "conn
 impl Default for UaaConfig {
     fn default() -> Self {
         let mut app = OAuthClient::new(APP_CLIENT.0, APP_CLIENT.1);
-        app.authorities = vec!["idprop-app!t1.Read".into(), "uaa.resource".into()];
+        app.authorities = vec!["$XSAPPNAME.Read".into(), "uaa.resource".into()];
         let mut dest = OAuthClient::new(DESTINATION_CLIENT.0, DESTINATION_CLIENT.1);
         dest.authorities = vec!["uaa.resource".into(), "destination-xsappname!b1.Read".into()];
         let mut conn = OAuthClient::new(CONNECTIVITY_CLIENT.0, CONNECTIVITY_CLIENT.1);
@@ -61,12 +90,31 @@ impl Default for UaaConfig {
         let mut alice = User::new("alice");
         alice.given_name = Some("Alice".into());
         alice.family_name = Some("Example".into());
+        alice.role_collections = vec!["Viewer".into()];
+        let mut erin = User::new("erin");
+        erin.origin = EXTERNAL_IDP_ORIGIN.into();
+        erin.email = Some("erin@external.test".into());
+        erin.role_collections = vec!["Viewer".into(), "Administrator".into()];
         Self {
             domain: DEFAULT_UAA_DOMAIN.into(),
             tenants: vec![Tenant::new("mytenant"), Tenant::new("othertenant")],
             clients: vec![app, dest, conn],
-            users: vec![alice, User::new("bob")],
+            users: vec![alice, User::new("bob"), erin],
             token_validity: 3600,
+            xsappname: APP_XSAPPNAME.into(),
+            role_collections: vec![
+                RoleCollection { name: "Viewer".into(), scopes: vec!["$XSAPPNAME.Read".into()] },
+                RoleCollection {
+                    name: "Administrator".into(),
+                    scopes: vec!["$XSAPPNAME.Read".into(), "$XSAPPNAME.Admin".into()],
+                },
+            ],
+            saml_idps: vec![TrustedSamlIdp {
+                entity_id: EXTERNAL_IDP.into(),
+                certificate: String::new(),
+                origin: EXTERNAL_IDP_ORIGIN.into(),
+            }],
+            trust_destination_service: true,
         }
     }
 }
@@ -149,6 +197,88 @@ impl MockUaa {
         self.config().users.into_iter().find(|u| u.user_name == user_name)
     }
 
+    /// The user `user_name` of identity provider `origin`: users of
+    /// different identity providers are different users.
+    pub fn user_of(&self, user_name: &str, origin: &str) -> Option<User> {
+        self.config().users.into_iter().find(|u| u.user_name == user_name && u.origin == origin)
+    }
+
+    /// `user` as tokens name it: `$XSAPPNAME` expanded, the scopes of its
+    /// role collections added, the collections' names in
+    /// `xs.system.attributes.xs.rolecollections` (as XSUAA's user tokens
+    /// carry them). An unknown role collection adds nothing.
+    pub fn effective_user(&self, user: &User) -> User {
+        let cfg = self.config();
+        let mut u = user.clone();
+        let mut scopes: Vec<String> = Vec::new();
+        let granted = user.scopes.iter().chain(
+            cfg.role_collections
+                .iter()
+                .filter(|rc| user.role_collections.contains(&rc.name))
+                .flat_map(|rc| rc.scopes.iter()),
+        );
+        for sc in granted {
+            let sc = crate::identity::expand_xsappname(sc, &cfg.xsappname);
+            if !scopes.contains(&sc) {
+                scopes.push(sc);
+            }
+        }
+        u.scopes = scopes;
+        if !u.claims.contains_key("xs.system.attributes") {
+            u.claims.insert(
+                "xs.system.attributes".into(),
+                json!({ "xs.rolecollections": user.role_collections }),
+            );
+        }
+        u
+    }
+
+    /// `client` with `$XSAPPNAME` expanded in its authorities.
+    pub fn effective_client(&self, client: &OAuthClient) -> OAuthClient {
+        let xsappname = self.config().xsappname;
+        let mut c = client.clone();
+        c.authorities = client.authorities.iter().map(|a| crate::identity::expand_xsappname(a, &xsappname)).collect();
+        c
+    }
+
+    /// The SAML entity id a tenant goes by as a service provider: the
+    /// `Audience` its saml2-bearer grant expects (its token endpoint URL is
+    /// accepted too, RFC 7522 §3 item 2).
+    pub fn saml_entity_id(&self, tenant: &Tenant) -> String {
+        format!("{}.{}", tenant.subdomain, self.domain())
+    }
+
+    /// The SAML identity providers `tenant` trusts: the configured ones (an
+    /// empty certificate is the TEST ONLY external identity provider's
+    /// fixture) and, unless turned off, its own Destination Trust.
+    pub fn saml_trust(&self, tenant: &Tenant) -> Result<Vec<TrustedSamlIdp>, crate::pki::PkiError> {
+        let cfg = self.config();
+        let mut out = Vec::new();
+        for idp in &cfg.saml_idps {
+            let mut idp = idp.clone();
+            if idp.certificate.trim().is_empty() {
+                let signer = self.state.pki.saml_signer(&idp.entity_id, crate::pki::SamlKey::ExternalIdp)?;
+                idp.certificate = signer.certificate_pem().to_string();
+            }
+            out.push(idp);
+        }
+        if cfg.trust_destination_service {
+            let signer = self
+                .state
+                .pki
+                .saml_signer(&destination_trust_entity_id(&tenant.zid), crate::pki::SamlKey::Generated)?;
+            out.push(signer.trusted("sap.default"));
+        }
+        Ok(out)
+    }
+
+    /// The Destination Trust signer of subaccount `tenant` (82dbeca): the
+    /// TEST ONLY key the Destination service signs generated assertions
+    /// with, made on first use.
+    pub fn destination_trust(&self, tenant: &Tenant) -> Result<crate::saml::SamlSigner, crate::pki::PkiError> {
+        self.state.pki.saml_signer(&destination_trust_entity_id(&tenant.zid), crate::pki::SamlKey::Generated)
+    }
+
     /// Adds (or replaces) a client.
     pub fn add_client(&self, client: OAuthClient) {
         let mut cfg = self.state.config.write().expect("uaa config");
@@ -181,7 +311,7 @@ impl MockUaa {
     pub fn user_token(&self, tenant: &str, user_name: &str) -> TokenBuilder {
         let cfg = self.config();
         let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
-        let u = self.user(user_name).unwrap_or_else(|| User::new(user_name));
+        let u = self.effective_user(&self.user(user_name).unwrap_or_else(|| User::new(user_name)));
         self.state.factory.user_token(
             &t,
             &u,
@@ -199,7 +329,7 @@ impl MockUaa {
     /// A client-credentials token of `client_id` (made up if unknown).
     pub fn client_token(&self, tenant: &str, client_id: &str) -> TokenBuilder {
         let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
-        let c = self.client(client_id).unwrap_or_else(|| OAuthClient::new(client_id, ""));
+        let c = self.effective_client(&self.client(client_id).unwrap_or_else(|| OAuthClient::new(client_id, "")));
         self.state.factory.client_token(&t, &c, self.config().token_validity)
     }
 
@@ -251,6 +381,7 @@ impl MockUaa {
             .route("/oauth/token", post(token_endpoint))
             .route("/token_keys", get(token_keys))
             .route("/.well-known/openid-configuration", get(openid_configuration))
+            .route("/saml/metadata", get(saml_metadata))
             .with_state(self.clone())
     }
 
@@ -337,8 +468,28 @@ async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Respo
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "grant_types_supported": ["client_credentials", "password", JWT_BEARER_GRANT, "refresh_token"],
+            "grant_types_supported": ["client_credentials", "password", JWT_BEARER_GRANT, SAML_BEARER_GRANT, "refresh_token"],
             "claims_supported": ["sub", "user_name", "email", "origin", "user_id", "user_uuid", "zid", "cid", "client_id", "scope", "ext_attr"],
         }),
     )
+}
+
+/// `GET /saml/metadata`: the tenant as a SAML service provider, the entity
+/// id an assertion's `Audience` names (how an external identity provider is
+/// told who the UAA is).
+async fn saml_metadata(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let tenant = match uaa.tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let entity = uaa.saml_entity_id(&tenant);
+    let token_endpoint = format!("{}/oauth/token", uaa.url(&tenant.subdomain));
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{token_endpoint}" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>"#
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/samlmetadata+xml")
+        .body(Body::from(xml))
+        .expect("static response")
 }
