@@ -375,6 +375,9 @@ impl Reference {
                 user_token: user_token.as_deref(),
                 certificates: &certificates,
                 lookup: Some(&lookup),
+                // An implementation has no subaccount key to sign SAML
+                // assertions with: that is the Destination service's.
+                saml_signer: None,
             })
             .await;
         let mut v = serde_json::to_value(&answer).map_err(|e| e.to_string())?;

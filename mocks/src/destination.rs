@@ -396,6 +396,11 @@ async fn find_at(
     let lookup_svc = svc.clone();
     let tenant = caller.tenant.clone();
     let lookup = move |n: &str| lookup_svc.lookup(&tenant, n, None).map(|e| e.properties);
+    // The subaccount's Destination Trust signs SAML assertions; its key is
+    // made on first use, so only a SAML destination asks for it.
+    let trust = (entry.properties.get("Authentication") == Some("OAuth2SAMLBearerAssertion"))
+        .then(|| svc.state.uaa.tenant(&caller.tenant).and_then(|t| svc.state.uaa.destination_trust(&t).ok()))
+        .flatten();
     let mut answer = if q.skip_token_retrieval.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         crate::retrieval::FindDestinationAnswer {
             owner: None,
@@ -412,6 +417,7 @@ async fn find_at(
                 user_token: caller.user_token.as_deref(),
                 certificates: &certificates,
                 lookup: Some(&lookup),
+                saml_signer: trust.as_ref(),
             })
             .await
     };
@@ -520,16 +526,51 @@ pub fn default_destinations(uaa_domain: &str) -> Vec<DestinationEntry> {
             ("tokenServiceURL", &uaa_common),
             ("tokenServiceURLType", "Common"),
         ]),
+        // Seed 000's application, called with the user's identity by a
+        // SAML 2.0 bearer assertion the Destination service generates and
+        // signs with the subaccount's Destination Trust, which the tenant's
+        // UAA trusts (82dbeca). The audience is the tenant's SAML entity id.
+        DestinationEntry {
+            tenant: Some("mytenant".into()),
+            ..mk(&[
+                ("Name", "saml-bearer-example"),
+                ("Type", "HTTP"),
+                ("URL", "https://app.example.test"),
+                ("ProxyType", "Internet"),
+                ("Authentication", "OAuth2SAMLBearerAssertion"),
+                ("audience", &format!("mytenant.{uaa_domain}")),
+                ("clientKey", app_id),
+                ("tokenServiceUser", app_id),
+                ("tokenServicePassword", app_secret),
+                ("tokenServiceURL", &format!("https://mytenant.{uaa_domain}/oauth/token")),
+                ("tokenServiceURLType", "Dedicated"),
+                ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
+            ])
+        },
+        // Seed 000's application by client credentials (a technical
+        // identity with the client's authorities) and by jwt-bearer (the
+        // named user with the user's scopes).
         mk(&[
-            ("Name", "saml-bearer-example"),
+            ("Name", "app-client-credentials"),
             ("Type", "HTTP"),
-            ("URL", "https://api.example.test"),
+            ("URL", "https://app.example.test"),
             ("ProxyType", "Internet"),
-            ("Authentication", "OAuth2SAMLBearerAssertion"),
-            ("audience", "https://api.example.test"),
-            ("clientKey", app_id),
+            ("Authentication", "OAuth2ClientCredentials"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
             ("tokenServiceURL", &uaa_common),
-            ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "app-jwt-bearer"),
+            ("Type", "HTTP"),
+            ("URL", "https://app.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2JWTBearer"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
         ]),
         mk(&[
             ("Name", "onpremise-token-service-example"),

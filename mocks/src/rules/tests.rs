@@ -249,10 +249,61 @@ fn at_4_and_fd_3_types_without_retrieval() {
     assert_eq!(tok.kind, "Basic");
 }
 
+/// `SB-2`: an `OAuth2SAMLBearerAssertion` destination plans a saml2-bearer
+/// request with `clientKey` as the client and the assertion's contents
+/// from c69ea6a's properties and 3cb7b81's user id; required properties
+/// are named when missing; `ClientProvided` is refused clearly.
 #[test]
-fn saml_bearer_is_recognised_and_refused_clearly() {
-    let err = plan(&base().with("Authentication", "OAuth2SAMLBearerAssertion"), "t", Some("x")).unwrap_err();
-    assert!(err.to_string().contains("SAML"));
+fn saml_bearer_plans_the_assertion_and_the_grant() {
+    use super::token_request::SamlEncoding;
+    let user = {
+        use base64::Engine;
+        let b = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            b(serde_json::json!({"alg": "RS256"})),
+            b(serde_json::json!({"user_name": "alice", "email": "alice@x.test"}))
+        )
+    };
+    let saml = d([
+        ("Name", "s"),
+        ("Type", "HTTP"),
+        ("URL", "http://x.test"),
+        ("Authentication", "OAuth2SAMLBearerAssertion"),
+        ("clientKey", "ck"),
+        ("tokenServiceUser", "ck"),
+        ("tokenServicePassword", "pw"),
+        ("audience", "aud.test"),
+        ("authnContextClassRef", "urn:ctx"),
+        ("tokenServiceURL", "https://auth.test/oauth/token"),
+    ]);
+    let Plan::Fetch(tr) = plan(&saml, "t", Some(&user)).unwrap() else { panic!("a token request") };
+    assert_eq!(tr.form[0], ("grant_type".into(), "urn:ietf:params:oauth:grant-type:saml2-bearer".into()));
+    assert!(tr.form.contains(&("client_id".into(), "ck".into())));
+    assert_eq!(tr.basic, Some(("ck".into(), "pw".into())));
+    let s = tr.saml.expect("an assertion to generate");
+    assert_eq!((s.name_id.as_str(), s.audience.as_str()), ("alice", "aud.test"));
+    assert_eq!(s.recipient, "https://auth.test/oauth/token");
+    assert_eq!(s.encoding, SamlEncoding::Base64Url);
+    let by_mail = saml.clone().with("nameIdFormat", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress");
+    let Plan::Fetch(tr) = plan(&by_mail.with("assertionRecipient", "https://r.test"), "t", Some(&user)).unwrap() else {
+        panic!()
+    };
+    let s = tr.saml.unwrap();
+    assert_eq!((s.name_id.as_str(), s.recipient.as_str()), ("alice@x.test", "https://r.test"));
+    for missing in ["audience", "clientKey", "authnContextClassRef"] {
+        let mut without = saml.clone();
+        without.0.remove(missing);
+        assert_eq!(plan(&without, "t", Some(&user)).unwrap_err(), RuleError::Missing(missing));
+    }
+    assert_eq!(plan(&saml, "t", None).unwrap_err(), RuleError::NeedsUserToken("OAuth2SAMLBearerAssertion"));
+    let err = plan(&saml.clone().with("SAMLAssertionProvider", "ClientProvided"), "t", Some(&user)).unwrap_err();
+    assert!(err.to_string().contains("ClientProvided"));
+    assert!(plan(&saml.with("samlAssertionEncoding", "hex"), "t", Some(&user)).is_err());
+}
+
+#[test]
+fn unknown_authentication_types_are_named() {
     assert!(plan(&base().with("Authentication", "OAuth2Magic"), "t", None)
         .unwrap_err()
         .to_string()

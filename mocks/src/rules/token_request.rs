@@ -47,6 +47,45 @@ pub struct TokenRequest {
     /// `TrustAll`: do not verify the token service's certificate.
     pub trust_all: bool,
     pub cache_key: CacheKey,
+    /// `OAuth2SAMLBearerAssertion`: the assertion the service generates and
+    /// signs (`SB-2`), then sends as `assertion`.
+    pub saml: Option<SamlPlan>,
+}
+
+/// The assertion of an `OAuth2SAMLBearerAssertion` destination (c69ea6a,
+/// 3cb7b81), decided from its properties and the user's token; signing is
+/// the service's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlPlan {
+    /// `NameID` (3cb7b81, "Determine the Propagated User ID").
+    pub name_id: String,
+    /// `nameIdFormat`, when set.
+    pub name_id_format: Option<String>,
+    /// `nameQualifier`, when set.
+    pub name_qualifier: Option<String>,
+    /// `audience`.
+    pub audience: String,
+    /// `assertionIssuer`; absent, the subaccount's Destination Trust entity id.
+    pub issuer: Option<String>,
+    /// `assertionRecipient`, else the token service URL ("If not set, the
+    /// token service URL will be the assertion's recipient").
+    pub recipient: String,
+    /// `authnContextClassRef`.
+    pub authn_context_class_ref: String,
+    /// 3cb7b81, "Propagate User Attributes".
+    pub attributes: Vec<(String, Vec<String>)>,
+    /// `includeSigningCertificateInSAMLAssertion`.
+    pub include_certificate: bool,
+    /// `samlAssertionEncoding`: "If not set, the encoding will be
+    /// "base64url"" (c69ea6a).
+    pub encoding: SamlEncoding,
+}
+
+/// `samlAssertionEncoding` (c69ea6a): RFC 4648 §4 or §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamlEncoding {
+    Base64,
+    Base64Url,
 }
 
 /// How a token service is reached (`TU-6`): "You can only use proxy type
@@ -122,9 +161,11 @@ pub fn plan_with(
             let user = d.get("User").ok_or(RuleError::Missing("User"))?;
             return Ok(Plan::Static(AuthToken::basic(user, d.get("Password").unwrap_or(""))));
         }
-        AuthenticationType::OAuth2SAMLBearerAssertion => {
+        AuthenticationType::OAuth2SAMLBearerAssertion
+            if d.get("SAMLAssertionProvider").is_some_and(|p| p.eq_ignore_ascii_case("ClientProvided")) =>
+        {
             return Err(RuleError::Unsupported(
-                "OAuth2SAMLBearerAssertion is recognised, but idprop does not generate SAML assertions".into(),
+                "SAMLAssertionProvider ClientProvided: the Find Destination request carries no assertion in idprop; use DestinationServiceGenerated (the default)".into(),
             ))
         }
         AuthenticationType::OAuth2RefreshToken | AuthenticationType::OAuth2TokenExchange => {
@@ -142,7 +183,13 @@ pub fn plan_with(
             message: format!("OAuth2TechnicalUserPropagation requires ProxyType OnPremise, not {}", d.proxy_type()),
         });
     }
-    let client_id = d.get("clientId").ok_or(RuleError::Missing("clientId"))?;
+    let saml = auth == AuthenticationType::OAuth2SAMLBearerAssertion;
+    // c69ea6a: the SAML bearer type names its client `clientKey`.
+    let client_id = if saml {
+        d.get("clientKey").ok_or(RuleError::Missing("clientKey"))?
+    } else {
+        d.get("clientId").ok_or(RuleError::Missing("clientId"))?
+    };
     let raw_url = d.get("tokenServiceURL").ok_or(RuleError::Missing("tokenServiceURL"))?;
     let url_type = UrlType::parse_with(d.get("tokenServiceURLType"), readings.absent_url_type)?;
     let resolved = token_url::resolve(raw_url, url_type, tenant)?;
@@ -155,7 +202,19 @@ pub fn plan_with(
         (false, _) => None,
     };
 
-    let mut ca = client_auth::placement_with(d, readings.ca4);
+    let mut ca = if saml {
+        // c69ea6a: `clientKey` "identifies the consumer to the authorization
+        // server"; `tokenServiceUser`/`tokenServicePassword` are the "User
+        // for basic authentication to OAuth server (if required)".
+        client_auth::ClientAuth {
+            basic: d
+                .get("tokenServiceUser")
+                .map(|u| (u.to_string(), d.get("tokenServicePassword").unwrap_or("").to_string())),
+            body: vec![("client_id".into(), client_id.to_string())],
+        }
+    } else {
+        client_auth::placement_with(d, readings.ca4)
+    };
     let key_store = d.get("tokenService.KeyStoreLocation").map(|l| KeyStoreRef {
         location: l.to_string(),
         password: d.get("tokenService.KeyStorePassword").map(str::to_string),
@@ -170,6 +229,7 @@ pub fn plan_with(
         }
         AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => grant::JWT_BEARER,
         AuthenticationType::OAuth2Password => grant::PASSWORD,
+        AuthenticationType::OAuth2SAMLBearerAssertion => super::saml_bearer::GRANT_TYPE,
         _ => unreachable!("types without retrieval returned above"),
     };
     form.push(("grant_type".into(), g.into()));
@@ -182,8 +242,14 @@ pub fn plan_with(
             form.push(("username".into(), d.get("User").ok_or(RuleError::Missing("User"))?.to_string()));
             form.push(("password".into(), d.get("Password").unwrap_or("").to_string()));
         }
+        AuthenticationType::OAuth2SAMLBearerAssertion => {
+            if let Some(company) = d.get("companyId") {
+                form.push(("company_id".into(), company.to_string()));
+            }
+        }
         _ => {}
     }
+    let saml = if saml { Some(saml_plan(d, user.unwrap_or_default(), &url)?) } else { None };
     // CA-9: scope unchanged, only when set.
     if let Some(scope) = d.0.get("scope").filter(|s| !s.trim().is_empty()) {
         form.push(("scope".into(), scope.clone()));
@@ -226,7 +292,52 @@ pub fn plan_with(
         proxy_type,
         location_id: d.get("CloudConnectorLocationId").filter(|l| !l.is_empty()).map(str::to_string),
         trust_all: d.get("TrustAll").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        saml,
     }))
+}
+
+/// `SB-2`: the assertion an `OAuth2SAMLBearerAssertion` destination asks
+/// for, from its properties (c69ea6a: `audience` and `authnContextClassRef`
+/// are required) and the user's token (3cb7b81).
+fn saml_plan(d: &Destination, user_token: &str, token_url: &str) -> Result<SamlPlan, RuleError> {
+    let claims = super::token_validation::peek_claims(user_token).ok_or_else(|| RuleError::Invalid {
+        property: "X-user-token",
+        message: "the user's token is not a readable JWT".into(),
+    })?;
+    let name_id_format = d.get("nameIdFormat").map(str::to_string);
+    let name_id = super::saml_bearer::user_id(&claims, d.get("userIdSource"), name_id_format.as_deref())
+        .map_err(|message| RuleError::Invalid { property: "userIdSource", message })?;
+    let flag = |k: &str| d.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let encoding = match d.get("samlAssertionEncoding") {
+        None => SamlEncoding::Base64Url,
+        Some(v) if v.eq_ignore_ascii_case("base64url") => SamlEncoding::Base64Url,
+        Some(v) if v.eq_ignore_ascii_case("base64") => SamlEncoding::Base64,
+        Some(v) => {
+            return Err(RuleError::Invalid {
+                property: "samlAssertionEncoding",
+                message: format!("{v:?}: the possible values are base64 and base64url"),
+            })
+        }
+    };
+    Ok(SamlPlan {
+        name_id,
+        name_id_format,
+        name_qualifier: d.get("nameQualifier").map(str::to_string),
+        audience: d.get("audience").ok_or(RuleError::Missing("audience"))?.to_string(),
+        issuer: d.get("assertionIssuer").map(str::to_string),
+        recipient: d.get("assertionRecipient").unwrap_or(token_url).to_string(),
+        authn_context_class_ref: d
+            .get("authnContextClassRef")
+            .ok_or(RuleError::Missing("authnContextClassRef"))?
+            .to_string(),
+        attributes: super::saml_bearer::attributes(
+            &claims,
+            flag("skipUserAttributesPrefixInSAMLAttributes"),
+            flag("skipUserUuidInSAMLAttributes"),
+        ),
+        include_certificate: flag("includeSigningCertificateInSAMLAssertion"),
+        encoding,
+    })
 }
 
 /// `CA-6`: with a key store the client certificate authenticates the client
