@@ -115,6 +115,8 @@ impl DestinationService {
             .route("/destination-configuration/v1/subaccountDestinations/{name}", get(get_subaccount))
             .route("/destination-configuration/v1/instanceDestinations", get(list_instance))
             .route("/destination-configuration/v1/instanceDestinations/{name}", get(get_instance))
+            .route("/destination-configuration/v1/saml2Metadata", get(saml2_metadata))
+            .route("/destination-configuration/v1/saml2Metadata/certificate", get(saml2_certificate))
             .with_state(self.clone())
     }
 
@@ -342,6 +344,50 @@ async fn get_instance(State(svc): State<DestinationService>, Path(name): Path<St
 
 async fn list_subaccount(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
     list(svc, req, Level::Subaccount)
+}
+
+/// `GET /saml2Metadata/certificate` (82dbeca: "Retrieve the active X.509
+/// trust certificate"): the caller's subaccount's Destination Trust, PEM,
+/// the file the cockpit's *Export* downloads. The TEST ONLY key is made on
+/// first use.
+async fn saml2_certificate(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
+    match destination_trust(&svc, &req) {
+        Err(r) => r,
+        Ok(signer) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/x-pem-file")
+            .body(Body::from(signer.certificate_pem().to_string()))
+            .expect("static response"),
+    }
+}
+
+/// `GET /saml2Metadata`: the Destination Trust as SAML identity-provider
+/// metadata (the entity id is the assertions' `Issuer`, 82dbeca's
+/// "Assertion Entity ID"), for a target system to import.
+async fn saml2_metadata(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
+    match destination_trust(&svc, &req) {
+        Err(r) => r,
+        Ok(signer) => {
+            let b64: String = signer.certificate_pem().lines().filter(|l| !l.starts_with("-----")).collect();
+            let xml = format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+                signer.entity_id()
+            );
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/samlmetadata+xml")
+                .body(Body::from(xml))
+                .expect("static response")
+        }
+    }
+}
+
+fn destination_trust(svc: &DestinationService, req: &Request) -> Result<crate::saml::SamlSigner, Response<Body>> {
+    let caller = authenticate(svc, req).map_err(axum::response::IntoResponse::into_response)?;
+    let tenant = svc.state.uaa.tenant(&caller.tenant).ok_or_else(|| not_found(&caller.tenant))?;
+    svc.state.uaa.destination_trust(&tenant).map_err(|e| {
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"ErrorMessage": format!("Destination Trust: {e}")}))
+    })
 }
 
 async fn list_instance(State(svc): State<DestinationService>, req: Request) -> Response<Body> {

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{find_destination, stack};
+use common::{claims, destination_token, find_destination, post_form, stack, APP};
 use idprop_mocks::rules::Destination;
 use idprop_mocks::uaa::ClientAuthMethod;
 use idprop_mocks::{DestinationEntry, Stack, TokenServerBehaviour};
@@ -852,4 +852,84 @@ async fn ca_6_pkcs12_and_jks_key_stores_present_their_certificate() {
         }
         assert!(token_requests(&stack).is_empty(), "{name}: a refused key store sent a request");
     }
+}
+
+/// `SB-2` (c69ea6a, 3cb7b81, 82dbeca): for `saml-bearer-example` the
+/// Destination service generates an assertion naming alice, signs it with
+/// the subaccount's Destination Trust (the certificate `/saml2Metadata/
+/// certificate` serves) and exchanges it by saml2-bearer at the tenant's
+/// UAA; the token it returns is alice's.
+#[tokio::test]
+async fn saml_bearer_generates_signs_and_exchanges_an_assertion_for_the_user() {
+    use idprop_mocks::saml::{decode, verify, TrustedSamlIdp};
+    let stack = stack().await;
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let (s, body) = find_destination(&stack, "mytenant", "saml-bearer-example", Some(&alice)).await;
+    assert_eq!(s, 200, "{body}");
+    let token = body["authTokens"][0]["value"].as_str().unwrap_or_else(|| panic!("a token: {body}"));
+    let c = claims(token);
+    assert_eq!((c["user_name"].as_str(), c["origin"].as_str()), (Some("alice"), Some("sap.default")));
+    assert_eq!(c["grant_type"], idprop_mocks::uaa::SAML_BEARER_GRANT);
+
+    // What the token service received: a base64url assertion that verifies
+    // with the exported Destination Trust certificate.
+    let sent = stack.journal().of("uaa");
+    let grant = sent.iter().find(|e| e.form_field("grant_type") == Some(idprop_mocks::uaa::SAML_BEARER_GRANT)).unwrap();
+    assert_eq!(grant.form_field("client_id"), Some(APP.0));
+    let xml = decode(grant.form_field("assertion").unwrap()).unwrap();
+    let dest_token = destination_token(&stack, "mytenant").await;
+    let cert = stack
+        .http_client()
+        .get(format!("{}/destination-configuration/v1/saml2Metadata/certificate", stack.destination_url()))
+        .bearer_auth(&dest_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+    let zid = stack.uaa().tenant("mytenant").unwrap().zid;
+    let trusted = TrustedSamlIdp {
+        entity_id: idprop_mocks::uaa::destination_trust_entity_id(&zid),
+        certificate: cert,
+        origin: "sap.default".into(),
+    };
+    let (facts, _) = verify(&xml, &[trusted]).expect("signed by the Destination Trust");
+    assert_eq!(facts.name_id.as_deref(), Some("alice"));
+    assert_eq!(facts.audiences, vec![format!("mytenant.{}", stack.uaa().domain())]);
+    let token_url = format!("https://mytenant.{}/oauth/token", stack.uaa().domain());
+    assert_eq!(facts.bearer_confirmations[0].0.as_deref(), Some(token_url.as_str()));
+    assert_eq!(facts.attribute("email"), Some("alice@example.test"));
+
+    // Another subaccount's trust does not vouch for mytenant's assertions:
+    // othertenant has no such destination, and its UAA refuses the assertion.
+    let (s, _) = post_form(
+        &stack,
+        &format!("{}/oauth/token", stack.uaa_url("othertenant")),
+        Some(APP),
+        &[("grant_type", idprop_mocks::uaa::SAML_BEARER_GRANT), ("assertion", grant.form_field("assertion").unwrap())],
+    )
+    .await;
+    assert_eq!(s, 400);
+}
+
+/// `SB-2`: no user token, no assertion (the user is the assertion's
+/// subject); `nameIdFormat` emailAddress takes the user's `email`.
+#[tokio::test]
+async fn saml_bearer_needs_the_user_and_follows_name_id_format() {
+    let stack = stack().await;
+    let (s, body) = find_destination(&stack, "mytenant", "saml-bearer-example", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(body["authTokens"][0]["error"].as_str().map(|e| e.contains("user")), Some(true), "{body}");
+    let mut d = stack.destinations().destinations().into_iter().find(|e| e.properties.name() == "saml-bearer-example").unwrap();
+    d.properties.0.insert("Name".into(), "saml-by-mail".into());
+    d.properties.0.insert("nameIdFormat".into(), "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into());
+    stack.destinations().add(d);
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let (_, body) = find_destination(&stack, "mytenant", "saml-by-mail", Some(&alice)).await;
+    let c = claims(body["authTokens"][0]["value"].as_str().unwrap_or_else(|| panic!("{body}")));
+    // The UAA knows no sap.default user named by the email: a new one,
+    // with nothing invented.
+    assert_eq!(c["user_name"], "alice@example.test");
 }

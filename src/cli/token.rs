@@ -1,5 +1,6 @@
-//! `idprop token`: a user token signed with the committed default key, no
-//! running stack needed.
+//! `idprop token`: a user token signed with the committed default key, or
+//! (`--saml-assertion`) a SAML 2.0 bearer assertion of the TEST ONLY
+//! external identity provider; no running stack needed.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -33,9 +34,30 @@ pub struct TokenArgs {
     /// UAA domain.
     #[arg(long, default_value = idprop_mocks::uaa::DEFAULT_UAA_DOMAIN)]
     uaa_domain: String,
+    /// Print a SAML 2.0 bearer assertion (base64url, RFC 7522) for `--user`,
+    /// signed by the external identity provider every tenant trusts, for
+    /// the tenant's saml2-bearer grant.
+    #[arg(long)]
+    saml_assertion: bool,
+    /// With --saml-assertion: the `Audience` (default: the tenant's entity id).
+    #[arg(long, requires = "saml_assertion")]
+    audience: Option<String>,
+    /// With --saml-assertion: the `Recipient` (default: the tenant's token endpoint).
+    #[arg(long, requires = "saml_assertion")]
+    recipient: Option<String>,
+    /// With --saml-assertion: seconds until `NotOnOrAfter`.
+    #[arg(long, default_value_t = 300, requires = "saml_assertion")]
+    validity: i64,
+    /// With --saml-assertion: print the signed XML instead of base64url.
+    #[arg(long, requires = "saml_assertion")]
+    xml: bool,
 }
 
 pub fn run(args: TokenArgs) -> Result<std::process::ExitCode> {
+    if args.saml_assertion {
+        println!("{}", saml_assertion(&args)?);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     match args.count {
         None => println!("{}", mint(&args)?),
         Some(n) => {
@@ -71,4 +93,32 @@ fn mint(args: &TokenArgs) -> Result<String> {
         b = b.without(k);
     }
     Ok(b.sign())
+}
+
+/// A saml2-bearer assertion for `args.user`, from the external identity
+/// provider (`--claim k=v` become attributes).
+fn saml_assertion(args: &TokenArgs) -> Result<String> {
+    use idprop_mocks::uaa::EXTERNAL_IDP;
+    let pki = idprop_mocks::pki::TestPki::load().context("loading the test PKI")?;
+    let signer = pki
+        .saml_signer(EXTERNAL_IDP, idprop_mocks::pki::SamlKey::ExternalIdp)
+        .context("the external identity provider's signer")?;
+    let tenant_host = format!("{}.{}", args.tenant, args.uaa_domain);
+    let now = idprop_mocks::tokens::unix_now() as i64;
+    let mut attributes = Vec::new();
+    for kv in &args.claims {
+        let Some((k, v)) = kv.split_once('=') else { bail!("--claim {kv:?}: expected KEY=VALUE") };
+        attributes.push((k.to_string(), vec![v.to_string()]));
+    }
+    let assertion = idprop_mocks::saml::Assertion {
+        name_id: args.user.clone(),
+        audiences: vec![args.audience.clone().unwrap_or_else(|| tenant_host.clone())],
+        recipient: args.recipient.clone().unwrap_or_else(|| format!("https://{tenant_host}/oauth/token")),
+        issue_instant: now,
+        not_on_or_after: now + args.validity,
+        attributes,
+        ..Default::default()
+    };
+    let xml = signer.sign(&assertion, false).context("signing the assertion")?;
+    Ok(if args.xml { xml } else { idprop_mocks::saml::encode(&xml) })
 }
