@@ -290,7 +290,8 @@ async fn token_saml_assertion_is_exchanged_by_the_uaa_for_the_named_user() {
     assert_eq!((c["user_name"].as_str(), c["origin"].as_str()), (Some("erin"), Some("external-idp")));
     assert!(c["scope"].as_array().unwrap().contains(&serde_json::json!("idprop-app!t1.Admin")));
     // Minted for another tenant, it is refused here (audience, recipient).
-    let out = idprop().args(["token", "--tenant", "othertenant", "--user", "erin", "--saml-assertion"]).output().unwrap();
+    let out =
+        idprop().args(["token", "--tenant", "othertenant", "--user", "erin", "--saml-assertion"]).output().unwrap();
     let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let (s, body) = common::post_form(
         &stack,

@@ -111,6 +111,68 @@ async fn xssec_validates_stack_tokens_and_fetches_client_credentials() {
     assert_eq!(v["validated"], false, "{v}");
 }
 
+/// Seed 000 with the real validator: @sap/xssec, given the application's
+/// `xsuaa` binding, accepts the tokens the external system gets by SAML
+/// bearer assertion and by client credentials, and its own `checkLocalScope`
+/// agrees with the scopes the role collections and authorities grant; a
+/// token for another application (wrong audience) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn xssec_accepts_seed_000_tokens_with_their_scopes_and_refuses_other_audiences() {
+    let Some(dir) = adapter_dir() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let uaa = stack.uaa();
+    let tenant = uaa.tenant("mytenant").unwrap();
+    let now = idprop_mocks::tokens::unix_now() as i64;
+    let assertion = idprop_mocks::saml::Assertion {
+        name_id: "erin".into(),
+        audiences: vec![uaa.saml_entity_id(&tenant)],
+        recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
+        issue_instant: now,
+        not_on_or_after: now + 300,
+        ..Default::default()
+    };
+    let idp =
+        stack.pki().saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, idprop_mocks::pki::SamlKey::ExternalIdp).unwrap();
+    let xml = idp.sign(&assertion, false).unwrap();
+    let token_of = |form: Vec<(&'static str, String)>, client: (&'static str, &'static str)| {
+        let stack = stack.clone();
+        async move {
+            let resp = stack
+                .http_client()
+                .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+                .basic_auth(client.0, Some(client.1))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = resp.json().await.unwrap();
+            v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+        }
+    };
+    let erin = token_of(
+        vec![
+            ("grant_type", idprop_mocks::uaa::SAML_BEARER_GRANT.into()),
+            ("assertion", idprop_mocks::saml::encode(&xml)),
+        ],
+        idprop_mocks::uaa::APP_CLIENT,
+    )
+    .await;
+    let v = xssec(&dir, &stack, &erin).await;
+    assert_eq!((v["validated"].as_bool(), v["user"].as_str()), (Some(true), Some("erin")), "{v}");
+    assert_eq!((v["read"].as_bool(), v["admin"].as_bool()), (Some(true), Some(true)), "{v}");
+    let client = token_of(vec![("grant_type", "client_credentials".into())], idprop_mocks::uaa::APP_CLIENT).await;
+    let v = xssec(&dir, &stack, &client).await;
+    assert_eq!(
+        (v["validated"].as_bool(), v["read"].as_bool(), v["admin"].as_bool()),
+        (Some(true), Some(true), Some(false)),
+        "{v}"
+    );
+    let other_app =
+        token_of(vec![("grant_type", "client_credentials".into())], idprop_mocks::uaa::DESTINATION_CLIENT).await;
+    let v = xssec(&dir, &stack, &other_app).await;
+    assert_eq!(v["validated"], false, "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cloud_sdk_passes_the_consumer_scenarios_or_they_are_expected_failures() {
     let Some(dir) = adapter_dir() else { return };

@@ -115,7 +115,12 @@ impl Application {
             .collect();
         let xsappname = self.xsappname();
         let needed = self.required_scope(req.uri().path());
-        let policy = Policy { xsappname: &xsappname, client_id: &self.config.client_id, zones: &zones, required_scope: needed.as_deref() };
+        let policy = Policy {
+            xsappname: &xsappname,
+            client_id: &self.config.client_id,
+            zones: &zones,
+            required_scope: needed.as_deref(),
+        };
         let (caller, scopes) = app_access::decide(&valid.claims, &policy)?;
         let c = &valid.claims;
         let s = |k: &str| c.get(k).cloned().unwrap_or(serde_json::Value::Null);

@@ -352,7 +352,7 @@ async fn list_subaccount(State(svc): State<DestinationService>, req: Request) ->
 /// first use.
 async fn saml2_certificate(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
     match destination_trust(&svc, &req) {
-        Err(r) => r,
+        Err(e) => axum::response::IntoResponse::into_response(e),
         Ok(signer) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/x-pem-file")
@@ -366,7 +366,7 @@ async fn saml2_certificate(State(svc): State<DestinationService>, req: Request) 
 /// "Assertion Entity ID"), for a target system to import.
 async fn saml2_metadata(State(svc): State<DestinationService>, req: Request) -> Response<Body> {
     match destination_trust(&svc, &req) {
-        Err(r) => r,
+        Err(e) => axum::response::IntoResponse::into_response(e),
         Ok(signer) => {
             let b64: String = signer.certificate_pem().lines().filter(|l| !l.starts_with("-----")).collect();
             let xml = format!(
@@ -382,12 +382,33 @@ async fn saml2_metadata(State(svc): State<DestinationService>, req: Request) -> 
     }
 }
 
-fn destination_trust(svc: &DestinationService, req: &Request) -> Result<crate::saml::SamlSigner, Response<Body>> {
-    let caller = authenticate(svc, req).map_err(axum::response::IntoResponse::into_response)?;
-    let tenant = svc.state.uaa.tenant(&caller.tenant).ok_or_else(|| not_found(&caller.tenant))?;
-    svc.state.uaa.destination_trust(&tenant).map_err(|e| {
-        json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"ErrorMessage": format!("Destination Trust: {e}")}))
-    })
+/// Why the caller's Destination Trust cannot be given.
+#[derive(Debug, thiserror::Error)]
+enum TrustError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("unknown subaccount {0:?}")]
+    NoTenant(String),
+    #[error("Destination Trust: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+}
+
+impl axum::response::IntoResponse for TrustError {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            TrustError::Denied(d) => d.into_response(),
+            TrustError::NoTenant(_) => json_response(StatusCode::NOT_FOUND, &json!({"ErrorMessage": self.to_string()})),
+            TrustError::Pki(_) => {
+                json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"ErrorMessage": self.to_string()}))
+            }
+        }
+    }
+}
+
+fn destination_trust(svc: &DestinationService, req: &Request) -> Result<crate::saml::SamlSigner, TrustError> {
+    let caller = authenticate(svc, req)?;
+    let tenant = svc.state.uaa.tenant(&caller.tenant).ok_or(TrustError::NoTenant(caller.tenant))?;
+    Ok(svc.state.uaa.destination_trust(&tenant)?)
 }
 
 async fn list_instance(State(svc): State<DestinationService>, req: Request) -> Response<Body> {

@@ -66,6 +66,9 @@ pub struct TrustedSamlIdp {
     /// The `origin` of the users it authenticates.
     #[serde(default = "default_origin")]
     pub origin: String,
+    /// Subdomains of the tenants that trust it; every tenant when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
 }
 
 fn default_origin() -> String {
@@ -95,7 +98,8 @@ impl SamlSigner {
         let key_pem = pem_block(key_pem, "PRIVATE KEY").ok_or_else(|| SamlError::Key("no PRIVATE KEY block".into()))?;
         let certificate_pem =
             pem_block(certificate_pem, "CERTIFICATE").ok_or_else(|| SamlError::Key("no CERTIFICATE block".into()))?;
-        bergshamra::keys::loader::load_rsa_private_pem(key_pem.as_bytes()).map_err(|e| SamlError::Key(e.to_string()))?;
+        bergshamra::keys::loader::load_rsa_private_pem(key_pem.as_bytes())
+            .map_err(|e| SamlError::Key(e.to_string()))?;
         Ok(Self { entity_id: entity_id.to_string(), key_pem, certificate_pem })
     }
 
@@ -114,6 +118,7 @@ impl SamlSigner {
             entity_id: self.entity_id.clone(),
             certificate: self.certificate_pem.clone(),
             origin: origin.to_string(),
+            tenants: Vec::new(),
         }
     }
 
@@ -132,7 +137,9 @@ impl SamlSigner {
         let _ = write!(x, "<saml2:Issuer>{}</saml2:Issuer>", esc(a.issuer.as_deref().unwrap_or(&self.entity_id)));
         let key_info = if include_certificate {
             let b64: String = self.certificate_pem.lines().filter(|l| !l.starts_with("-----")).collect();
-            format!("<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>")
+            format!(
+                "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+            )
         } else {
             String::new()
         };
@@ -166,7 +173,8 @@ impl SamlSigner {
         }
         x.push_str("</saml2:AudienceRestriction></saml2:Conditions>");
         let _ = write!(x, r#"<saml2:AuthnStatement AuthnInstant="{}" SessionIndex="{id}">"#, t(a.issue_instant));
-        let class = a.authn_context_class_ref.as_deref().unwrap_or("urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession");
+        let class =
+            a.authn_context_class_ref.as_deref().unwrap_or("urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession");
         let _ = write!(
             x,
             "<saml2:AuthnContext><saml2:AuthnContextClassRef>{}</saml2:AuthnContextClassRef></saml2:AuthnContext></saml2:AuthnStatement>",
@@ -226,17 +234,16 @@ pub fn verify(xml: &str, trusted: &[TrustedSamlIdp]) -> Result<(AssertionFacts, 
     if issuer.is_empty() {
         return Err(SamlError::NoIssuer);
     }
-    let idp = trusted
-        .iter()
-        .find(|t| t.entity_id == issuer)
-        .ok_or_else(|| SamlError::UntrustedIssuer(issuer.to_string()))?;
+    let idp =
+        trusted.iter().find(|t| t.entity_id == issuer).ok_or_else(|| SamlError::UntrustedIssuer(issuer.to_string()))?;
     let signatures: Vec<_> = root.children().filter(|n| is(*n, DSIG_NS, "Signature")).collect();
     let id = root.attribute("ID").unwrap_or_default().to_string();
     let [_signature] = signatures.as_slice() else {
         return Err(SamlError::Unsigned);
     };
     let bad = |reason: String| SamlError::BadSignature { issuer: issuer.to_string(), reason };
-    let cert = pem_block(&idp.certificate, "CERTIFICATE").ok_or_else(|| bad("the trusted certificate is not PEM".into()))?;
+    let cert =
+        pem_block(&idp.certificate, "CERTIFICATE").ok_or_else(|| bad("the trusted certificate is not PEM".into()))?;
     let key = bergshamra::keys::loader::load_x509_cert_pem(cert.as_bytes()).map_err(|e| bad(e.to_string()))?;
     let mut km = bergshamra::KeysManager::new();
     km.add_key(key);
@@ -315,7 +322,9 @@ fn xml_time(unix: i64) -> String {
 }
 
 fn parse_time(s: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// The first PEM block labelled `label` in `text`, re-armoured.

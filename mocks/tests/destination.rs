@@ -894,6 +894,7 @@ async fn saml_bearer_generates_signs_and_exchanges_an_assertion_for_the_user() {
         entity_id: idprop_mocks::uaa::destination_trust_entity_id(&zid),
         certificate: cert,
         origin: "sap.default".into(),
+        tenants: vec![],
     };
     let (facts, _) = verify(&xml, &[trusted]).expect("signed by the Destination Trust");
     assert_eq!(facts.name_id.as_deref(), Some("alice"));
@@ -922,7 +923,8 @@ async fn saml_bearer_needs_the_user_and_follows_name_id_format() {
     let (s, body) = find_destination(&stack, "mytenant", "saml-bearer-example", None).await;
     assert_eq!(s, 200);
     assert_eq!(body["authTokens"][0]["error"].as_str().map(|e| e.contains("user")), Some(true), "{body}");
-    let mut d = stack.destinations().destinations().into_iter().find(|e| e.properties.name() == "saml-bearer-example").unwrap();
+    let mut d =
+        stack.destinations().destinations().into_iter().find(|e| e.properties.name() == "saml-bearer-example").unwrap();
     d.properties.0.insert("Name".into(), "saml-by-mail".into());
     d.properties.0.insert("nameIdFormat".into(), "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into());
     stack.destinations().add(d);

@@ -129,7 +129,11 @@ async fn wrong_assertions_are_refused_with_invalid_grant() {
         (
             "expired",
             idp.sign(
-                &Assertion { issue_instant: good.issue_instant - 900, not_on_or_after: good.issue_instant - 600, ..good.clone() },
+                &Assertion {
+                    issue_instant: good.issue_instant - 900,
+                    not_on_or_after: good.issue_instant - 600,
+                    ..good.clone()
+                },
                 false,
             )
             .unwrap(),
@@ -139,14 +143,37 @@ async fn wrong_assertions_are_refused_with_invalid_grant() {
         ("not well-formed", "<saml2:Assertion".to_string()),
     ];
     for (why, xml) in cases {
-        let (s, body) = token(&stack, "mytenant", &[("grant_type", SAML_BEARER_GRANT), ("assertion", &encode(&xml))]).await;
+        let (s, body) =
+            token(&stack, "mytenant", &[("grant_type", SAML_BEARER_GRANT), ("assertion", &encode(&xml))]).await;
         assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{why}: {body}");
         assert!(body["error_description"].as_str().unwrap().to_lowercase().contains(why), "{why}: {body}");
         assert!(body.get("access_token").is_none());
     }
+    // An identity provider trusted by othertenant only is not trusted here.
+    let stack2 = Stack::start_with(idprop_mocks::StackConfig {
+        uaa: idprop_mocks::uaa::UaaConfig {
+            saml_idps: vec![idprop_mocks::uaa::TrustedSamlIdp {
+                tenants: vec!["othertenant".into()],
+                ..idp.trusted("external-idp")
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (s, body) = post_form(
+        &stack2,
+        &format!("{}/oauth/token", stack2.uaa_url("mytenant")),
+        Some(APP),
+        &[("grant_type", SAML_BEARER_GRANT), ("assertion", &encode(&idp.sign(&good, false).unwrap()))],
+    )
+    .await;
+    assert!(body["error_description"].as_str().unwrap().contains("not a trusted identity provider"), "{s} {body}");
     // The same good assertion is for mytenant, not othertenant.
     let xml = idp.sign(&good, false).unwrap();
-    let (s, body) = token(&stack, "othertenant", &[("grant_type", SAML_BEARER_GRANT), ("assertion", &encode(&xml))]).await;
+    let (s, body) =
+        token(&stack, "othertenant", &[("grant_type", SAML_BEARER_GRANT), ("assertion", &encode(&xml))]).await;
     assert_eq!(s, 400, "{body}");
 }
 

@@ -5,7 +5,6 @@
 use idprop_mocks::pki::{SamlKey, TestPki};
 use idprop_mocks::saml::{decode, encode, verify, Assertion, SamlError, SamlSigner};
 
-
 fn assertion() -> Assertion {
     Assertion {
         name_id: "alice".into(),
@@ -56,7 +55,10 @@ fn tampered_foreign_and_unsigned_assertions_are_refused() {
     let forged = rogue.sign(&assertion(), true).unwrap();
     assert!(matches!(verify(&forged, &trusted), Err(SamlError::BadSignature { .. })));
     // An issuer nobody trusts.
-    assert!(matches!(verify(&generated.sign(&assertion(), false).unwrap(), &trusted), Err(SamlError::UntrustedIssuer(_))));
+    assert!(matches!(
+        verify(&generated.sign(&assertion(), false).unwrap(), &trusted),
+        Err(SamlError::UntrustedIssuer(_))
+    ));
     // No signature at all.
     let start = xml.find("<ds:Signature").unwrap();
     let end = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();

@@ -16,6 +16,9 @@ try {
   const ctx = await xssec.createSecurityContext(service, { jwt: process.argv[2] });
   out.user = ctx.getLogonName?.() ?? ctx.token.payload.user_name;
   out.zid = ctx.getZoneId?.() ?? ctx.token.payload.zid;
+  // The application's scopes as xssec checks them ($XSAPPNAME.<local>).
+  out.read = ctx.checkLocalScope('Read');
+  out.admin = ctx.checkLocalScope('Admin');
   out.validated = true;
 } catch (e) {
   out.validated = false;

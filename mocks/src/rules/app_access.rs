@@ -111,7 +111,9 @@ pub fn decide(claims: &Map<String, Value>, policy: &Policy<'_>) -> Result<(Calle
     }
     let zid = claims.get("zid").and_then(Value::as_str).unwrap_or_default();
     if !policy.zones.is_empty() && !policy.zones.iter().any(|z| z == zid) {
-        return Err(Refusal::InvalidToken(format!("the token is of identity zone {zid:?}, which this application does not serve")));
+        return Err(Refusal::InvalidToken(format!(
+            "the token is of identity zone {zid:?}, which this application does not serve"
+        )));
     }
     if let Some(needed) = policy.required_scope {
         if !scopes.iter().any(|s| s == needed) {
@@ -142,7 +144,8 @@ mod tests {
     #[test]
     fn audience_tenant_and_scope_decide_in_that_order() {
         let zones = vec!["z1".to_string()];
-        let p = Policy { xsappname: APP, client_id: "sb-app", zones: &zones, required_scope: Some("idprop-app!t1.Read") };
+        let p =
+            Policy { xsappname: APP, client_id: "sb-app", zones: &zones, required_scope: Some("idprop-app!t1.Read") };
         let own_client = claims(json!({"aud": ["sb-app"], "zid": "z1", "scope": ["openid"]}));
         assert_eq!(decide(&own_client, &p), Err(Refusal::InsufficientScope("idprop-app!t1.Read".into())));
         let user = claims(json!({"aud": [APP], "zid": "z1", "scope": ["idprop-app!t1.Read"],

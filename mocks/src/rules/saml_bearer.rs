@@ -60,7 +60,9 @@ pub enum SamlRefusal {
     WrongAudience { expected: Vec<String>, found: Vec<String> },
     #[error("no <SubjectConfirmation Method=\"{BEARER_METHOD}\"> (RFC 7522 §3 item 7)")]
     NoBearerConfirmation,
-    #[error("the bearer confirmation's Recipient is {found:?}, not this token endpoint {expected:?} (RFC 7522 §3 item 7)")]
+    #[error(
+        "the bearer confirmation's Recipient is {found:?}, not this token endpoint {expected:?} (RFC 7522 §3 item 7)"
+    )]
     WrongRecipient { expected: String, found: Option<String> },
     #[error("the assertion has no NotOnOrAfter (RFC 7522 §3 item 4: it MUST limit the time window)")]
     NoExpiry,
@@ -95,13 +97,12 @@ pub fn check(a: &AssertionFacts, e: &Expected<'_>) -> Result<(), SamlRefusal> {
     if a.bearer_confirmations.is_empty() {
         return Err(SamlRefusal::NoBearerConfirmation);
     }
-    let confirmation = a
-        .bearer_confirmations
-        .iter()
-        .find(|(r, _)| r.as_deref() == Some(e.token_endpoint))
-        .ok_or_else(|| SamlRefusal::WrongRecipient {
-            expected: e.token_endpoint.to_string(),
-            found: a.bearer_confirmations[0].0.clone(),
+    let confirmation =
+        a.bearer_confirmations.iter().find(|(r, _)| r.as_deref() == Some(e.token_endpoint)).ok_or_else(|| {
+            SamlRefusal::WrongRecipient {
+                expected: e.token_endpoint.to_string(),
+                found: a.bearer_confirmations[0].0.clone(),
+            }
         })?;
     let expiry = match (confirmation.1, a.not_on_or_after) {
         (Some(x), Some(y)) => x.min(y),

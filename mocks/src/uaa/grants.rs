@@ -187,7 +187,11 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
         }
         SAML_BEARER_GRANT => {
             let Some(assertion) = param("assertion") else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "saml2-bearer grant needs an assertion");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "saml2-bearer grant needs an assertion",
+                );
             };
             match user_from_saml(&uaa, &assertion, &tenant, &client.client_id) {
                 Ok(grant) => grant,

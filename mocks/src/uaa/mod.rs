@@ -17,9 +17,9 @@ use serde_json::{json, Map, Value};
 
 use crate::http::{json_response, oauth_error, parse_basic, request_host, BufferedBody};
 pub use crate::identity::{stable_uuid, ClientAuthMethod, OAuthClient, RoleCollection, Tenant, User};
-pub use crate::saml::TrustedSamlIdp;
 use crate::pki::TestPki;
 use crate::rules::token_validation::{self, TrustedIssuer};
+pub use crate::saml::TrustedSamlIdp;
 use crate::tokens::{unix_now, TokenBuilder, TokenFactory};
 
 /// Default UAA domain: tenants are its subdomains.
@@ -113,6 +113,7 @@ impl Default for UaaConfig {
                 entity_id: EXTERNAL_IDP.into(),
                 certificate: String::new(),
                 origin: EXTERNAL_IDP_ORIGIN.into(),
+                tenants: Vec::new(),
             }],
             trust_destination_service: true,
         }
@@ -225,10 +226,7 @@ impl MockUaa {
         }
         u.scopes = scopes;
         if !u.claims.contains_key("xs.system.attributes") {
-            u.claims.insert(
-                "xs.system.attributes".into(),
-                json!({ "xs.rolecollections": user.role_collections }),
-            );
+            u.claims.insert("xs.system.attributes".into(), json!({ "xs.rolecollections": user.role_collections }));
         }
         u
     }
@@ -254,7 +252,10 @@ impl MockUaa {
     pub fn saml_trust(&self, tenant: &Tenant) -> Result<Vec<TrustedSamlIdp>, crate::pki::PkiError> {
         let cfg = self.config();
         let mut out = Vec::new();
-        for idp in &cfg.saml_idps {
+        let trusts = |idp: &&TrustedSamlIdp| {
+            idp.tenants.is_empty() || idp.tenants.iter().any(|t| t.eq_ignore_ascii_case(&tenant.subdomain))
+        };
+        for idp in cfg.saml_idps.iter().filter(trusts) {
             let mut idp = idp.clone();
             if idp.certificate.trim().is_empty() {
                 let signer = self.state.pki.saml_signer(&idp.entity_id, crate::pki::SamlKey::ExternalIdp)?;
