@@ -126,7 +126,7 @@ impl SamlSigner {
     /// certificate travels in `<KeyInfo>` (c69ea6a,
     /// `includeSigningCertificateInSAMLAssertion`).
     pub fn sign(&self, a: &Assertion, include_certificate: bool) -> Result<String, SamlError> {
-        let id = format!("_{}", crate::tokens::random_hex(16));
+        let id = format!("_{:032x}", rand::random::<u128>());
         let t = |s: i64| xml_time(s);
         let mut x = String::new();
         let _ = write!(

@@ -2,7 +2,7 @@
 // diagram. Everything it loads comes from the stack itself (no CDN).
 "use strict";
 const LANES = ["Application", "UAA", "Destination service", "Connectivity proxy", "Cloud Connector", "Backend"];
-const LANE_OF = { uaa: 1, "token-server": 1, destination: 2, "connectivity-proxy": 3, backend: 5, api: 5, gateway: 1 };
+const LANE_OF = { uaa: 1, "token-server": 1, destination: 2, "connectivity-proxy": 3, backend: 5, api: 5, app: 5, gateway: 1 };
 let jwks = null, seen = new Map(), lastSeq = 0;
 
 const el = (tag, attrs = {}, ...kids) => {
@@ -13,6 +13,15 @@ const el = (tag, attrs = {}, ...kids) => {
 };
 const table = (rows) => el("table", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c)))));
 const b64url = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
+
+function samlXml(v) {
+  try {
+    const text = new TextDecoder().decode(b64url(v.replace(/=+$/, "")));
+    return text.includes("Assertion") ? text.replace(/></g, ">\n<") : null;
+  } catch {
+    return null;
+  }
+}
 
 async function verify(token) {
   try {
@@ -58,7 +67,13 @@ async function detail(e) {
     }
     rows.push([k, cell]);
   }
-  for (const [k, v] of e.form) rows.push([`form ${k}`, el("div", { class: "mono" }, tokenIn(v) ? v.slice(0, 24) + "…" : v)]);
+  for (const [k, v] of e.form) {
+    const cell = el("div", { class: "mono" }, tokenIn(v) ? v.slice(0, 24) + "…" : v);
+    // A saml2-bearer assertion (base64url XML, RFC 7522): shown decoded.
+    const xml = k === "assertion" && !tokenIn(v) ? samlXml(v) : null;
+    if (xml) cell.replaceChildren(el("div", { class: "muted" }, "SAML 2.0 assertion, decoded"), el("pre", { class: "mono" }, xml));
+    rows.push([`form ${k}`, cell]);
+  }
   for (const [k, v] of e.query) rows.push([`query ${k}`, v]);
   box.append(table(rows));
   return box;
