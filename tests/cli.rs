@@ -275,30 +275,29 @@ fn schema_protocol_describes_every_message() {
 #[tokio::test]
 async fn token_saml_assertion_is_exchanged_by_the_uaa_for_the_named_user() {
     let stack = idprop::mocks::Stack::start().await.unwrap();
-    let out = idprop().args(["token", "--tenant", "mytenant", "--user", "erin", "--saml-assertion"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let assertion = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let (s, body) = common::post_form(
-        &stack,
-        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        Some(common::APP),
-        &[("grant_type", "urn:ietf:params:oauth:grant-type:saml2-bearer"), ("assertion", &assertion)],
-    )
-    .await;
+    // Mints for `tenant`, exchanges at mytenant.
+    let exchange = |tenant: &'static str| {
+        let stack = stack.clone();
+        async move {
+            let out =
+                idprop().args(["token", "--tenant", tenant, "--user", "erin", "--saml-assertion"]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let assertion = String::from_utf8(out.stdout).unwrap().trim().to_string();
+            common::post_form(
+                &stack,
+                &format!("{}/oauth/token", stack.uaa_url("mytenant")),
+                Some(common::APP),
+                &[("grant_type", "urn:ietf:params:oauth:grant-type:saml2-bearer"), ("assertion", &assertion)],
+            )
+            .await
+        }
+    };
+    let (s, body) = exchange("mytenant").await;
     assert_eq!(s, 200, "{body}");
     let c = common::claims(body["access_token"].as_str().unwrap());
     assert_eq!((c["user_name"].as_str(), c["origin"].as_str()), (Some("erin"), Some("external-idp")));
     assert!(c["scope"].as_array().unwrap().contains(&serde_json::json!("idprop-app!t1.Admin")));
     // Minted for another tenant, it is refused here (audience, recipient).
-    let out =
-        idprop().args(["token", "--tenant", "othertenant", "--user", "erin", "--saml-assertion"]).output().unwrap();
-    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let (s, body) = common::post_form(
-        &stack,
-        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        Some(common::APP),
-        &[("grant_type", "urn:ietf:params:oauth:grant-type:saml2-bearer"), ("assertion", &other)],
-    )
-    .await;
+    let (s, body) = exchange("othertenant").await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
