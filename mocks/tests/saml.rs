@@ -87,3 +87,60 @@ fn a_wrapped_signature_does_not_vouch_for_the_outer_assertion() {
     );
     assert!(verify(&evil, &[idp.trusted("external")]).is_err());
 }
+
+/// Interoperability with Debian's `xmlsec1` (libxmlsec1, the reference
+/// XML-DSig implementation): what idprop signs, xmlsec1 verifies with the
+/// exported certificate; what xmlsec1 signs, idprop verifies. Skipped with
+/// a message where `xmlsec1` is not installed (`.ci/run` installs it).
+#[test]
+fn signatures_interoperate_with_xmlsec1() {
+    use std::process::Command;
+    if Command::new("xmlsec1").arg("--version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install xmlsec1 (.ci/run does)");
+        eprintln!("SKIPPED: xmlsec1 is not installed (apt-get install xmlsec1)");
+        return;
+    }
+    let pki = TestPki::load().unwrap();
+    let idp = pki.saml_signer("https://idp.example.test", SamlKey::ExternalIdp).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, idp.certificate_pem()).unwrap();
+    let xmlsec = |args: &[&str], file: &std::path::Path| {
+        let out = Command::new("xmlsec1")
+            .args(args)
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+
+    // idprop signs, xmlsec1 verifies; a tampered copy fails there too.
+    let signed = dir.path().join("signed.xml");
+    let xml = idp.sign(&assertion(), false).unwrap();
+    std::fs::write(&signed, &xml).unwrap();
+    let (ok, _, err) = xmlsec(&["--verify", "--pubkey-cert-pem", cert.to_str().unwrap()], &signed);
+    assert!(ok, "xmlsec1 refused idprop's signature: {err}");
+    std::fs::write(&signed, xml.replace(">alice<", ">mallory<")).unwrap();
+    let (ok, _, _) = xmlsec(&["--verify", "--pubkey-cert-pem", cert.to_str().unwrap()], &signed);
+    assert!(!ok, "xmlsec1 accepted a tampered assertion");
+
+    // xmlsec1 signs a template (the fixture key), idprop verifies.
+    let unsigned = xml.replace(
+        &xml[xml.find("<ds:DigestValue>").unwrap()..xml.find("</ds:DigestValue>").unwrap()],
+        "<ds:DigestValue>",
+    );
+    let unsigned = unsigned.replace(
+        &unsigned[unsigned.find("<ds:SignatureValue>").unwrap()..unsigned.find("</ds:SignatureValue>").unwrap()],
+        "<ds:SignatureValue>",
+    );
+    let template = dir.path().join("template.xml");
+    std::fs::write(&template, &unsigned).unwrap();
+    let key = dir.path().join("key.pem");
+    let fixture = include_str!("../../fixtures/keys/saml-idp-key.pem");
+    std::fs::write(&key, &fixture[fixture.find("-----BEGIN").unwrap()..]).unwrap();
+    let (ok, by_xmlsec, err) = xmlsec(&["--sign", "--privkey-pem", key.to_str().unwrap()], &template);
+    assert!(ok, "xmlsec1 could not sign: {err}");
+    let (facts, _) = verify(&by_xmlsec, &[idp.trusted("external")]).expect("idprop verifies xmlsec1's signature");
+    assert_eq!(facts.name_id.as_deref(), Some("alice"));
+}
