@@ -60,6 +60,21 @@ pub struct TokenServerBehaviour {
     pub connect_delay_ms: u64,
     /// What a well-formed request gets: a token unless scripted otherwise.
     pub answer: Answer,
+    /// Validate saml2-bearer assertions (RFC 7522) instead of accepting any.
+    pub saml: Option<SamlValidation>,
+}
+
+/// How a token server validates SAML 2.0 bearer assertions: the identity
+/// providers it trusts (their certificates) and the audiences it answers
+/// to; the `Recipient` must be the URL the request came to (`SB-1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SamlValidation {
+    pub trusted: Vec<crate::saml::TrustedSamlIdp>,
+    /// Audiences accepted beside the token endpoint URL.
+    #[serde(default)]
+    pub audiences: Vec<String>,
 }
 
 /// What a token server answers a well-formed request: one of these, never
@@ -95,6 +110,7 @@ impl Default for TokenServerBehaviour {
             delay_ms: 0,
             connect_delay_ms: 0,
             answer: Answer::Token,
+            saml: None,
         }
     }
 }
@@ -148,6 +164,12 @@ impl TokenServerBehaviour {
     }
     pub fn drop_mid_answer(mut self) -> Self {
         self.answer = Answer::DropMidAnswer;
+        self
+    }
+    /// Validates saml2-bearer assertions: signed by one of `trusted`, for
+    /// one of `audiences` (or the token endpoint URL).
+    pub fn validate_saml(mut self, trusted: Vec<crate::saml::TrustedSamlIdp>, audiences: &[&str]) -> Self {
+        self.saml = Some(SamlValidation { trusted, audiences: audiences.iter().map(|a| a.to_string()).collect() });
         self
     }
 }
@@ -305,8 +327,14 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
         r.extensions_mut().insert(Note("scripted: malformed JSON".into()));
         return r;
     }
-    let n = ts.issued.fetch_add(1, Ordering::SeqCst) + 1;
     let host = request_host(req.uri(), req.headers()).unwrap_or_default();
+    if let (Some(v), crate::rules::saml_bearer::GRANT_TYPE) = (&b.saml, grant.as_str()) {
+        let url = format!("https://{host}{}", req.uri().path());
+        if let Err(reason) = check_saml(v, param("assertion").as_deref(), &url) {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &format!("assertion rejected: {reason}"));
+        }
+    }
+    let n = ts.issued.fetch_add(1, Ordering::SeqCst) + 1;
     let token = format!("ts.{}.{}.{}", host, n, crate::tokens::random_hex(8));
     let expires_in = if b.expires_in_as_string { json!(b.expires_in.to_string()) } else { json!(b.expires_in) };
     let mut body = json!({
@@ -347,4 +375,20 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
         return r;
     }
     crate::http::json_response(StatusCode::OK, &body)
+}
+
+/// `SB-1` at a token server: the assertion verifies with a trusted
+/// certificate and passes RFC 7522 §3 for `token_url`.
+fn check_saml(v: &SamlValidation, assertion: Option<&str>, token_url: &str) -> Result<(), String> {
+    let xml = crate::saml::decode(assertion.ok_or("no assertion parameter")?).map_err(|e| e.to_string())?;
+    let (facts, _) = crate::saml::verify(&xml, &v.trusted).map_err(|e| e.to_string())?;
+    let mut audiences = v.audiences.clone();
+    audiences.push(token_url.to_string());
+    let expected = crate::rules::saml_bearer::Expected {
+        audiences: &audiences,
+        token_endpoint: token_url,
+        now: crate::tokens::unix_now() as i64,
+        skew: 60,
+    };
+    crate::rules::saml_bearer::check(&facts, &expected).map_err(|e| e.to_string())
 }

@@ -935,3 +935,50 @@ async fn saml_bearer_needs_the_user_and_follows_name_id_format() {
     // with nothing invented.
     assert_eq!(c["user_name"], "alice@example.test");
 }
+
+/// `SB-1`/`SB-2` against a third-party OAuth server (c69ea6a's SuccessFactors
+/// style: `audience`, `clientKey`, `companyId`): the scriptable token server
+/// trusts the subaccount's Destination Trust certificate and validates the
+/// generated assertion; an assertion for another audience is refused, and
+/// the refusal reaches `authTokens` as an error.
+#[tokio::test]
+async fn a_token_server_validates_the_generated_assertion() {
+    let stack = stack().await;
+    let tenant = stack.uaa().tenant("mytenant").unwrap();
+    let trust = stack.uaa().destination_trust(&tenant).unwrap().trusted("sap.default");
+    let ts = stack.token_server(AUTH).unwrap();
+    ts.set_behaviour(TokenServerBehaviour::default().validate_saml(vec![trust], &["cubetree.test"]));
+    let dest = |name: &str, audience: &str| {
+        let mut e = DestinationEntry::new(Destination(
+            [
+                ("Name", name),
+                ("Type", "HTTP"),
+                ("URL", "https://api.example.test"),
+                ("Authentication", "OAuth2SAMLBearerAssertion"),
+                ("audience", audience),
+                ("clientKey", "jam-client"),
+                ("companyId", "acme"),
+                ("nameQualifier", "www.successfactors.test"),
+                ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
+                ("tokenServiceURL", &format!("https://{AUTH}/oauth/token")),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ));
+        e.tenant = Some("mytenant".into());
+        e
+    };
+    stack.destinations().add(dest("jam", "cubetree.test"));
+    stack.destinations().add(dest("jam-wrong-audience", "someone-else.test"));
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let (_, a) = find_destination(&stack, "mytenant", "jam", Some(&alice)).await;
+    assert_eq!(auth_token(&a)["type"], "Bearer", "{a}");
+    let sent = stack.journal().of("token-server");
+    let last = sent.last().unwrap();
+    assert_eq!((last.form_field("client_id"), last.form_field("company_id")), (Some("jam-client"), Some("acme")));
+    let (_, a) = find_destination(&stack, "mytenant", "jam-wrong-audience", Some(&alice)).await;
+    let err = auth_token(&a)["error"].as_str().unwrap_or_else(|| panic!("{a}")).to_string();
+    assert!(err.contains("invalid_grant") && err.contains("Audience"), "{err}");
+    assert_eq!(ts.issued(), 1, "no token for the refused assertion");
+}

@@ -112,7 +112,11 @@ fn signatures_interoperate_with_xmlsec1() {
             .arg(file)
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
 
     // idprop signs, xmlsec1 verifies; a tampered copy fails there too.
