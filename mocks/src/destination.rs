@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::http::{bearer, error_response, json_response};
 use crate::retrieval::{Certificate, FindRequest, TokenRetriever};
+use crate::rules::fragments::FRAGMENT_NAME;
 use crate::rules::Destination;
 use crate::uaa::MockUaa;
 
@@ -50,6 +51,8 @@ struct State_ {
     uaa: MockUaa,
     retriever: TokenRetriever,
     destinations: RwLock<Vec<DestinationEntry>>,
+    /// Destination fragments (f56600a); `FragmentName` names each.
+    fragments: RwLock<Vec<DestinationEntry>>,
     certificates: RwLock<Vec<Certificate>>,
     client_id: String,
     instance_id: String,
@@ -75,6 +78,7 @@ impl DestinationService {
                 uaa,
                 retriever,
                 destinations: RwLock::new(Vec::new()),
+                fragments: RwLock::new(Vec::new()),
                 certificates: RwLock::new(Vec::new()),
                 client_id: client_id.into(),
                 instance_id: instance_id.into(),
@@ -89,6 +93,27 @@ impl DestinationService {
             !(e.properties.name() == entry.properties.name() && e.tenant == entry.tenant && e.level == entry.level)
         });
         list.push(entry);
+    }
+
+    /// Adds or replaces (same `FragmentName`, tenant and level) a fragment.
+    pub fn add_fragment(&self, entry: DestinationEntry) {
+        let name = |e: &DestinationEntry| e.properties.get(FRAGMENT_NAME).unwrap_or_default().to_string();
+        let mut list = self.state.fragments.write().expect("fragments lock");
+        list.retain(|e| !(name(e) == name(&entry) && e.tenant == entry.tenant && e.level == entry.level));
+        list.push(entry);
+    }
+
+    /// The fragment `name` of `tenant` at `level` (no fallback between
+    /// levels: f56600a, "maintained on the same level as the destination").
+    fn fragment(&self, tenant: &str, name: &str, level: Level) -> Option<Destination> {
+        self.state
+            .fragments
+            .read()
+            .expect("fragments lock")
+            .iter()
+            .filter(|e| e.tenant.as_deref().is_none_or(|t| t.eq_ignore_ascii_case(tenant)) && e.level == level)
+            .find(|e| e.properties.get(FRAGMENT_NAME) == Some(name))
+            .map(|e| e.properties.clone())
     }
 
     /// Uploads a key store (for `tokenService.KeyStoreLocation`).
@@ -279,20 +304,14 @@ struct ConsumeQuery {
 /// top-level `owner`, which `includeMetadata=owner` puts under
 /// `destinationConfiguration.$metadata`. Without `@level` (the page says
 /// the level must be given; SAP Cloud SDK for Python 0.62 omits it) the Find
-/// Destination order applies — idprop's reading. Fragments are not modelled
-/// yet: `X-fragment-name` is refused with a clear 400.
+/// Destination order applies — idprop's reading. Fragments as for v1
+/// (`X-fragment-name: name@level`).
 async fn consume(
     State(svc): State<DestinationService>,
     Path(raw): Path<String>,
     Query(q): Query<ConsumeQuery>,
     req: Request,
 ) -> Response<Body> {
-    if req.headers().contains_key("x-fragment-name") {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "X-fragment-name: destination fragments are not modelled by idprop yet",
-        );
-    }
     let (name, at) = match raw.split_once('@') {
         None => (raw.clone(), Where::default()),
         Some((n, level)) => {
@@ -456,9 +475,19 @@ async fn find_at(
         caller.tenant = provider.subdomain;
         caller.zid = provider.zid;
     }
-    let Some(entry) = svc.lookup(&caller.tenant, &name, at.level) else {
+    let Some(mut entry) = svc.lookup(&caller.tenant, &name, at.level) else {
         return not_found(&name);
     };
+    // FR-1..FR-3: fragments extend the destination before anything else
+    // reads it, token retrieval included (f56600a).
+    let applied = match fragments_of(&svc, &req, &caller.tenant, entry.level) {
+        Ok(f) => f,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    if !applied.is_empty() {
+        let refs: Vec<&Destination> = applied.iter().collect();
+        entry.properties = crate::rules::fragments::merge(&entry.properties, &refs);
+    }
     let certificates = svc.state.certificates.read().expect("certificates lock").clone();
     let lookup_svc = svc.clone();
     let tenant = caller.tenant.clone();
@@ -503,14 +532,89 @@ async fn find_at(
     if let Api::Consume { include_owner } = api {
         let owner = v.as_object_mut().and_then(|o| o.remove("owner")).unwrap_or(Value::Null);
         if include_owner {
+            let fragments: Vec<Value> = applied
+                .iter()
+                .map(|f| {
+                    json!({"FragmentName": f.get(FRAGMENT_NAME), "SubaccountId": owner["SubaccountId"],
+                           "InstanceId": owner["InstanceId"]})
+                })
+                .collect();
             v["destinationConfiguration"]["$metadata"] = json!({"owner": {"destinations": [{
                 "Name": entry.properties.name(),
                 "SubaccountId": owner["SubaccountId"],
                 "InstanceId": owner["InstanceId"],
-            }]}});
+            }], "fragments": fragments}});
         }
     }
     json_response(StatusCode::OK, &v)
+}
+
+/// The fragments a request asks for (`X-fragment-name`, `X-fragment-optional`),
+/// found at their level (the destination's unless `@subaccount`/`@instance`
+/// says otherwise) in the destination's tenant. A missing fragment that is
+/// not optional fails the lookup: f56600a says only "the request will
+/// fail"; idprop answers 404 (`FR-3`, a choice: the status of a resource
+/// not found) naming the fragment.
+fn fragments_of(
+    svc: &DestinationService,
+    req: &Request,
+    tenant: &str,
+    level: Level,
+) -> Result<Vec<Destination>, FragmentError> {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let wanted = crate::rules::fragments::request(header("x-fragment-name"), header("x-fragment-optional"))
+        .map_err(|e| FragmentError::Bad(e.to_string()))?;
+    let Some(wanted) = wanted else { return Ok(Vec::new()) };
+    let mut found = Vec::new();
+    for (name, at) in &wanted.names {
+        let level = match at.as_deref() {
+            None => level,
+            Some("subaccount") => Level::Subaccount,
+            Some("instance") => Level::Instance,
+            Some(other) => {
+                return Err(FragmentError::Bad(format!(
+                    "X-fragment-name {name}@{other}: the level must be subaccount or instance"
+                )))
+            }
+        };
+        match svc.fragment(tenant, name, level) {
+            Some(f) => found.push(f),
+            None if wanted.optional => {}
+            None => return Err(FragmentError::Missing(name.clone())),
+        }
+    }
+    Ok(found)
+}
+
+/// Why the fragments a lookup asks for cannot be applied.
+#[derive(Debug, thiserror::Error)]
+enum FragmentError {
+    #[error("{0}")]
+    Bad(String),
+    #[error("Fragment with the specified name was not found: {0}")]
+    Missing(String),
+}
+
+impl axum::response::IntoResponse for FragmentError {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            FragmentError::Bad(m) => error_response(StatusCode::BAD_REQUEST, &m),
+            FragmentError::Missing(_) => {
+                json_response(StatusCode::NOT_FOUND, &json!({"ErrorMessage": self.to_string()}))
+            }
+        }
+    }
+}
+
+/// The fragment `idprop up` serves with no configuration: f56600a's use,
+/// a property added to whatever destination asks for it.
+pub fn default_fragments() -> Vec<DestinationEntry> {
+    vec![DestinationEntry::new(Destination(
+        [(FRAGMENT_NAME, "example-fragment"), ("URL.queries.sap-client", "100")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    ))]
 }
 
 /// The destinations `idprop up` serves with no configuration: one of every

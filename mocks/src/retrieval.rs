@@ -643,6 +643,7 @@ mod tests {
             user: format!("u{i}"),
             client_id: "c".into(),
             token_url: "https://x.test".into(),
+            properties: 0,
         }
     }
 

@@ -982,3 +982,75 @@ async fn a_token_server_validates_the_generated_assertion() {
     assert!(err.contains("invalid_grant") && err.contains("Audience"), "{err}");
     assert_eq!(ts.issued(), 1, "no token for the refused assertion");
 }
+
+/// GET `path` of the Destination service as `tenant` with extra headers.
+async fn get_with(stack: &Stack, tenant: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let token = destination_token(stack, tenant).await;
+    let mut req = stack.http_client().get(format!("{}{path}", stack.destination_url())).bearer_auth(token);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// `FR-1`..`FR-3` (f56600a, 78ba73a): fragments extend the destination in
+/// header order, the last one winning a conflict, the applied ones listed in
+/// `FragmentName`; the merged properties are what token retrieval reads; a
+/// missing fragment fails the lookup unless it is the only one and optional.
+#[tokio::test]
+async fn fragments_extend_the_destination_and_its_token_retrieval() {
+    let stack = stack().await;
+    let frag = |pairs: &[(&str, &str)]| {
+        DestinationEntry::new(Destination(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+    };
+    stack.destinations().add_fragment(frag(&[
+        ("FragmentName", "f1"),
+        ("x-prop", "one"),
+        ("URL", "https://api.example.test/v1"),
+    ]));
+    stack.destinations().add_fragment(frag(&[("FragmentName", "f2"), ("x-prop", "two")]));
+    stack.destinations().add_fragment(frag(&[("FragmentName", "bad-secret"), ("clientSecret", "wrong")]));
+    let v1 = "/destination-configuration/v1/destinations/client-credentials-example";
+    let v2 = "/destination-configuration/v2/destinations/client-credentials-example";
+
+    let (s, a) = get_with(&stack, "mytenant", v1, &[("X-fragment-name", "example-fragment")]).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["destinationConfiguration"]["URL.queries.sap-client"], "100");
+    assert_eq!(a["destinationConfiguration"]["FragmentName"], "example-fragment");
+    assert_eq!(a["authTokens"][0]["type"], "Bearer");
+
+    let (_, a) = get_with(&stack, "mytenant", v2, &[("X-Fragment-Name", "f1, f2")]).await;
+    let c = &a["destinationConfiguration"];
+    assert_eq!((c["x-prop"].as_str(), c["URL"].as_str()), (Some("two"), Some("https://api.example.test/v1")));
+    assert_eq!(c["FragmentName"], "f1,f2");
+
+    // The merged properties fetch the token: a fragment's wrong secret fails it.
+    let (s, a) = get_with(&stack, "mytenant", v1, &[("X-fragment-name", "bad-secret")]).await;
+    assert_eq!(s, 200);
+    assert!(a["authTokens"][0]["error"].as_str().is_some_and(|e| e.contains("401")), "{a}");
+
+    // Missing: 404 naming it; optional alone: the destination as stored.
+    let (s, a) = get_with(&stack, "mytenant", v1, &[("X-fragment-name", "nope")]).await;
+    assert_eq!(s, 404, "{a}");
+    assert!(a["ErrorMessage"].as_str().unwrap().contains("nope"));
+    let (s, a) =
+        get_with(&stack, "mytenant", v1, &[("X-fragment-name", "nope"), ("X-fragment-optional", "true")]).await;
+    assert_eq!(s, 200);
+    assert!(a["destinationConfiguration"].get("FragmentName").is_none(), "{a}");
+    // With several fragments X-fragment-optional is disabled.
+    let (s, _) =
+        get_with(&stack, "mytenant", v1, &[("X-fragment-name", "f1,nope"), ("X-fragment-optional", "true")]).await;
+    assert_eq!(s, 404);
+    // No fallback between levels: f1 lives at the subaccount, not the instance.
+    let (s, _) = get_with(&stack, "mytenant", v2, &[("X-fragment-name", "f1@instance")]).await;
+    assert_eq!(s, 404);
+    // includeMetadata=owner lists the fragments applied.
+    let (_, a) =
+        get_with(&stack, "mytenant", &format!("{v2}?includeMetadata=owner"), &[("X-fragment-name", "f2")]).await;
+    assert_eq!(a["destinationConfiguration"]["$metadata"]["owner"]["fragments"][0]["FragmentName"], "f2", "{a}");
+    // The stored destination is unchanged.
+    let (_, a) = get_with(&stack, "mytenant", v1, &[]).await;
+    assert!(a["destinationConfiguration"].get("x-prop").is_none());
+}

@@ -20,7 +20,10 @@ pub fn cacheable_for(expires_in: Option<u64>) -> Option<Duration> {
 }
 
 /// What a cached token is keyed by (`CH-3`): another tenant, user,
-/// destination, client or token URL never shares an entry.
+/// destination, client or token URL never shares an entry, and neither does
+/// another configuration of the same destination (a fragment that changes
+/// its secret, f56600a: the merged JSON "will be used for retrieving
+/// tokens").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     pub tenant: String,
@@ -30,4 +33,19 @@ pub struct CacheKey {
     pub user: String,
     pub client_id: String,
     pub token_url: String,
+    /// A digest of every property of the destination as read.
+    pub properties: u64,
+}
+
+/// [`CacheKey::properties`]: FNV-1a over the sorted properties (not
+/// cryptographic; it only tells configurations apart).
+pub fn properties_digest(properties: &std::collections::BTreeMap<String, String>) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for (k, v) in properties {
+        for b in k.bytes().chain([0u8]).chain(v.bytes()).chain([0u8]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
 }

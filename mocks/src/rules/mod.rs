@@ -23,6 +23,7 @@
 //! | `CP-1`..`CP-5`, `TP-2` (the Connectivity proxy) | [`connectivity`] |
 //! | the connector's path allow-list | [`paths`] |
 //! | `SC-1`..`SC-4` (system certificate, `SSL_CLIENT_CERT`, ICM trust) | [`backend_logon`] |
+//! | `FR-1`..`FR-3` (destination fragments) | [`fragments`] |
 //! | `SB-1`, `SB-2` (SAML 2.0 bearer assertions, RFC 7522) | [`saml_bearer`] |
 //! | `AP-1`..`AP-3` (the application of seed 000: token, audience, scope) | [`app_access`] |
 
@@ -34,6 +35,7 @@ pub mod cache;
 pub mod client_auth;
 pub mod connectivity;
 pub mod dn;
+pub mod fragments;
 pub mod paths;
 pub mod prefixes;
 pub mod principal;

@@ -281,6 +281,7 @@ pub fn plan_with(
             user: user.map(user_identity).unwrap_or_default(),
             client_id: client_id.to_string(),
             token_url: url.clone(),
+            properties: super::cache::properties_digest(&d.0),
         },
         url,
         headers: prefixed.token_headers,

@@ -168,6 +168,8 @@ pub struct StackConfig {
     /// Destinations of the Destination service; one of every
     /// authentication type when absent.
     pub destinations: Option<Vec<DestinationEntry>>,
+    /// Destination fragments (f56600a): properties with a `FragmentName`.
+    pub fragments: Vec<DestinationEntry>,
     /// Key stores uploaded to the Destination service.
     pub certificates: Vec<Certificate>,
     /// Cloud Connectors, one per location id.
@@ -199,6 +201,7 @@ impl Default for StackConfig {
                 TokenServerConfig { host: ON_PREMISE_OAUTH_HOST.into(), behaviour: Default::default() },
             ],
             destinations: None,
+            fragments: crate::destination::default_fragments(),
             certificates: Vec::new(),
             connectors: vec![ConnectorConfig::default()],
             backend: BackendConfig::default(),

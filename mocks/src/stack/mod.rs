@@ -194,6 +194,9 @@ impl Stack {
         for e in entries {
             destination.add(e);
         }
+        for f in &config.fragments {
+            destination.add_fragment(f.clone());
+        }
         for c in &config.certificates {
             destination.add_certificate(c.clone());
         }
