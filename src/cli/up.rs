@@ -155,31 +155,7 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
     let path = dir.join("default-env.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&default_env)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    let ca = stack.ca_file().display().to_string();
-    let gw = stack.gateway_url();
-    let mut vars: Vec<(String, String)> = vec![("VCAP_SERVICES".into(), vcap.to_string())];
-    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
-        vars.push((k.into(), gw.clone()));
-    }
-    for k in ["NO_PROXY", "no_proxy"] {
-        vars.push((k.into(), String::new()));
-    }
-    for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
-        vars.push((k.into(), ca.clone()));
-    }
-    // SAP Cloud SDK for Python reads its destination binding from these, not
-    // from VCAP_SERVICES; IDENTITYZONE must be the first label of `url`, or it
-    // derives no tenant token URLs.
-    let d = &vcap["destination"][0]["credentials"];
-    for (key, field) in [
-        ("CLIENTID", "clientid"),
-        ("CLIENTSECRET", "clientsecret"),
-        ("URL", "url"),
-        ("URI", "uri"),
-        ("IDENTITYZONE", "identityzone"),
-    ] {
-        vars.push((format!("CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}"), d[field].as_str().unwrap_or_default().into()));
-    }
+    let vars = stack.client_env();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", quote(v))).collect();
     let sh = dir.join("env.sh");

@@ -18,6 +18,44 @@ impl Stack {
             .unwrap_or_else(|| default.to_string())
     }
 
+    /// The environment of an application on this machine using the stack:
+    /// `VCAP_SERVICES`, the proxy variables (the gateway), the CA variables
+    /// of Node, Python and OpenSSL, and SAP Cloud SDK for Python's
+    /// destination binding. What `idprop up` writes to `env.sh` and `.env`,
+    /// and what tests give the real clients they run.
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        let vcap = self.vcap_services();
+        let ca = self.ca_file().display().to_string();
+        let gw = self.gateway_url();
+        let mut vars: Vec<(String, String)> = vec![("VCAP_SERVICES".into(), vcap.to_string())];
+        for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+            vars.push((k.into(), gw.clone()));
+        }
+        for k in ["NO_PROXY", "no_proxy"] {
+            vars.push((k.into(), String::new()));
+        }
+        for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
+            vars.push((k.into(), ca.clone()));
+        }
+        // SAP Cloud SDK for Python reads its destination binding from these,
+        // not from VCAP_SERVICES; IDENTITYZONE must be the first label of
+        // `url`, or it derives no tenant token URLs.
+        let d = &vcap["destination"][0]["credentials"];
+        for (key, field) in [
+            ("CLIENTID", "clientid"),
+            ("CLIENTSECRET", "clientsecret"),
+            ("URL", "url"),
+            ("URI", "uri"),
+            ("IDENTITYZONE", "identityzone"),
+        ] {
+            vars.push((
+                format!("CLOUD_SDK_CFG_DESTINATION_DEFAULT_{key}"),
+                d[field].as_str().unwrap_or_default().into(),
+            ));
+        }
+        vars
+    }
+
     /// `VCAP_SERVICES` of an application bound to the mock services.
     pub fn vcap_services(&self) -> Value {
         let domain = self.inner.uaa.domain();
