@@ -70,3 +70,82 @@ async fn the_python_sdk_reads_destinations_fragments_and_missing_names() {
     assert_eq!(consumed.len(), 4, "{consumed:?}");
     assert!(consumed.iter().any(|e| e.headers.iter().any(|(k, v)| k == "x-fragment-name" && v == "example-fragment")));
 }
+
+/// Runs `xssec_check.py` on `token` with the stack's environment.
+async fn xssec(py: PathBuf, stack: &idprop_mocks::Stack, token: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/xssec_check.py");
+    let mut cmd = Command::new(py);
+    cmd.arg(script).arg(token).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in stack.client_env() {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Seed 000 with PyPI `sap-xssec` 4.5: the application's `xsuaa` binding
+/// accepts the named user of a SAML bearer assertion with the scopes of the
+/// user's role collections (its own `check_local_scope`), alice with Read
+/// only, and refuses another application's token and a forged one.
+#[tokio::test(flavor = "multi_thread")]
+async fn sap_xssec_validates_seed_000_tokens_and_their_scopes() {
+    let Some(py) = python() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let uaa = stack.uaa();
+    let tenant = uaa.tenant("mytenant").unwrap();
+    let now = idprop_mocks::tokens::unix_now() as i64;
+    let idp =
+        stack.pki().saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, idprop_mocks::pki::SamlKey::ExternalIdp).unwrap();
+    let xml = idp
+        .sign(
+            &idprop_mocks::saml::Assertion {
+                name_id: "erin".into(),
+                audiences: vec![uaa.saml_entity_id(&tenant)],
+                recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
+                issue_instant: now,
+                not_on_or_after: now + 300,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    let token_of = |client: (&'static str, &'static str), form: Vec<(&'static str, String)>| {
+        let stack = stack.clone();
+        async move {
+            let v: Value = stack
+                .http_client()
+                .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+                .basic_auth(client.0, Some(client.1))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+        }
+    };
+    let app = idprop_mocks::uaa::APP_CLIENT;
+    let erin = token_of(
+        app,
+        vec![
+            ("grant_type", idprop_mocks::uaa::SAML_BEARER_GRANT.into()),
+            ("assertion", idprop_mocks::saml::encode(&xml)),
+        ],
+    )
+    .await;
+    let v = xssec(py.clone(), &stack, &erin).await;
+    assert_eq!((v["validated"].as_bool(), v["user"].as_str()), (Some(true), Some("erin")), "{v}");
+    assert_eq!((v["read"].as_bool(), v["admin"].as_bool()), (Some(true), Some(true)), "{v}");
+    let alice = uaa.user_token("mytenant", "alice").sign();
+    let v = xssec(py.clone(), &stack, &alice).await;
+    assert_eq!((v["read"].as_bool(), v["admin"].as_bool()), (Some(true), Some(false)), "{v}");
+    let other_app =
+        token_of(idprop_mocks::uaa::DESTINATION_CLIENT, vec![("grant_type", "client_credentials".into())]).await;
+    assert_eq!(xssec(py.clone(), &stack, &other_app).await["validated"], false);
+    let forged = uaa.user_token("mytenant", "alice").forge(idprop_mocks::Forgery::WrongKey);
+    assert_eq!(xssec(py, &stack, &forged).await["validated"], false);
+}
