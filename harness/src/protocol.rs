@@ -105,6 +105,10 @@ pub struct FindDestination {
     /// Other destinations of the subaccount by name (`clientAssertion.destinationName`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub related_destinations: Option<serde_json::Map<String, Value>>,
+    /// *v1.1*: request headers of the Find Destination call that carry the
+    /// caller's tokens (`X-refresh-token`, `X-subject-token`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     pub network: NetworkInfo,
 }
 

@@ -372,7 +372,7 @@ impl Reference {
             .find_destination(FindRequest {
                 destination: &d,
                 tenant: &tenant,
-                user_token: user_token.as_deref(),
+                tokens: request_tokens(user_token.as_deref(), req.headers.as_ref()),
                 certificates: &certificates,
                 lookup: Some(&lookup),
                 // An implementation has no subaccount key to sign SAML
@@ -637,5 +637,26 @@ impl Reference {
             }
             r => r.map(|v| v.claims),
         }
+    }
+}
+
+/// The caller's tokens of a `find_destination` (v1.1 `headers`, names
+/// case-insensitive), as the Destination service reads them from its request.
+fn request_tokens<'a>(
+    user_token: Option<&'a str>,
+    headers: Option<&'a std::collections::BTreeMap<String, String>>,
+) -> idprop_mocks::rules::RequestTokens<'a> {
+    let h = |n: &str| headers.and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()));
+    idprop_mocks::rules::RequestTokens {
+        user_token,
+        refresh_token: h("x-refresh-token"),
+        subject_token: h("x-subject-token"),
+        subject_token_type: h("x-subject-token-type"),
+        actor_token: h("x-actor-token"),
+        actor_token_type: h("x-actor-token-type"),
+        client_assertion_type: h("x-client-assertion-type"),
+        client_assertion: h("x-client-assertion"),
+        client_assertion_destination: h("x-client-assertion-destination-name"),
+        saml_assertion: h("x-samlassertion"),
     }
 }

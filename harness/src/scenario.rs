@@ -174,6 +174,11 @@ pub struct FindStep {
     /// field `related_destinations`.
     #[serde(default)]
     pub related_destinations: BTreeMap<String, BTreeMap<String, String>>,
+    /// Request headers of the Find Destination call (`X-refresh-token`,
+    /// `X-subject-token`, `X-client-assertion`, …); sent as the optional
+    /// protocol field `headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// Send the message this many times (answers are checked on the last;
     /// `requests` checks see all).
     #[serde(default = "one")]

@@ -510,7 +510,7 @@ async fn find_at(
             .find_destination(FindRequest {
                 destination: &entry.properties,
                 tenant: &caller.exchange_tenant,
-                user_token: caller.user_token.as_deref(),
+                tokens: request_tokens(&req, caller.user_token.as_deref()),
                 certificates: &certificates,
                 lookup: Some(&lookup),
                 saml_signer: trust.as_ref(),
@@ -547,6 +547,28 @@ async fn find_at(
         }
     }
     json_response(StatusCode::OK, &v)
+}
+
+/// The caller's tokens in the request's headers (`X-refresh-token`, bff0136;
+/// `X-subject-token`/`-type`, f4d28ea; `X-client-assertion`/`-type`,
+/// 6c98d97; `X-client-assertion-destination-name`, 1c34472; SAP Cloud SDK
+/// for Python's `X-actor-token`/`-type` and `X-samlAssertion`). Header
+/// names are case-insensitive (RFC 9110 §5.1), so the pages' `X-Subject-Token`
+/// is the same header.
+fn request_tokens<'r>(req: &'r Request, user_token: Option<&'r str>) -> crate::rules::RequestTokens<'r> {
+    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    crate::rules::RequestTokens {
+        user_token,
+        refresh_token: h("x-refresh-token"),
+        subject_token: h("x-subject-token"),
+        subject_token_type: h("x-subject-token-type"),
+        actor_token: h("x-actor-token"),
+        actor_token_type: h("x-actor-token-type"),
+        client_assertion_type: h("x-client-assertion-type"),
+        client_assertion: h("x-client-assertion"),
+        client_assertion_destination: h("x-client-assertion-destination-name"),
+        saml_assertion: h("x-samlassertion"),
+    }
 }
 
 /// The fragments a request asks for (`X-fragment-name`, `X-fragment-optional`),
@@ -718,6 +740,29 @@ pub fn default_destinations(uaa_domain: &str) -> Vec<DestinationEntry> {
                 ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
             ])
         },
+        // The caller brings the token to exchange (bff0136, f4d28ea):
+        // `X-refresh-token`, or `X-subject-token` and `X-subject-token-type`.
+        mk(&[
+            ("Name", "refresh-token-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2RefreshToken"),
+            ("clientId", app_id),
+            ("clientSecret", app_secret),
+            ("tokenServiceURL", &uaa_common),
+            ("tokenServiceURLType", "Common"),
+        ]),
+        mk(&[
+            ("Name", "token-exchange-example"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2TokenExchange"),
+            ("clientId", "exchange-client"),
+            ("clientSecret", "exchange-secret"),
+            ("tokenServiceURL", "https://authserver.example.test/oauth/token"),
+        ]),
         // Seed 000's application by client credentials (a technical
         // identity with the client's authorities) and by jwt-bearer (the
         // named user with the user's scopes).

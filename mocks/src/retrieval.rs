@@ -89,7 +89,9 @@ pub type DestinationLookup<'a> = &'a (dyn Fn(&str) -> Option<Destination> + Sync
 pub struct FindRequest<'a> {
     pub destination: &'a Destination,
     pub tenant: &'a str,
-    pub user_token: Option<&'a str>,
+    /// The caller's tokens from the request headers (`X-user-token`,
+    /// `X-refresh-token`, `X-subject-token`, `X-client-assertion`, …).
+    pub tokens: crate::rules::RequestTokens<'a>,
     pub certificates: &'a [Certificate],
     pub lookup: Option<DestinationLookup<'a>>,
     /// The subaccount's Destination Trust, which signs the assertions of
@@ -103,6 +105,8 @@ struct Fetched {
     access_token: String,
     expires_in: Option<u64>,
     scope: Option<String>,
+    /// RFC 8693 §2.2.1, passed on for `OAuth2TokenExchange` (83a3f3b).
+    issued_token_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,11 +190,23 @@ impl TokenRetriever {
     /// failure is an `authTokens` entry with `error`; the destination is
     /// still returned (`FD-4`).
     pub async fn find_destination(&self, req: FindRequest<'_>) -> FindDestinationAnswer {
-        let auth_tokens = match plan_with(req.destination, req.tenant, req.user_token, &self.readings) {
+        let auth_tokens = match crate::rules::plan_for(req.destination, req.tenant, &req.tokens, &self.readings) {
             Ok(Plan::NoToken) => None,
             Ok(Plan::Static(t)) => Some(vec![t]),
             Ok(Plan::Fetch(tr)) => Some(vec![match self.token(&tr, &req, 0).await {
-                Ok(f) => AuthToken::bearer(tr.auth, &f.access_token, f.expires_in, f.scope),
+                Ok(f) => {
+                    let mut t = AuthToken::bearer(tr.auth, &f.access_token, f.expires_in, f.scope);
+                    if tr.auth == AuthenticationType::OAuth2TokenExchange {
+                        // 83a3f3b: "present and required only in
+                        // OAuth2TokenExchange destinations"; RFC 8693 §2.2.1
+                        // makes the token service send it.
+                        t.issued_token_type = Some(
+                            f.issued_token_type
+                                .unwrap_or_else(|| "urn:ietf:params:oauth:token-type:access_token".into()),
+                        );
+                    }
+                    t
+                }
                 Err(e) => AuthToken::error(e.code, e.message),
             }]),
             Err(e) => Some(vec![AuthToken::error(e.code(), e.to_string())]),
@@ -521,7 +537,8 @@ fn parse_token_response(body: &str) -> Result<Fetched, String> {
         _ => None,
     };
     let scope = v.get("scope").and_then(Value::as_str).map(str::to_string);
-    Ok(Fetched { access_token, expires_in, scope })
+    let issued_token_type = v.get("issued_token_type").and_then(Value::as_str).map(str::to_string);
+    Ok(Fetched { access_token, expires_in, scope, issued_token_type })
 }
 
 /// The PEM identity of the key store `ks` names (`CA-6`).
@@ -648,7 +665,7 @@ mod tests {
     }
 
     fn cached(fresh: bool) -> Slot {
-        let token = Fetched { access_token: "a".into(), expires_in: Some(60), scope: None };
+        let token = Fetched { access_token: "a".into(), expires_in: Some(60), scope: None, issued_token_type: None };
         let fresh_for = if fresh { Duration::from_secs(60) } else { Duration::ZERO };
         Arc::new(tokio::sync::Mutex::new(Some(Cached { token, fetched_at: Instant::now(), fresh_for })))
     }

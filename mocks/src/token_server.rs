@@ -347,6 +347,10 @@ async fn handle(State(ts): State<TokenServer>, req: Request) -> Response<Body> {
     if let Some(scope) = param("scope") {
         body["scope"] = json!(scope);
     }
+    // RFC 8693 §2.2.1: "issued_token_type REQUIRED" in a token-exchange answer.
+    if grant == crate::rules::token_request::TOKEN_EXCHANGE_GRANT {
+        body["issued_token_type"] = json!("urn:ietf:params:oauth:token-type:access_token");
+    }
     if b.answer == Answer::DropMidAnswer {
         let text = body.to_string();
         let half = text.as_bytes()[..text.len() / 2].to_vec();

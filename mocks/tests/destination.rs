@@ -1054,3 +1054,110 @@ async fn fragments_extend_the_destination_and_its_token_retrieval() {
     let (_, a) = get_with(&stack, "mytenant", v1, &[]).await;
     assert!(a["destinationConfiguration"].get("x-prop").is_none());
 }
+
+/// `RT-1`, `TE-1`, `CA-10` at the Destination service: the caller's tokens
+/// arrive as request headers. A refresh token the UAA issued is exchanged
+/// for a new access token of the same user; a token exchange goes to the
+/// token server with RFC 8693's parameters and the answer carries
+/// `issued_token_type`; client-assertion headers replace the secret and
+/// conflict with `X-client-assertion-destination-name`.
+#[tokio::test]
+async fn request_header_tokens_refresh_exchange_and_client_assertions() {
+    let stack = stack().await;
+    let v1 = |n: &str| format!("/destination-configuration/v1/destinations/{n}");
+    // A refresh token from a password grant of the app client.
+    let (_, pw) = post_form(
+        &stack,
+        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
+        Some(APP),
+        &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")],
+    )
+    .await;
+    let rt = pw["refresh_token"].as_str().unwrap();
+    let (_, a) = get_with(&stack, "mytenant", &v1("refresh-token-example"), &[("X-refresh-token", rt)]).await;
+    let t = auth_token(&a);
+    assert_eq!(t["type"], "Bearer", "{a}");
+    assert_eq!(claims(t["value"].as_str().unwrap())["user_name"], "alice");
+    let (_, a) = get_with(&stack, "mytenant", &v1("refresh-token-example"), &[]).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("X-refresh-token"), "{a}");
+
+    let headers =
+        [("X-Subject-Token", "subject-abc"), ("X-Subject-Token-Type", "urn:ietf:params:oauth:token-type:jwt")];
+    let (_, a) = get_with(&stack, "othertenant", &v1("token-exchange-example"), &headers).await;
+    assert_eq!(auth_token(&a)["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token", "{a}");
+    let sent = stack.journal().of("token-server");
+    let last = sent.last().unwrap();
+    assert_eq!(last.host, AUTH, "taken as is, no tenant subdomain");
+    assert_eq!(last.form_field("grant_type"), Some("urn:ietf:params:oauth:grant-type:token-exchange"));
+    assert_eq!(last.form_field("subject_token"), Some("subject-abc"));
+    let (_, a) = get_with(&stack, "othertenant", &v1("token-exchange-example"), &headers[..1]).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("X-subject-token-type"), "{a}");
+
+    let assertion = [
+        ("X-client-assertion-type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("X-client-assertion", "eyJ.a.b"),
+    ];
+    let mut d = stack
+        .destinations()
+        .destinations()
+        .into_iter()
+        .find(|e| e.properties.name() == "client-credentials-example")
+        .unwrap();
+    d.properties.0.insert("Name".into(), "cc-at-authserver".into());
+    d.properties.0.insert("tokenServiceURL".into(), format!("https://{AUTH}/oauth/token"));
+    d.properties.0.insert("tokenServiceURLType".into(), "Dedicated".into());
+    stack.destinations().add(d);
+    let (_, a) = get_with(&stack, "mytenant", &v1("cc-at-authserver"), &assertion).await;
+    assert_eq!(auth_token(&a)["type"], "Bearer", "{a}");
+    let sent = stack.journal().of("token-server");
+    let grant = sent.last().unwrap();
+    assert_eq!(grant.form_field("client_assertion"), Some("eyJ.a.b"), "{a}");
+    assert_eq!(grant.form_field("client_secret"), None);
+    let (_, a) = get_with(&stack, "mytenant", &v1("client-credentials-example"), &assertion[..1]).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("both mandatory"), "{a}");
+    let mut conflict = assertion.to_vec();
+    conflict.push(("X-client-assertion-destination-name", "other"));
+    let (_, a) = get_with(&stack, "mytenant", &v1("client-credentials-example"), &conflict).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("not allowed"), "{a}");
+}
+
+/// `SAMLAssertionProvider: ClientProvided` (c69ea6a): the client's assertion
+/// (`X-samlAssertion`, as SAP Cloud SDK for Python sends it) is passed to
+/// the token service unchanged; here the UAA exchanges an external-IdP
+/// assertion for erin.
+#[tokio::test]
+async fn a_client_provided_saml_assertion_is_passed_on() {
+    use idprop_mocks::pki::SamlKey;
+    let stack = stack().await;
+    let mut d =
+        stack.destinations().destinations().into_iter().find(|e| e.properties.name() == "saml-bearer-example").unwrap();
+    d.properties.0.insert("Name".into(), "saml-client-provided".into());
+    d.properties.0.insert("SAMLAssertionProvider".into(), "ClientProvided".into());
+    stack.destinations().add(d);
+    let tenant = stack.uaa().tenant("mytenant").unwrap();
+    let now = idprop_mocks::tokens::unix_now() as i64;
+    let xml = stack
+        .pki()
+        .saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, SamlKey::ExternalIdp)
+        .unwrap()
+        .sign(
+            &idprop_mocks::saml::Assertion {
+                name_id: "erin".into(),
+                audiences: vec![stack.uaa().saml_entity_id(&tenant)],
+                recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
+                issue_instant: now,
+                not_on_or_after: now + 300,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    let encoded = idprop_mocks::saml::encode(&xml);
+    let path = "/destination-configuration/v1/destinations/saml-client-provided";
+    let (_, a) = get_with(&stack, "mytenant", path, &[("X-samlAssertion", &encoded)]).await;
+    let t = auth_token(&a);
+    assert_eq!(t["type"], "Bearer", "{a}");
+    assert_eq!(claims(t["value"].as_str().unwrap())["user_name"], "erin");
+    let (_, a) = get_with(&stack, "mytenant", path, &[]).await;
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("X-samlAssertion"), "{a}");
+}

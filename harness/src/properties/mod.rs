@@ -158,6 +158,7 @@ async fn check_retrieval(driver: &dyn Driver, case: &RetrievalCase) -> Result<Op
             destination,
             certificates: vec![],
             related_destinations: None,
+            headers: None,
             network: network.clone(),
         });
         let r = async {

@@ -82,6 +82,8 @@ pub(super) async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut Scenario
                     destination: object(dest),
                     certificates: certificates.clone(),
                     related_destinations: (!f.related_destinations.is_empty()).then(|| object(related)),
+                    headers: (!f.headers.is_empty())
+                        .then(|| f.headers.iter().map(|(k, v)| (k.clone(), render(v, &vars))).collect()),
                     network: network.clone(),
                 });
                 (req, f.repeat.max(1), f.concurrent)

@@ -29,6 +29,9 @@ pub struct AuthToken {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// `OAuth2TokenExchange` only (83a3f3b).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub issued_token_type: Option<String>,
     /// What kind of failure `error` is. Not part of SAP's response (the mock
     /// Destination service never sends it); the harness's reference adds it
     /// to its protocol answers as `error_code` (PROTOCOL.md v1.1).
@@ -98,6 +101,7 @@ impl AuthToken {
             expires_in: expires_in.map(|e| e.to_string()),
             scope,
             error: None,
+            issued_token_type: None,
             error_code: None,
         }
     }

@@ -104,4 +104,6 @@ pub mod grant {
     pub const CLIENT_CREDENTIALS: &str = "client_credentials";
     pub const PASSWORD: &str = "password";
     pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    /// RFC 6749 §6 (bff0136 names no literal).
+    pub const REFRESH_TOKEN: &str = "refresh_token";
 }

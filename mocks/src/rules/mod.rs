@@ -54,7 +54,7 @@ pub use auth_tokens::{AuthToken, ErrorCode};
 pub use auth_type::AuthenticationType;
 pub use properties::Destination;
 pub use readings::Readings;
-pub use token_request::{plan, plan_with, Plan, TokenRequest};
+pub use token_request::{plan, plan_for, plan_with, Plan, RequestTokens, TokenRequest};
 
 /// A destination the rules cannot serve; the text goes to `authTokens[].error`
 /// (`FD-4`), so it says what to change.
@@ -68,13 +68,15 @@ pub enum RuleError {
     NeedsUserToken(&'static str),
     #[error("not supported: {0}")]
     Unsupported(String),
+    #[error("the Find Destination request must carry the header {0} for this authentication type")]
+    MissingHeader(&'static str),
 }
 
 impl RuleError {
     pub fn code(&self) -> ErrorCode {
         match self {
             RuleError::Missing(_) | RuleError::Invalid { .. } => ErrorCode::Configuration,
-            RuleError::NeedsUserToken(_) => ErrorCode::MissingUserToken,
+            RuleError::NeedsUserToken(_) | RuleError::MissingHeader(_) => ErrorCode::MissingUserToken,
             RuleError::Unsupported(_) => ErrorCode::NotSupported,
         }
     }

@@ -252,7 +252,7 @@ fn at_4_and_fd_3_types_without_retrieval() {
 /// `SB-2`: an `OAuth2SAMLBearerAssertion` destination plans a saml2-bearer
 /// request with `clientKey` as the client and the assertion's contents
 /// from c69ea6a's properties and 3cb7b81's user id; required properties
-/// are named when missing; `ClientProvided` is refused clearly.
+/// are named when missing; `ClientProvided` passes the caller's assertion.
 #[test]
 fn saml_bearer_plans_the_assertion_and_the_grant() {
     use super::token_request::SamlEncoding;
@@ -297,8 +297,12 @@ fn saml_bearer_plans_the_assertion_and_the_grant() {
         assert_eq!(plan(&without, "t", Some(&user)).unwrap_err(), RuleError::Missing(missing));
     }
     assert_eq!(plan(&saml, "t", None).unwrap_err(), RuleError::NeedsUserToken("OAuth2SAMLBearerAssertion"));
-    let err = plan(&saml.clone().with("SAMLAssertionProvider", "ClientProvided"), "t", Some(&user)).unwrap_err();
-    assert!(err.to_string().contains("ClientProvided"));
+    // ClientProvided: the caller's X-samlAssertion goes as is; no user token needed.
+    let provided = saml.clone().with("SAMLAssertionProvider", "ClientProvided");
+    assert_eq!(plan(&provided, "t", Some(&user)).unwrap_err(), RuleError::MissingHeader("X-samlAssertion"));
+    let tokens = super::token_request::RequestTokens { saml_assertion: Some("PHNhbWw"), ..Default::default() };
+    let Plan::Fetch(tr) = super::plan_for(&provided, "t", &tokens, &super::Readings::IDPROP).unwrap() else { panic!() };
+    assert!(tr.form.contains(&("assertion".into(), "PHNhbWw".into())) && tr.saml.is_none());
     assert!(plan(&saml.with("samlAssertionEncoding", "hex"), "t", Some(&user)).is_err());
 }
 

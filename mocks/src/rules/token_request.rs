@@ -125,6 +125,36 @@ pub fn with_client_assertion(form: &mut Vec<(String, String)>, assertion_type: S
     form.push(("client_assertion".into(), assertion));
 }
 
+/// The caller's tokens a Find Destination request carries beside the
+/// destination's properties, as request headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTokens<'a> {
+    /// `X-user-token` (else a user token in `Authorization`, 39d4265).
+    pub user_token: Option<&'a str>,
+    /// `X-refresh-token` (bff0136: "a required header parameter" for
+    /// `OAuth2RefreshToken`).
+    pub refresh_token: Option<&'a str>,
+    /// `X-subject-token`, `X-subject-token-type` (f4d28ea: "mandatory for
+    /// this authentication type").
+    pub subject_token: Option<&'a str>,
+    pub subject_token_type: Option<&'a str>,
+    /// `X-actor-token`, `X-actor-token-type`: no page names them; SAP Cloud
+    /// SDK for Python sends them, and RFC 8693 §2.1 defines the parameters.
+    pub actor_token: Option<&'a str>,
+    pub actor_token_type: Option<&'a str>,
+    /// `X-client-assertion-type` and `X-client-assertion` (6c98d97).
+    pub client_assertion_type: Option<&'a str>,
+    pub client_assertion: Option<&'a str>,
+    /// `X-client-assertion-destination-name` (1c34472).
+    pub client_assertion_destination: Option<&'a str>,
+    /// `X-samlAssertion`: the assertion of a `ClientProvided` SAML bearer
+    /// destination (c69ea6a; the header name is SAP Cloud SDK for Python's).
+    pub saml_assertion: Option<&'a str>,
+}
+
+/// `grant_type` of RFC 8693 token exchange (f4d28ea names no literal).
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// What a destination asks of the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
@@ -152,6 +182,18 @@ pub fn plan_with(
     user_token: Option<&str>,
     readings: &Readings,
 ) -> Result<Plan, RuleError> {
+    plan_for(d, tenant, &RequestTokens { user_token, ..Default::default() }, readings)
+}
+
+/// [`plan_with`] with every token the request carries (`RT-1`, `TE-1`,
+/// `CA-10`).
+pub fn plan_for(
+    d: &Destination,
+    tenant: &str,
+    tokens: &RequestTokens<'_>,
+    readings: &Readings,
+) -> Result<Plan, RuleError> {
+    let user_token = tokens.user_token;
     let auth = AuthenticationType::parse(d.get("Authentication"))?;
     match auth {
         AuthenticationType::NoAuthentication
@@ -161,21 +203,42 @@ pub fn plan_with(
             let user = d.get("User").ok_or(RuleError::Missing("User"))?;
             return Ok(Plan::Static(AuthToken::basic(user, d.get("Password").unwrap_or(""))));
         }
-        AuthenticationType::OAuth2SAMLBearerAssertion
-            if d.get("SAMLAssertionProvider").is_some_and(|p| p.eq_ignore_ascii_case("ClientProvided")) =>
-        {
-            return Err(RuleError::Unsupported(
-                "SAMLAssertionProvider ClientProvided: the Find Destination request carries no assertion in idprop; use DestinationServiceGenerated (the default)".into(),
-            ))
-        }
-        AuthenticationType::OAuth2RefreshToken | AuthenticationType::OAuth2TokenExchange => {
-            return Err(RuleError::Unsupported(format!(
-                "{} needs per-request headers (X-refresh-token / X-Subject-Token) that idprop does not model yet",
-                auth.as_str()
-            )))
-        }
         _ => {}
     }
+    let client_provided = auth == AuthenticationType::OAuth2SAMLBearerAssertion
+        && d.get("SAMLAssertionProvider").is_some_and(|p| p.eq_ignore_ascii_case("ClientProvided"));
+    // The tokens the type needs from the request, checked before anything
+    // else so the error names the missing header.
+    if auth == AuthenticationType::OAuth2RefreshToken && present(tokens.refresh_token).is_none() {
+        return Err(RuleError::MissingHeader("X-refresh-token"));
+    }
+    if auth == AuthenticationType::OAuth2TokenExchange {
+        if present(tokens.subject_token).is_none() {
+            return Err(RuleError::MissingHeader("X-subject-token"));
+        }
+        if present(tokens.subject_token_type).is_none() {
+            return Err(RuleError::MissingHeader("X-subject-token-type"));
+        }
+    }
+    if client_provided && present(tokens.saml_assertion).is_none() {
+        return Err(RuleError::MissingHeader("X-samlAssertion"));
+    }
+    let header_assertion = match (present(tokens.client_assertion_type), present(tokens.client_assertion)) {
+        (Some(t), Some(a)) if present(tokens.client_assertion_destination).is_none() => Some((t, a)),
+        (Some(_), Some(_)) => {
+            return Err(RuleError::Invalid {
+                property: "X-client-assertion",
+                message: "X-client-assertion and X-client-assertion-type are not allowed together with X-client-assertion-destination-name (1c34472)".into(),
+            })
+        }
+        (None, None) => None,
+        _ => {
+            return Err(RuleError::Invalid {
+                property: "X-client-assertion",
+                message: "X-client-assertion-type and X-client-assertion are both mandatory when either is sent (6c98d97)".into(),
+            })
+        }
+    };
     // FD-5: technical user propagation only makes sense through the Cloud Connector.
     if auth == AuthenticationType::OAuth2TechnicalUserPropagation && !d.proxy_type().eq_ignore_ascii_case("OnPremise") {
         return Err(RuleError::Invalid {
@@ -191,12 +254,20 @@ pub fn plan_with(
         d.get("clientId").ok_or(RuleError::Missing("clientId"))?
     };
     let raw_url = d.get("tokenServiceURL").ok_or(RuleError::Missing("tokenServiceURL"))?;
-    let url_type = UrlType::parse_with(d.get("tokenServiceURLType"), readings.absent_url_type)?;
+    // f4d28ea: "OAuth2TokenExchange destinations don't support dynamic
+    // tenant-specific token service URLs. The token service URL is always
+    // taken as is."
+    let url_type = if auth == AuthenticationType::OAuth2TokenExchange {
+        UrlType::Dedicated
+    } else {
+        UrlType::parse_with(d.get("tokenServiceURLType"), readings.absent_url_type)?
+    };
     let resolved = token_url::resolve(raw_url, url_type, tenant)?;
     let prefixed = Prefixed::of(d);
     let url = append_queries(&resolved, &prefixed.token_queries)?;
 
-    let user = match (auth.is_user_based(), user_token.map(str::trim).filter(|t| !t.is_empty())) {
+    // A ClientProvided assertion names the user itself (c69ea6a).
+    let user = match (auth.is_user_based() && !client_provided, user_token.map(str::trim).filter(|t| !t.is_empty())) {
         (true, None) => return Err(RuleError::NeedsUserToken(auth.as_str())),
         (true, Some(t)) => Some(t),
         (false, _) => None,
@@ -230,6 +301,8 @@ pub fn plan_with(
         AuthenticationType::OAuth2JWTBearer | AuthenticationType::OAuth2UserTokenExchange => grant::JWT_BEARER,
         AuthenticationType::OAuth2Password => grant::PASSWORD,
         AuthenticationType::OAuth2SAMLBearerAssertion => super::saml_bearer::GRANT_TYPE,
+        AuthenticationType::OAuth2RefreshToken => grant::REFRESH_TOKEN,
+        AuthenticationType::OAuth2TokenExchange => TOKEN_EXCHANGE_GRANT,
         _ => unreachable!("types without retrieval returned above"),
     };
     form.push(("grant_type".into(), g.into()));
@@ -246,10 +319,37 @@ pub fn plan_with(
             if let Some(company) = d.get("companyId") {
                 form.push(("company_id".into(), company.to_string()));
             }
+            if let Some(a) = present(tokens.saml_assertion).filter(|_| client_provided) {
+                // "the service will pass it to the token service" (c69ea6a).
+                form.push(("assertion".into(), a.to_string()));
+            }
+        }
+        // RT-1: RFC 6749 §6, `refresh_token`.
+        AuthenticationType::OAuth2RefreshToken => {
+            form.push(("refresh_token".into(), present(tokens.refresh_token).unwrap_or_default().to_string()));
+        }
+        // TE-1: RFC 8693 §2.1; the actor only when given.
+        AuthenticationType::OAuth2TokenExchange => {
+            form.push(("subject_token".into(), present(tokens.subject_token).unwrap_or_default().to_string()));
+            form.push((
+                "subject_token_type".into(),
+                present(tokens.subject_token_type).unwrap_or_default().to_string(),
+            ));
+            if let Some(a) = present(tokens.actor_token) {
+                form.push(("actor_token".into(), a.to_string()));
+                if let Some(t) = present(tokens.actor_token_type) {
+                    form.push(("actor_token_type".into(), t.to_string()));
+                }
+            }
         }
         _ => {}
     }
-    let saml = if saml { Some(saml_plan(d, user.unwrap_or_default(), &url)?) } else { None };
+    // CA-10: assertion headers stand in for the client secret (789acee);
+    // they disable `clientAssertion.destinationName` (1c34472).
+    if let Some((t, a)) = header_assertion {
+        with_client_assertion(&mut form, t.to_string(), a.to_string());
+    }
+    let saml = if saml && !client_provided { Some(saml_plan(d, user.unwrap_or_default(), &url)?) } else { None };
     // CA-9: scope unchanged, only when set.
     if let Some(scope) = d.0.get("scope").filter(|s| !s.trim().is_empty()) {
         form.push(("scope".into(), scope.clone()));
@@ -278,7 +378,7 @@ pub fn plan_with(
                 _ => tenant.to_string(),
             },
             destination: d.name().to_string(),
-            user: user.map(user_identity).unwrap_or_default(),
+            user: request_identity(user, tokens, header_assertion),
             client_id: client_id.to_string(),
             token_url: url.clone(),
             properties: super::cache::properties_digest(&d.0),
@@ -289,7 +389,14 @@ pub fn plan_with(
         basic: ca.basic,
         timeouts: Timeouts::from_properties_with(d.get(CONNECT_PROPERTY), d.get(READ_PROPERTY), readings.zero_timeout),
         key_store,
-        client_assertion_destination: d.get("clientAssertion.destinationName").map(str::to_string),
+        client_assertion_destination: if header_assertion.is_some() {
+            None
+        } else {
+            // "this header overrides the property" (1c34472).
+            present(tokens.client_assertion_destination)
+                .or(d.get("clientAssertion.destinationName"))
+                .map(str::to_string)
+        },
         proxy_type,
         location_id: d.get("CloudConnectorLocationId").filter(|l| !l.is_empty()).map(str::to_string),
         trust_all: d.get("TrustAll").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -373,6 +480,31 @@ pub fn append_queries(url: &str, queries: &[(String, String)]) -> Result<String,
         }
     }
     Ok(u.to_string())
+}
+
+/// A header's value when it has one (an empty header counts as absent, as
+/// 39d4265 says of `X-user-token`).
+fn present(t: Option<&str>) -> Option<&str> {
+    t.map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Who the cached token is for (`CH-3`): the user, and every token of the
+/// request that goes into the token request (a refresh token, a subject or
+/// actor token, a client assertion), so another caller's never matches.
+fn request_identity(user: Option<&str>, tokens: &RequestTokens<'_>, assertion: Option<(&str, &str)>) -> String {
+    let mut parts: Vec<String> = user.map(user_identity).into_iter().collect();
+    for (label, t) in [
+        ("refresh", tokens.refresh_token),
+        ("subject", tokens.subject_token),
+        ("actor", tokens.actor_token),
+        ("saml", tokens.saml_assertion),
+        ("assertion", assertion.map(|(_, a)| a)),
+    ] {
+        if let Some(t) = t.filter(|t| !t.trim().is_empty()) {
+            parts.push(format!("{label}:{}", user_identity(t)));
+        }
+    }
+    parts.join("|")
 }
 
 /// A stable identity of a user token for cache keys (`CH-3`): zone and
