@@ -497,6 +497,30 @@ async fn find_at(
     let trust = (entry.properties.get("Authentication") == Some("OAuth2SAMLBearerAssertion"))
         .then(|| svc.state.uaa.tenant(&caller.tenant).and_then(|t| svc.state.uaa.destination_trust(&t).ok()))
         .flatten();
+    // DC-1: a predefined chain consumes its first destination, and its
+    // token goes to the destination of the path (08a09f5: "only applicable
+    // for requests to a Find a Destination REST API endpoint").
+    let chain = match chain_of(&req) {
+        Ok(c) => c,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    if chain.is_some() && matches!(api, Api::Consume { .. }) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "X-chain-name: destination chains are only applicable to the Find a Destination API (08a09f5)",
+        );
+    }
+    let step = match &chain {
+        None => None,
+        Some(c) => Some(chain_first_step(&svc, &caller, c, &certificates).await),
+    };
+    let mut tokens = request_tokens(&req, caller.user_token.as_deref());
+    if let (Some(c), Some(Ok(t))) = (&chain, &step) {
+        match c.handoff {
+            crate::rules::chains::Handoff::UserToken => tokens.user_token = Some(t),
+            crate::rules::chains::Handoff::SamlAssertion => tokens.saml_assertion = Some(t),
+        }
+    }
     let mut answer = if q.skip_token_retrieval.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         crate::retrieval::FindDestinationAnswer {
             owner: None,
@@ -510,13 +534,22 @@ async fn find_at(
             .find_destination(FindRequest {
                 destination: &entry.properties,
                 tenant: &caller.exchange_tenant,
-                tokens: request_tokens(&req, caller.user_token.as_deref()),
+                tokens,
                 certificates: &certificates,
                 lookup: Some(&lookup),
                 saml_signer: trust.as_ref(),
             })
             .await
     };
+    if let (Some(c), Some(Err(e))) = (&chain, &step) {
+        // The chain's first step failed: the path destination is returned
+        // with the failure as its token error (FD-4's shape; the pages give
+        // no other).
+        answer.auth_tokens = Some(vec![crate::rules::AuthToken::error(
+            crate::rules::ErrorCode::Other,
+            format!("destination chain {}, first step: {e}", c.name),
+        )]);
+    }
     let instance = (entry.level == Level::Instance).then(|| svc.state.instance_id.clone());
     answer.owner = Some(json!({"SubaccountId": caller.zid, "InstanceId": instance}));
     let used: Vec<Certificate> = entry
@@ -547,6 +580,66 @@ async fn find_at(
         }
     }
     json_response(StatusCode::OK, &v)
+}
+
+/// The predefined chain a request names (`X-chain-name`, `X-chain-var-*`).
+fn chain_of(req: &Request) -> Result<Option<crate::rules::chains::Chain>, crate::rules::RuleError> {
+    let Some(name) = req.headers().get("x-chain-name").and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let var = |v: &str| {
+        req.headers()
+            .get(format!("x-chain-var-{}", v.to_ascii_lowercase()))
+            .and_then(|x| x.to_str().ok())
+            .map(str::to_string)
+    };
+    crate::rules::chains::chain(name, var).map(Some)
+}
+
+/// The first step of a chain: its destination (with its fragment) consumed
+/// with the chain's token; the token it yields, or why none.
+async fn chain_first_step(
+    svc: &DestinationService,
+    caller: &Caller,
+    chain: &crate::rules::chains::Chain,
+    certificates: &[Certificate],
+) -> Result<String, String> {
+    use crate::rules::chains::Input;
+    let first = &chain.first;
+    let entry = svc
+        .lookup(&caller.tenant, &first.destination, None)
+        .ok_or_else(|| format!("no destination {:?} in this subaccount", first.destination))?;
+    let mut properties = entry.properties.clone();
+    if let Some(f) = &first.fragment {
+        match svc.fragment(&caller.tenant, f, entry.level) {
+            Some(frag) => properties = crate::rules::fragments::merge(&properties, &[&frag]),
+            None if first.fragment_optional => {}
+            None => return Err(format!("no fragment {f:?} for {:?}", first.destination)),
+        }
+    }
+    let mut tokens = crate::rules::RequestTokens::default();
+    match &first.input {
+        Input::UserToken(t) => tokens.user_token = Some(t),
+        Input::SubjectToken { token, token_type } => {
+            tokens.subject_token = Some(token);
+            tokens.subject_token_type = Some(token_type);
+        }
+    }
+    let answer = svc
+        .state
+        .retriever
+        .find_destination(FindRequest {
+            destination: &properties,
+            tenant: &caller.exchange_tenant,
+            tokens,
+            certificates,
+            lookup: None,
+            saml_signer: None,
+        })
+        .await;
+    let token = answer.auth_tokens.and_then(|t| t.into_iter().next()).ok_or("its destination yields no token")?;
+    match token.error {
+        Some(e) => Err(format!("{:?}: {e}", first.destination)),
+        None => Ok(token.value),
+    }
 }
 
 /// The caller's tokens in the request's headers (`X-refresh-token`, bff0136;

@@ -1161,3 +1161,124 @@ async fn a_client_provided_saml_assertion_is_passed_on() {
     let (_, a) = get_with(&stack, "mytenant", path, &[]).await;
     assert!(auth_token(&a)["error"].as_str().unwrap().contains("X-samlAssertion"), "{a}");
 }
+
+/// `DC-1` (08a09f5, 3c82ad5, 13f633e, d716d41): the two predefined chains.
+/// Sequential user propagation consumes the token-transformation
+/// destination with the user token and hands the new user token to the
+/// path's destination; the IAS SAML chain consumes an `OAuth2TokenExchange`
+/// destination with the subject token and hands its result to a
+/// `ClientProvided` SAML bearer destination as the assertion. A failing
+/// first step is the path destination's token error; an unknown chain or a
+/// missing variable is a 400; the v2 API takes no chains.
+#[tokio::test]
+async fn the_predefined_destination_chains_run_both_steps() {
+    let stack = stack().await;
+    let v1 = |n: &str| format!("/destination-configuration/v1/destinations/{n}");
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let chain = [
+        ("X-chain-name", "com.sap.sequentialUserPropagation"),
+        ("X-chain-var-tokenTransformationDestinationName", "jwt-bearer-example"),
+        ("X-chain-var-userToken", alice.as_str()),
+    ];
+    let (s, a) = get_with(&stack, "mytenant", &v1("app-jwt-bearer"), &chain).await;
+    assert_eq!(s, 200, "{a}");
+    let final_token = auth_token(&a)["value"].as_str().unwrap_or_else(|| panic!("{a}")).to_string();
+    assert_eq!(claims(&final_token)["user_name"], "alice");
+    let grants: Vec<_> = stack
+        .journal()
+        .of("uaa")
+        .into_iter()
+        .filter(|e| e.form_field("grant_type") == Some(idprop_mocks::uaa::JWT_BEARER_GRANT))
+        .collect();
+    assert_eq!(grants.len(), 2, "two exchanges: the transformation, then the path's destination");
+    assert_eq!(grants[0].form_field("assertion"), Some(alice.as_str()));
+    assert_ne!(grants[1].form_field("assertion"), Some(alice.as_str()), "step 2 consumes step 1's token");
+
+    // IAS SAML chain, with a scriptable token server for both steps.
+    let mut saml =
+        stack.destinations().destinations().into_iter().find(|e| e.properties.name() == "saml-bearer-example").unwrap();
+    saml.properties.0.insert("Name".into(), "saml-from-chain".into());
+    saml.properties.0.insert("SAMLAssertionProvider".into(), "ClientProvided".into());
+    saml.properties.0.insert("tokenServiceURL".into(), format!("https://{AUTH}/oauth/token"));
+    stack.destinations().add(saml);
+    let ias = [
+        ("X-chain-name", "com.sap.iasGeneratedOAuth2SamlBearerAssertion"),
+        ("X-chain-var-samlProviderDestinationName", "token-exchange-example"),
+        ("X-chain-var-subjectToken", "subject-of-alice"),
+        ("X-chain-var-subjectTokenType", "urn:ietf:params:oauth:token-type:access_token"),
+    ];
+    let (_, a) = get_with(&stack, "mytenant", &v1("saml-from-chain"), &ias).await;
+    assert_eq!(auth_token(&a)["type"], "Bearer", "{a}");
+    let sent = stack.journal().of("token-server");
+    let [exchange, bearer] = &sent[sent.len() - 2..] else { panic!("{sent:?}") };
+    assert_eq!(exchange.form_field("subject_token"), Some("subject-of-alice"));
+    assert_eq!(bearer.form_field("grant_type"), Some("urn:ietf:params:oauth:grant-type:saml2-bearer"));
+    assert!(
+        bearer.form_field("assertion").is_some_and(|a| a.starts_with("ts.")),
+        "the exchanged token is the assertion"
+    );
+
+    // Failures.
+    let broken = [chain[0], ("X-chain-var-tokenTransformationDestinationName", "no-such"), chain[2]];
+    let (s, a) = get_with(&stack, "mytenant", &v1("app-jwt-bearer"), &broken).await;
+    assert_eq!(s, 200);
+    assert!(auth_token(&a)["error"].as_str().unwrap().contains("first step"), "{a}");
+    let (s, _) = get_with(&stack, "mytenant", &v1("app-jwt-bearer"), &chain[..2]).await;
+    assert_eq!(s, 400, "X-chain-var-userToken missing");
+    let (s, _) = get_with(&stack, "mytenant", &v1("app-jwt-bearer"), &[("X-chain-name", "com.example.mine")]).await;
+    assert_eq!(s, 400);
+    let (s, _) =
+        get_with(&stack, "mytenant", "/destination-configuration/v2/destinations/app-jwt-bearer", &chain).await;
+    assert_eq!(s, 400);
+}
+
+/// The seed's rules hold for `OAuth2SAMLBearerAssertion` too (SB-2 with
+/// TU-*, PX-*, TO-*): a `Common` token service URL gets the caller's
+/// subdomain, `tokenServiceURL.headers.*`/`.queries.*`/`tokenService.body.*`
+/// reach the token service, and a slow token service hits the read timeout.
+#[tokio::test]
+async fn saml_bearer_follows_the_seed_rules_for_urls_prefixes_and_timeouts() {
+    let stack = stack().await;
+    let trust = stack.uaa().destination_trust(&stack.uaa().tenant("mytenant").unwrap()).unwrap().trusted("x");
+    let ts = stack.token_server(AUTH).unwrap();
+    ts.set_behaviour(TokenServerBehaviour::default().validate_saml(vec![trust], &["jam.test"]));
+    let mut e = DestinationEntry::new(Destination(
+        [
+            ("Name", "saml-common"),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("Authentication", "OAuth2SAMLBearerAssertion"),
+            ("audience", "jam.test"),
+            ("clientKey", "jam-client"),
+            ("authnContextClassRef", "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession"),
+            ("tokenServiceURL", &format!("https://{AUTH}/oauth/token")),
+            ("tokenServiceURLType", "Common"),
+            ("tokenServiceURL.headers.x-api-key", "k-1"),
+            ("tokenServiceURL.queries.company", "acme"),
+            ("tokenService.body.resource", "jam"),
+            ("tokenServiceURL.SocketReadTimeoutInSeconds", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    ));
+    e.tenant = Some("mytenant".into());
+    stack.destinations().add(e);
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let (_, a) = find_destination(&stack, "mytenant", "saml-common", Some(&alice)).await;
+    assert_eq!(auth_token(&a)["type"], "Bearer", "{a}");
+    let sent = stack.journal().of("token-server");
+    let last = sent.last().unwrap();
+    assert_eq!(last.host, format!("mytenant.{AUTH}"), "TU-4: the subdomain inserted");
+    assert!(last.headers.iter().any(|(k, v)| k == "x-api-key" && v == "k-1"));
+    assert!(last.query.iter().any(|(k, v)| k == "company" && v == "acme"));
+    assert_eq!(last.form_field("resource"), Some("jam"));
+    // The assertion passed the token server's SB-1 checks: its Recipient
+    // is the resolved endpoint, without the added query.
+    ts.set_behaviour(TokenServerBehaviour::default().delay(Duration::from_millis(2500)));
+    stack.destinations().retriever().reset();
+    let t0 = Instant::now();
+    let (_, a) = find_destination(&stack, "mytenant", "saml-common", Some(&alice)).await;
+    assert!(auth_token(&a)["error"].as_str().is_some(), "{a}");
+    assert!(t0.elapsed() < Duration::from_millis(2400), "TO: the 1 s read timeout, not the delay");
+}

@@ -24,6 +24,7 @@
 //! | the connector's path allow-list | [`paths`] |
 //! | `SC-1`..`SC-4` (system certificate, `SSL_CLIENT_CERT`, ICM trust) | [`backend_logon`] |
 //! | `FR-1`..`FR-3` (destination fragments) | [`fragments`] |
+//! | `DC-1` (predefined destination chains) | [`chains`] |
 //! | `SB-1`, `SB-2` (SAML 2.0 bearer assertions, RFC 7522) | [`saml_bearer`] |
 //! | `AP-1`..`AP-3` (the application of seed 000: token, audience, scope) | [`app_access`] |
 
@@ -32,6 +33,7 @@ pub mod auth_tokens;
 pub mod auth_type;
 pub mod backend_logon;
 pub mod cache;
+pub mod chains;
 pub mod client_auth;
 pub mod connectivity;
 pub mod dn;

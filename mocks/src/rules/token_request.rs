@@ -349,7 +349,10 @@ pub fn plan_for(
     if let Some((t, a)) = header_assertion {
         with_client_assertion(&mut form, t.to_string(), a.to_string());
     }
-    let saml = if saml && !client_provided { Some(saml_plan(d, user.unwrap_or_default(), &url)?) } else { None };
+    // The Recipient is the token service URL as resolved, without the
+    // `tokenServiceURL.queries.*` (RFC 7522 §3 item 7: "the token endpoint
+    // URL"; a token server compares its endpoint).
+    let saml = if saml && !client_provided { Some(saml_plan(d, user.unwrap_or_default(), &resolved)?) } else { None };
     // CA-9: scope unchanged, only when set.
     if let Some(scope) = d.0.get("scope").filter(|s| !s.trim().is_empty()) {
         form.push(("scope".into(), scope.clone()));
