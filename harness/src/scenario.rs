@@ -123,6 +123,13 @@ pub struct TokenSpec {
     /// Replace every claim by exactly these (`iss` still defaults to the tenant's).
     #[serde(default)]
     pub only_claims: Option<Map<String, Value>>,
+    /// A token of this identity provider instead of the UAA (IAS tenant or
+    /// any OIDC issuer): its user token for `user`, or exactly
+    /// `only_claims`; signed with its key (`kid` may name another TEST ONLY
+    /// key, `oidc-2` a rotated-out one). An issuer the stack does not know
+    /// is signed with `oidc-1` (an untrusted provider).
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 /// One message to the implementation, or a pause.
@@ -204,6 +211,10 @@ pub struct MapStep {
     /// Trusted tenants (their issuers and keys); every stack tenant when absent.
     #[serde(default)]
     pub trust: Option<Vec<String>>,
+    /// Identity providers beside the UAA trusted too, by issuer (their keys
+    /// inline, their `jwks_uri`).
+    #[serde(default)]
+    pub trust_issuers: Vec<String>,
     /// Seconds added to the harness clock for `now`.
     #[serde(default)]
     pub now_offset_s: i64,

@@ -45,6 +45,8 @@ pub enum Component {
     /// The application of seed 000 (`app.example.test`), which validates
     /// its callers' tokens.
     App,
+    /// An identity provider (IAS tenant or OIDC issuer).
+    IdentityProvider,
     /// The gateway itself (unknown hosts).
     Gateway,
     /// A host served by the user's server ([`Stack::route_to`](crate::Stack::route_to)).
@@ -63,6 +65,7 @@ impl Component {
             Component::Backend => "backend",
             Component::Api => "api",
             Component::App => "app",
+            Component::IdentityProvider => "identity-provider",
             Component::Gateway => "gateway",
             Component::Other(s) => s,
         }
@@ -80,6 +83,7 @@ impl From<&str> for Component {
             "backend" => Component::Backend,
             "api" => Component::Api,
             "app" => Component::App,
+            "identity-provider" => Component::IdentityProvider,
             "gateway" => Component::Gateway,
             other => Component::Other(other.to_string()),
         }

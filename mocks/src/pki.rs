@@ -29,11 +29,15 @@ const CONNECTOR_CA_PEM: &str = include_str!("../../fixtures/pki/connector-ca.pem
 const CONNECTOR_CA_KEY: &str = include_str!("../../fixtures/pki/connector-ca.key.pem");
 const OTHER_CA_PEM: &str = include_str!("../../fixtures/pki/other-ca.pem");
 const OTHER_CA_KEY: &str = include_str!("../../fixtures/pki/other-ca.key.pem");
-const JWT_KEYS: [(&str, &str); 3] = [
+const JWT_KEYS: [(&str, &str); 5] = [
     ("key-1", include_str!("../../fixtures/keys/jwt-key-1.pem")),
     ("key-2", include_str!("../../fixtures/keys/jwt-key-2.pem")),
     // Never published by any JWKS: the "signed by somebody else" key.
     ("rogue", include_str!("../../fixtures/keys/jwt-key-rogue.pem")),
+    // The identity providers' (IAS tenants, any OIDC issuer): their own
+    // keys, never the UAA's, so trusting one never trusts the other.
+    ("oidc-1", include_str!("../../fixtures/keys/oidc-key-1.pem")),
+    ("oidc-2", include_str!("../../fixtures/keys/oidc-key-2.pem")),
 ];
 
 /// The external SAML identity provider's RSA key (seed 000's external
@@ -420,6 +424,14 @@ pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError
     for kid in ["1", "2", "rogue"] {
         let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
         write(&format!("keys/jwt-key-{kid}.pem"), &format!("RSA-2048 JWT signing key {kid}"), &key.serialize_pem())?;
+    }
+    for k in ["1", "2"] {
+        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
+        write(
+            &format!("keys/oidc-key-{k}.pem"),
+            &format!("RSA-2048 OIDC signing key {k} of the mock identity providers"),
+            &key.serialize_pem(),
+        )?;
     }
     let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)?;
     write(

@@ -11,8 +11,13 @@ use idprop_mocks::uaa::{MockUaa, UaaConfig};
 #[derive(Args, Debug, Clone)]
 pub struct TokenArgs {
     /// Tenant subdomain (decides `iss`, `zid`, `ext_attr.zdn`).
-    #[arg(long)]
+    #[arg(long, required_unless_present = "issuer", default_value = "")]
     tenant: String,
+    /// A token of an identity provider beside the UAA: exactly `iss` and the
+    /// `--claim`s (plus `iat`/`exp` unless given), signed with its TEST ONLY
+    /// key (`--kid`, default `oidc-1`), e.g. `--issuer https://issuer.com`.
+    #[arg(long, conflicts_with_all = ["saml_assertion", "count", "client", "drops"])]
+    issuer: Option<String>,
     /// User the token is for (known users get their configured claims).
     #[arg(long, default_value = "alice")]
     user: String,
@@ -54,6 +59,10 @@ pub struct TokenArgs {
 }
 
 pub fn run(args: TokenArgs) -> Result<std::process::ExitCode> {
+    if let Some(issuer) = &args.issuer {
+        println!("{}", provider_token(issuer, &args)?);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if args.saml_assertion {
         println!("{}", saml_assertion(&args)?);
         return Ok(std::process::ExitCode::SUCCESS);
@@ -121,4 +130,23 @@ fn saml_assertion(args: &TokenArgs) -> Result<String> {
     };
     let xml = signer.sign(&assertion, false).context("signing the assertion")?;
     Ok(if args.xml { xml } else { idprop_mocks::saml::encode(&xml) })
+}
+
+/// A token of the identity provider `issuer`: exactly `iss`, the given
+/// claims, and `iat`/`exp` (one hour) unless given.
+fn provider_token(issuer: &str, args: &TokenArgs) -> Result<String> {
+    let pki = idprop_mocks::pki::TestPki::load().context("loading the test PKI")?;
+    let kid = args.kid.as_deref().unwrap_or("oidc-1");
+    let key = pki.signing_key(kid).with_context(|| format!("no TEST ONLY key {kid:?}"))?;
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), Value::String(issuer.to_string()));
+    for kv in &args.claims {
+        let Some((k, v)) = kv.split_once('=') else { bail!("--claim {kv:?}: expected KEY=VALUE") };
+        claims.insert(k.to_string(), serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string())));
+    }
+    let now = idprop_mocks::tokens::unix_now();
+    claims.entry("iat").or_insert_with(|| now.into());
+    claims.entry("exp").or_insert_with(|| (now + 3600).into());
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    Ok(key.sign_jwt(&header.to_string(), &Value::Object(claims).to_string()))
 }

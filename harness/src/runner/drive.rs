@@ -95,7 +95,11 @@ pub(super) async fn drive(driver: &dyn Driver, l: &Loaded, result: &mut Scenario
                     .unwrap_or_else(|| stack.uaa().config().tenants.iter().map(|t| t.subdomain.clone()).collect());
                 let req = Request::MapPrincipal(MapPrincipal {
                     token: mint(&stack, &m.token),
-                    trust: trust_of(&stack, &tenants),
+                    trust: {
+                        let mut t = trust_of(&stack, &tenants);
+                        t.extend(crate::runner::template::trust_of_providers(&stack, &m.trust_issuers));
+                        t
+                    },
                     subject_pattern: render(&m.subject_pattern, &vars),
                     now: unix_now() as i64 + m.now_offset_s,
                     propagation: m.propagation,

@@ -88,6 +88,9 @@ pub fn mint(stack: &Stack, spec: &TokenSpec) -> String {
     if let Some(l) = &spec.literal {
         return l.clone();
     }
+    if let Some(issuer) = &spec.issuer {
+        return mint_of_provider(stack, spec, issuer);
+    }
     let tenant = spec.tenant.as_deref().unwrap_or("mytenant");
     let mut b = if let Some(only) = &spec.only_claims {
         let mut claims = only.clone();
@@ -111,6 +114,49 @@ pub fn mint(stack: &Stack, spec: &TokenSpec) -> String {
         Some(f) => b.forge(f),
         None => b.sign(),
     }
+}
+
+/// A token of the identity provider `issuer` (see [`TokenSpec::issuer`]).
+fn mint_of_provider(stack: &Stack, spec: &TokenSpec, issuer: &str) -> String {
+    let provider = stack.identity_provider(issuer);
+    let mut claims = match (&spec.only_claims, provider) {
+        (Some(only), _) => only.clone(),
+        (None, Some(p)) => {
+            let user = p.config().users.iter().find(|u| Some(u.user_name.as_str()) == spec.user.as_deref()).cloned();
+            let user = user.unwrap_or_else(|| idprop_mocks::uaa::User::new(spec.user.as_deref().unwrap_or("alice")));
+            let client = p.config().clients.first().map(|c| c.client_id.clone()).unwrap_or_default();
+            p.claims(&client, Some(&user), 3600)
+        }
+        (None, None) => serde_json::Map::new(),
+    };
+    claims.entry("iss").or_insert_with(|| json!(issuer));
+    claims.entry("exp").or_insert_with(|| json!(idprop_mocks::tokens::unix_now() + 3600));
+    for (k, v) in &spec.claims {
+        claims.insert(k.clone(), v.clone());
+    }
+    for k in &spec.drop {
+        claims.remove(k);
+    }
+    let kid = spec
+        .kid
+        .clone()
+        .or_else(|| provider.and_then(|p| p.config().keys.first().cloned()))
+        .unwrap_or_else(|| "oidc-1".into());
+    let key = stack.pki().signing_key(&kid).unwrap_or_else(|| &stack.pki().signing_keys()[0]);
+    key.sign_jwt(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string(), &Value::Object(claims).to_string())
+}
+
+/// The identity providers `issuers` as `map_principal` trust entries.
+pub(crate) fn trust_of_providers(stack: &idprop_mocks::Stack, issuers: &[String]) -> Vec<Trust> {
+    issuers
+        .iter()
+        .filter_map(|i| stack.identity_provider(i))
+        .map(|p| Trust {
+            issuer: p.config().issuer.clone(),
+            jwks_uri: Some(p.config().jwks_uri()),
+            jwks: serde_json::to_value(p.jwks()).ok(),
+        })
+        .collect()
 }
 
 /// A JSON object's map (an empty one for anything else).

@@ -128,6 +128,11 @@ impl Stack {
             "components": self.components(),
             "destinations": self.inner.destination.destinations().iter().map(|e| (e.properties.name().to_string(), json!(e.properties.get("Authentication").unwrap_or("NoAuthentication")))).collect::<serde_json::Map<_, _>>(),
             "vcap_services": self.vcap_services(),
+            "identity_providers": self.inner.providers.iter().map(|p| {
+                let c = p.config();
+                json!({"kind": c.kind, "issuer": c.issuer, "discovery": c.discovery_url(),
+                       "clients": c.clients.iter().map(|k| json!({"client_id": k.client_id, "client_secret": k.client_secret})).collect::<Vec<_>>()})
+            }).collect::<Vec<_>>(),
             "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.summary()).collect::<Vec<_>>()},
         })
     }

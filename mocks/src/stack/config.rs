@@ -175,6 +175,9 @@ pub struct StackConfig {
     /// Cloud Connectors, one per location id.
     pub connectors: Vec<ConnectorConfig>,
     pub backend: BackendConfig,
+    /// Identity providers beside the UAA (IAS tenants, any OIDC issuer);
+    /// the default Cloud Connector trusts each.
+    pub identity_providers: Vec<crate::oidc::ProviderConfig>,
     /// The application of seed 000 (`app.example.test`).
     pub app: crate::app::AppConfig,
     /// Journal entries kept (oldest dropped first); everything when absent.
@@ -206,6 +209,7 @@ impl Default for StackConfig {
             connectors: vec![ConnectorConfig::default()],
             backend: BackendConfig::default(),
             app: Default::default(),
+            identity_providers: crate::oidc::default_providers(),
             journal_capacity: None,
             journal_bytes: crate::journal::DEFAULT_MAX_BYTES,
             limits: Limits::default(),

@@ -59,6 +59,7 @@ struct Inner {
     life: Lifecycle,
     shutdown: Shutdown,
     expectations: Arc<Mutex<Vec<crate::expect::Expectation>>>,
+    providers: Vec<crate::oidc::IdentityProvider>,
 }
 
 impl Drop for Inner {
@@ -202,7 +203,7 @@ impl Stack {
         }
         let dest_router = journalled(destination.router(), journal.clone(), Component::Destination);
 
-        let trusted: Vec<TrustedIdp> = uaa
+        let mut trusted: Vec<TrustedIdp> = uaa
             .config()
             .tenants
             .iter()
@@ -211,6 +212,18 @@ impl Stack {
                 jwks_uri: uaa.factory().jku(&t.subdomain),
             })
             .collect();
+        // Identity providers beside the UAA: their own hosts and keys, trusted
+        // by issuer (keys from the discovery document's `jwks_uri`).
+        let mut providers = Vec::new();
+        for p in &config.identity_providers {
+            let idp =
+                crate::oidc::IdentityProvider::new(p.clone(), &pki).map_err(|e| StackError::Config(e.to_string()))?;
+            gateway
+                .routes
+                .add(&p.host, Route::new(journalled(idp.router(), journal.clone(), Component::IdentityProvider)));
+            trusted.push(TrustedIdp { issuer: p.issuer.clone(), jwks_uri: p.jwks_uri() });
+            providers.push(idp);
+        }
         let mut connectors = Vec::new();
         for c in &config.connectors {
             connectors.push(
@@ -284,6 +297,7 @@ impl Stack {
                 life,
                 shutdown,
                 expectations: Default::default(),
+                providers,
             }),
         };
         for ts in &config.token_servers {
@@ -361,6 +375,16 @@ impl Stack {
 
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
+    }
+
+    /// The identity providers beside the UAA.
+    pub fn identity_providers(&self) -> &[crate::oidc::IdentityProvider] {
+        &self.inner.providers
+    }
+
+    /// The identity provider whose `iss` is `issuer`.
+    pub fn identity_provider(&self, issuer: &str) -> Option<&crate::oidc::IdentityProvider> {
+        self.inner.providers.iter().find(|p| p.config().issuer == issuer)
     }
 
     pub fn uaa(&self) -> &MockUaa {

@@ -1,0 +1,293 @@
+//! Identity providers beside the UAA: SAP Cloud Identity Services (IAS)
+//! tenants and any OIDC issuer (seed 002's sample token comes from
+//! `https://issuer.com`).
+//!
+//! Each provider has its own TEST ONLY keys (never the UAA's), an issuer of
+//! any spelling, and a `.test` host that serves its discovery document
+//! (`/.well-known/openid-configuration`), its keys (`/oauth2/certs`) and a
+//! token endpoint (`/oauth2/token`: client credentials and password). An
+//! issuer that is not a `.test` URL is never contacted: its documents live on
+//! the `.test` host the configuration names.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::http::{json_response, oauth_error, parse_basic, BufferedBody};
+use crate::identity::{stable_uuid, OAuthClient, User};
+use crate::pki::{SigningKey, TestPki};
+
+/// What kind of provider: it decides the claims of the tokens it issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// An SAP Cloud Identity Services tenant: tokens with the claims of
+    /// 7bf3c18 (`sub`, `user_uuid`, `email`, `app_tid`, `azp`, `aud`, `sid`,
+    /// `scim_id`, …).
+    #[default]
+    Ias,
+    /// Any OIDC issuer: `iss`, `sub`, `aud`, `email`, names.
+    Oidc,
+}
+
+/// One identity provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub kind: ProviderKind,
+    /// The `iss` of its tokens, exactly (any string, `https://issuer.com`).
+    pub issuer: String,
+    /// The `.test` host that serves its documents and token endpoint.
+    pub host: String,
+    /// Clients that may get tokens at its token endpoint.
+    #[serde(default)]
+    pub clients: Vec<OAuthClient>,
+    /// Users of the password grant.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Keys it publishes (`oidc-1`, `oidc-2`); it signs with the first.
+    #[serde(default = "default_kids")]
+    pub keys: Vec<String>,
+}
+
+fn default_kids() -> Vec<String> {
+    vec!["oidc-1".into()]
+}
+
+impl ProviderConfig {
+    /// `https://<host>`: where its documents are.
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.host)
+    }
+
+    /// Its discovery document's URL.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.base_url())
+    }
+
+    /// Its keys' URL (the discovery document's `jwks_uri`).
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/oauth2/certs", self.base_url())
+    }
+}
+
+/// The default providers: one IAS tenant and the issuer of seed 002's
+/// sample token.
+pub fn default_providers() -> Vec<ProviderConfig> {
+    let mut alice = User::new("alice");
+    alice.given_name = Some("Alice".into());
+    alice.family_name = Some("Example".into());
+    vec![
+        ProviderConfig {
+            kind: ProviderKind::Ias,
+            issuer: "https://mytenant.accounts.idp.test".into(),
+            host: "mytenant.accounts.idp.test".into(),
+            clients: vec![OAuthClient::new(IAS_CLIENT.0, IAS_CLIENT.1)],
+            users: vec![alice],
+            keys: default_kids(),
+        },
+        ProviderConfig {
+            kind: ProviderKind::Oidc,
+            issuer: SEED_ISSUER.into(),
+            host: "issuer.oidc.test".into(),
+            clients: vec![OAuthClient::new("111111111111-2222-3333-444444444444", "seed-secret")],
+            users: vec![],
+            keys: default_kids(),
+        },
+    ]
+}
+
+/// The client of the default IAS tenant (an `identity` binding's).
+pub const IAS_CLIENT: (&str, &str) = ("ias-app-client", "ias-app-secret");
+/// The issuer of seed 002's sample token.
+pub const SEED_ISSUER: &str = "https://issuer.com";
+
+/// Errors of a provider's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("identity provider {issuer:?}: key {kid:?} is not one of the TEST ONLY OIDC keys (oidc-1, oidc-2)")]
+    UnknownKey { issuer: String, kid: String },
+    #[error("identity provider {issuer:?}: it needs at least one key")]
+    NoKeys { issuer: String },
+    #[error("identity provider {issuer:?}: host {host:?} must be a .test name")]
+    NotTest { issuer: String, host: String },
+}
+
+/// A running identity provider. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct IdentityProvider {
+    config: Arc<ProviderConfig>,
+    keys: Arc<Vec<SigningKey>>,
+}
+
+impl IdentityProvider {
+    pub fn new(config: ProviderConfig, pki: &TestPki) -> Result<Self, ProviderError> {
+        let issuer = config.issuer.clone();
+        if !config.host.trim_end_matches('.').ends_with(".test") {
+            return Err(ProviderError::NotTest { issuer, host: config.host.clone() });
+        }
+        if config.keys.is_empty() {
+            return Err(ProviderError::NoKeys { issuer });
+        }
+        let keys = config
+            .keys
+            .iter()
+            .map(|kid| {
+                pki.signing_key(kid)
+                    .filter(|_| kid.starts_with("oidc-"))
+                    .cloned()
+                    .ok_or_else(|| ProviderError::UnknownKey { issuer: issuer.clone(), kid: kid.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { config: Arc::new(config), keys: Arc::new(keys) })
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    /// The keys it publishes, as a JWKS.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        jsonwebtoken::jwk::JwkSet { keys: self.keys.iter().map(|k| k.jwk.clone()).collect() }
+    }
+
+    /// A token holding exactly `claims` (with this provider's `iss` unless
+    /// the claims name one), signed with its first key.
+    pub fn sign(&self, mut claims: Map<String, Value>) -> String {
+        claims.entry("iss").or_insert_with(|| json!(self.config.issuer));
+        let key = &self.keys[0];
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
+        key.sign_jwt(&header.to_string(), &Value::Object(claims).to_string())
+    }
+
+    /// The claims of a token for `user` (or, without one, for the client
+    /// itself), as this kind of provider issues them.
+    pub fn claims(&self, client_id: &str, user: Option<&User>, validity: u64) -> Map<String, Value> {
+        let now = crate::tokens::unix_now();
+        let tenant_id = stable_uuid(&format!("ias-tenant:{}", self.config.issuer));
+        let mut c = Map::new();
+        c.insert("iss".into(), json!(self.config.issuer));
+        c.insert("aud".into(), json!([client_id]));
+        c.insert("azp".into(), json!(client_id));
+        c.insert("iat".into(), json!(now));
+        c.insert("exp".into(), json!(now + validity));
+        c.insert("jti".into(), json!(crate::tokens::random_hex(16)));
+        match user {
+            Some(u) => {
+                let uuid = stable_uuid(&format!("ias-user:{}:{}", self.config.issuer, u.user_name));
+                c.insert("sub".into(), json!(uuid));
+                c.insert("user_uuid".into(), json!(uuid));
+                if let Some(e) = &u.email {
+                    c.insert("email".into(), json!(e));
+                }
+                if let Some(g) = &u.given_name {
+                    c.insert("given_name".into(), json!(g));
+                }
+                if let Some(f) = &u.family_name {
+                    c.insert("family_name".into(), json!(f));
+                }
+                if self.config.kind == ProviderKind::Ias {
+                    c.insert("scim_id".into(), json!(uuid));
+                    c.insert("sid".into(), json!(crate::tokens::random_hex(16)));
+                }
+            }
+            None => {
+                c.insert("sub".into(), json!(client_id));
+            }
+        }
+        if self.config.kind == ProviderKind::Ias {
+            c.insert("app_tid".into(), json!(tenant_id));
+            c.insert("zone_uuid".into(), json!(tenant_id));
+        }
+        for (k, v) in user.map(|u| u.claims.clone()).unwrap_or_default() {
+            c.insert(k, v);
+        }
+        c
+    }
+
+    /// Its routes: discovery, keys, token endpoint.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/oauth2/certs", get(certs))
+            .route("/oauth2/token", post(token))
+            .with_state(self.clone())
+    }
+}
+
+async fn discovery(State(p): State<IdentityProvider>) -> Response<Body> {
+    let base = p.config.base_url();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": p.config.issuer,
+            "token_endpoint": format!("{base}/oauth2/token"),
+            "jwks_uri": p.config.jwks_uri(),
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "grant_types_supported": ["client_credentials", "password"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }),
+    )
+}
+
+async fn certs(State(p): State<IdentityProvider>) -> Response<Body> {
+    json_response(StatusCode::OK, &serde_json::to_value(p.jwks()).expect("JWKS serialises"))
+}
+
+/// `POST /oauth2/token`: client credentials and password, the client by
+/// secret (Basic or body).
+async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
+    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let form = crate::http::decode_pairs(&body);
+    let param = |k: &str| form.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);
+    let Some((id, secret)) =
+        basic.or_else(|| param("client_id").map(|i| (i, param("client_secret").unwrap_or_default())))
+    else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "no client authentication");
+    };
+    let Some(client) = p.config.clients.iter().find(|c| c.client_id == id && c.client_secret == secret) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("bad credentials for client {id:?}"));
+    };
+    let validity = 3600;
+    let claims = match param("grant_type").as_deref() {
+        Some("client_credentials") => p.claims(&client.client_id, None, validity),
+        Some("password") => {
+            let (u, pw) = (param("username").unwrap_or_default(), param("password").unwrap_or_default());
+            match p.config.users.iter().find(|x| x.user_name == u || x.email.as_deref() == Some(u.as_str())) {
+                Some(user) if user.password == pw => p.claims(&client.client_id, Some(user), validity),
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        &format!("bad credentials for user {u:?}"),
+                    )
+                }
+            }
+        }
+        Some(other) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                &format!("grant type {other:?} is not supported by this identity provider"),
+            )
+        }
+        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type"),
+    };
+    let token = p.sign(claims);
+    json_response(
+        StatusCode::OK,
+        &json!({"access_token": token, "id_token": token, "token_type": "Bearer", "expires_in": validity - 1}),
+    )
+}

@@ -1,0 +1,107 @@
+//! Identity providers beside the UAA (issue 16's core): an IAS tenant and the
+//! issuer of seed 002's sample token, each with its own keys and `.test`
+//! host, trusted by the Cloud Connector by issuer (keys from the discovery
+//! document's `jwks_uri`, fetched through the gateway).
+
+mod common;
+
+use idprop_mocks::oidc::{IAS_CLIENT, SEED_ISSUER};
+use idprop_mocks::Stack;
+use serde_json::{json, Value};
+
+const ERP: &str = "http://erp.onprem.test:44300";
+const IAS: &str = "https://mytenant.accounts.idp.test";
+
+/// The backend's echo for a call through the Connectivity proxy with
+/// `user_token` in `SAP-Connectivity-Authentication`.
+async fn through_the_proxy(stack: &Stack, user_token: &str) -> (u16, Value) {
+    let pt = common::proxy_token(stack, "mytenant").await;
+    let resp = common::onprem_client(stack)
+        .get(format!("{ERP}/echo/who"))
+        .header("Proxy-Authorization", format!("Bearer {pt}"))
+        .header("SAP-Connectivity-Authentication", format!("Bearer {user_token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn an_ias_tenant_serves_discovery_keys_and_tokens_that_propagate() {
+    let stack = Stack::start().await.unwrap();
+    let d: Value = common::get_json(&stack, &format!("{IAS}/.well-known/openid-configuration")).await;
+    assert_eq!(d["issuer"], IAS);
+    let jwks: Value = common::get_json(&stack, d["jwks_uri"].as_str().unwrap()).await;
+    assert_eq!(jwks["keys"][0]["kid"], "oidc-1");
+    assert!(!stack.pki().signing_keys().iter().any(|k| k.kid == "oidc-1"), "the provider's keys are never the UAA's");
+
+    let (s, t) = common::post_form(
+        &stack,
+        d["token_endpoint"].as_str().unwrap(),
+        Some(IAS_CLIENT),
+        &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")],
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let token = t["access_token"].as_str().unwrap();
+    let c = common::claims(token);
+    assert_eq!((c["iss"].as_str(), c["email"].as_str()), (Some(IAS), Some("alice@example.test")));
+    assert_eq!(c["aud"], json!([IAS_CLIENT.0]));
+    for k in ["sub", "user_uuid", "app_tid", "azp", "sid", "scim_id"] {
+        assert!(c.contains_key(k), "{k}: {c:?}");
+    }
+    // No user_name in an IAS token: the email names the certificate (PP-2).
+    let (status, echo) = through_the_proxy(&stack, token).await;
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(echo["client_cert"]["subject"], "CN=alice@example.test");
+    // The keys came from the provider's jwks_uri, through the gateway.
+    assert!(stack.journal().of("identity-provider").iter().any(|e| e.path == "/oauth2/certs"));
+}
+
+/// Seed 002's sample token exactly as printed (its own `iss`, `aud`,
+/// `exp`, `iat`, `jti`, `sub`, `email`) gives `CN=test@users.com`.
+#[tokio::test]
+async fn the_seeds_sample_token_propagates_as_printed() {
+    let stack = Stack::start().await.unwrap();
+    let seed = stack.identity_provider(SEED_ISSUER).expect("the seed's issuer is configured");
+    let claims = json!({
+        "aud": "111111111111-2222-3333-444444444444",
+        "iss": "https://issuer.com",
+        "exp": 2091269073,
+        "iat": 1601901108,
+        "jti": "111222333444555666777888999000",
+        "sub": "test",
+        "email": "test@users.com"
+    });
+    let token = seed.sign(claims.as_object().unwrap().clone());
+    assert_eq!(Value::Object(common::claims(&token)), claims, "nothing added, nothing replaced");
+    let (status, echo) = through_the_proxy(&stack, &token).await;
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(echo["client_cert"]["subject"], "CN=test@users.com");
+}
+
+/// Refused, and nothing reaches the backend: an issuer nobody configured
+/// (signed with a provider key all the same), a key the provider does not
+/// publish (rotated out), and a token with the UAA's key claiming the
+/// provider's issuer.
+#[tokio::test]
+async fn untrusted_issuers_and_unpublished_keys_are_refused() {
+    let stack = Stack::start().await.unwrap();
+    let pki = stack.pki();
+    let sign = |kid: &str, iss: &str| {
+        let claims = json!({"iss": iss, "sub": "mallory", "email": "mallory@evil.test",
+                            "exp": idprop_mocks::tokens::unix_now() + 600});
+        pki.signing_key(kid).unwrap().sign_jwt(&json!({"alg": "RS256", "kid": kid}).to_string(), &claims.to_string())
+    };
+    for (why, token) in [
+        ("untrusted issuer", sign("oidc-1", "https://other-tenant.accounts.idp.test")),
+        ("rotated-out key", sign("oidc-2", IAS)),
+        ("the UAA's key", sign("key-1", IAS)),
+    ] {
+        let (status, body) = through_the_proxy(&stack, &token).await;
+        assert!((400..500).contains(&status), "{why}: {status} {body}");
+    }
+    assert!(stack.journal().of("backend").is_empty());
+}
