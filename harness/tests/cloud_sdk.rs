@@ -192,3 +192,48 @@ async fn the_cloud_sdk_passes_the_consumer_scenarios_or_they_are_expected_failur
     assert!(report.count(Status::Passed) + report.count(Status::Warned) >= 10);
     assert_eq!(report.count(Status::KnownFinding), expectations.expected.len(), "{}", report.human());
 }
+
+/// @sap/xssec 4's `IdentityService`, unchanged, with the stack's `identity`
+/// binding: an IAS user token from the tenant's password grant validates
+/// (discovery and keys fetched from the tenant through the gateway), the
+/// client-credentials fetch works; a token for another client (audience),
+/// one signed with a key the tenant does not publish, and one of an issuer
+/// outside the binding's `domains` are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn xssec_identity_service_validates_ias_tokens_and_refuses_foreign_ones() {
+    let Some(dir) = adapter_dir() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let ias = stack.identity_provider("https://mytenant.accounts.idp.test").unwrap().clone();
+    let run = |token: String| {
+        let (dir, stack) = (dir.clone(), stack.clone());
+        async move {
+            let mut cmd = Command::new("node");
+            cmd.arg(dir.join("ias-check.mjs")).arg(token).env_remove("HTTP_PROXY");
+            for (k, v) in stack.client_env() {
+                cmd.env(k, v);
+            }
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            serde_json::from_str::<serde_json::Value>(text.lines().last().unwrap_or(""))
+                .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let alice = ias.config().users[0].clone();
+    let token = ias.sign(ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600));
+    let v = run(token).await;
+    assert_eq!((v["validated"].as_bool(), v["email"].as_str()), (Some(true), Some("alice@example.test")), "{v}");
+    assert_eq!(v["client_credentials"], true, "{v}");
+    assert!(stack.journal().of("identity-provider").iter().any(|e| e.path == "/.well-known/openid-configuration"));
+    let other_client = ias.sign(ias.claims("someone-else", Some(&alice), 600));
+    assert_eq!(run(other_client).await["validated"], false);
+    let mut claims = ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600);
+    let oidc2 = stack.pki().signing_key("oidc-2").unwrap();
+    let unpublished = oidc2.sign_jwt(
+        &serde_json::json!({"alg": "RS256", "kid": "oidc-2"}).to_string(),
+        &serde_json::Value::Object(claims.clone()).to_string(),
+    );
+    assert_eq!(run(unpublished).await["validated"], false);
+    claims.insert("iss".into(), "https://issuer.com".into());
+    let foreign = stack.identity_provider("https://issuer.com").unwrap().sign(claims);
+    assert_eq!(run(foreign).await["validated"], false);
+}

@@ -149,3 +149,38 @@ async fn sap_xssec_validates_seed_000_tokens_and_their_scopes() {
     let forged = uaa.user_token("mytenant", "alice").forge(idprop_mocks::Forgery::WrongKey);
     assert_eq!(xssec(py, &stack, &forged).await["validated"], false);
 }
+
+/// PyPI `sap-xssec` 4.5's IAS validation, unchanged, with the stack's
+/// `identity` binding: the tenant's user token validates; a token for
+/// another client and one of an issuer outside the binding's domains are
+/// refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn sap_xssec_validates_ias_tokens_and_refuses_foreign_ones() {
+    let Some(py) = python() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let ias = stack.identity_provider("https://mytenant.accounts.idp.test").unwrap().clone();
+    let run = |token: String| {
+        let (py, stack) = (py.clone(), stack.clone());
+        async move {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/ias_check.py");
+            let mut cmd = Command::new(py);
+            cmd.arg(script).arg(token).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+            for (k, v) in stack.client_env() {
+                cmd.env(k, v);
+            }
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            serde_json::from_str::<Value>(text.lines().last().unwrap_or(""))
+                .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let alice = ias.config().users[0].clone();
+    let v = run(ias.sign(ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600))).await;
+    assert_eq!(v["validated"], true, "{v}");
+    let v = run(ias.sign(ias.claims("someone-else", Some(&alice), 600))).await;
+    assert_eq!(v["validated"], false, "{v}");
+    let mut claims = ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600);
+    claims.insert("iss".into(), "https://issuer.com".into());
+    let v = run(stack.identity_provider("https://issuer.com").unwrap().sign(claims)).await;
+    assert_eq!(v["validated"], false, "{v}");
+}

@@ -155,6 +155,11 @@ impl IdentityProvider {
         &self.config
     }
 
+    /// The tenant id of its tokens (`app_tid`), stable per issuer.
+    pub fn tenant_id(&self) -> String {
+        stable_uuid(&format!("ias-tenant:{}", self.config.issuer))
+    }
+
     /// The keys it publishes, as a JWKS.
     pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
         jsonwebtoken::jwk::JwkSet { keys: self.keys.iter().map(|k| k.jwk.clone()).collect() }
@@ -173,7 +178,7 @@ impl IdentityProvider {
     /// itself), as this kind of provider issues them.
     pub fn claims(&self, client_id: &str, user: Option<&User>, validity: u64) -> Map<String, Value> {
         let now = crate::tokens::unix_now();
-        let tenant_id = stable_uuid(&format!("ias-tenant:{}", self.config.issuer));
+        let tenant_id = self.tenant_id();
         let mut c = Map::new();
         c.insert("iss".into(), json!(self.config.issuer));
         c.insert("aud".into(), json!([client_id]));

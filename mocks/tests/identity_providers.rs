@@ -58,6 +58,16 @@ async fn an_ias_tenant_serves_discovery_keys_and_tokens_that_propagate() {
     assert_eq!(echo["client_cert"]["subject"], "CN=alice@example.test");
     // The keys came from the provider's jwks_uri, through the gateway.
     assert!(stack.journal().of("identity-provider").iter().any(|e| e.path == "/oauth2/certs"));
+    // The ready file lists the providers; the bindings have an `identity`.
+    let ready = stack.ready_info();
+    assert_eq!(
+        ready["identity_providers"][0],
+        json!({"kind": "ias", "issuer": IAS, "discovery": format!("{IAS}/.well-known/openid-configuration"),
+               "clients": [{"client_id": IAS_CLIENT.0, "client_secret": IAS_CLIENT.1}]})
+    );
+    assert_eq!(ready["identity_providers"][1]["issuer"], SEED_ISSUER);
+    let identity = &stack.vcap_services()["identity"][0]["credentials"];
+    assert_eq!((identity["url"].as_str(), identity["domains"][0].as_str()), (Some(IAS), Some("accounts.idp.test")));
 }
 
 /// Seed 002's sample token exactly as printed (its own `iss`, `aud`,

@@ -119,6 +119,24 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
         idprop_mocks::uaa::APP_CLIENT.1,
         stack.uaa_url("mytenant")
     );
+    for p in stack.identity_providers() {
+        let c = p.config();
+        match (c.clients.first(), c.users.first()) {
+            (Some(client), Some(user)) => eprintln!(
+                "  {} ({:?}): curl --proxy {} --cacert {} -u '{}:{}' -d grant_type=password -d username={} -d password={} {}/oauth2/token",
+                c.issuer,
+                c.kind,
+                stack.gateway_url(),
+                stack.ca_file().display(),
+                client.client_id,
+                client.client_secret,
+                user.user_name,
+                user.password,
+                c.base_url()
+            ),
+            _ => eprintln!("  {} ({:?}): discovery {}", c.issuer, c.kind, c.discovery_url()),
+        }
+    }
     eprintln!("\nFor your application (also in {}):\n{env}", args.state_dir.join("env.sh").display());
     if !args.quiet {
         let mut feed = stack.journal().subscribe();

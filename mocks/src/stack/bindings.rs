@@ -62,7 +62,7 @@ impl Stack {
         let tenant = self.inner.config.uaa.tenants.first().map(|t| t.subdomain.clone()).unwrap_or_default();
         let uaa_url = format!("https://{tenant}.{domain}");
         let zid = self.inner.uaa.tenant(&tenant).map(|t| t.zid).unwrap_or_default();
-        json!({
+        let mut vcap = json!({
             "xsuaa": [{
                 "label": "xsuaa", "plan": "application", "name": "idprop-xsuaa", "tags": ["xsuaa"],
                 "instance_name": "idprop-xsuaa", "binding_name": null, "provider": null,
@@ -100,7 +100,24 @@ impl Stack {
                     "credential-type": "binding-secret",
                 }
             }],
-        })
+        });
+        // The `identity` binding of the first IAS tenant, shaped as 9379444
+        // shows it (`clientid`, `clientsecret`, `domains`, `url`).
+        if let Some(ias) = self.inner.providers.iter().find(|p| p.config().kind == crate::oidc::ProviderKind::Ias) {
+            let c = ias.config();
+            let domain = c.host.split_once('.').map(|(_, d)| d.to_string()).unwrap_or_else(|| c.host.clone());
+            let client = c.clients.first().cloned().unwrap_or_else(|| crate::uaa::OAuthClient::new("", ""));
+            vcap["identity"] = json!([{
+                "label": "identity", "plan": "application", "name": "idprop-identity", "tags": ["ias"],
+                "instance_name": "idprop-identity", "binding_name": null, "provider": null,
+                "credentials": {
+                    "clientid": client.client_id, "clientsecret": client.client_secret,
+                    "domains": [domain], "url": c.base_url(),
+                    "app_tid": ias.tenant_id(), "credential-type": "SECRET",
+                }
+            }]);
+        }
+        vcap
     }
 
     fn connectivity_proxy_host(&self) -> String {
