@@ -57,6 +57,23 @@ pub struct ProviderConfig {
     /// Keys it publishes (`oidc-1`, `oidc-2`); it signs with the first.
     #[serde(default = "default_kids")]
     pub keys: Vec<String>,
+    /// UAA tenants (subdomains) that trust it: their jwt-bearer grant
+    /// exchanges its tokens (IAS-to-XSUAA) and the Destination service
+    /// takes its user tokens for them.
+    #[serde(default)]
+    pub trusted_by: Vec<String>,
+    /// The `origin` its users get in the UAA's tokens.
+    #[serde(default = "default_origin")]
+    pub origin: String,
+    /// `app_tid` of its tokens: the subaccount's tenant id. Absent, the zone
+    /// id of the first tenant in `trusted_by` (an IAS tenant connected to a
+    /// subaccount issues tokens for it), else one derived from the issuer.
+    #[serde(default)]
+    pub app_tid: Option<String>,
+}
+
+fn default_origin() -> String {
+    "sap.custom".into()
 }
 
 fn default_kids() -> Vec<String> {
@@ -94,6 +111,9 @@ pub fn default_providers() -> Vec<ProviderConfig> {
             clients: vec![OAuthClient::new(IAS_CLIENT.0, IAS_CLIENT.1)],
             users: vec![alice],
             keys: default_kids(),
+            trusted_by: vec!["mytenant".into()],
+            origin: default_origin(),
+            app_tid: None,
         },
         ProviderConfig {
             kind: ProviderKind::Oidc,
@@ -102,6 +122,9 @@ pub fn default_providers() -> Vec<ProviderConfig> {
             clients: vec![OAuthClient::new("111111111111-2222-3333-444444444444", "seed-secret")],
             users: vec![],
             keys: default_kids(),
+            trusted_by: vec![],
+            origin: "issuer.com".into(),
+            app_tid: None,
         },
     ]
 }
@@ -155,9 +178,9 @@ impl IdentityProvider {
         &self.config
     }
 
-    /// The tenant id of its tokens (`app_tid`), stable per issuer.
+    /// The tenant id of its tokens (`app_tid`).
     pub fn tenant_id(&self) -> String {
-        stable_uuid(&format!("ias-tenant:{}", self.config.issuer))
+        self.config.app_tid.clone().unwrap_or_else(|| stable_uuid(&format!("ias-tenant:{}", self.config.issuer)))
     }
 
     /// The keys it publishes, as a JWKS.

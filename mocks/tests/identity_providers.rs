@@ -115,3 +115,66 @@ async fn untrusted_issuers_and_unpublished_keys_are_refused() {
     }
     assert!(stack.journal().of("backend").is_empty());
 }
+
+/// IAS-to-XSUAA: the jwt-bearer grant of a tenant that trusts the IAS tenant
+/// exchanges its user token for a UAA token of the same user (named by
+/// `PP-2`: the email, origin `sap.custom`); a tenant that does not trust it
+/// refuses. The Destination service takes the IAS user token as
+/// `X-user-token` and the exchange happens there.
+#[tokio::test]
+async fn ias_user_tokens_are_exchanged_where_the_tenant_trusts_the_ias_tenant() {
+    let stack = Stack::start().await.unwrap();
+    let ias = stack.identity_provider(IAS).unwrap();
+    let alice = ias.config().users[0].clone();
+    let token = ias.sign(ias.claims(IAS_CLIENT.0, Some(&alice), 600));
+    let exchange = |tenant: &str| {
+        let (stack, token, url) = (stack.clone(), token.clone(), format!("{}/oauth/token", stack.uaa_url(tenant)));
+        async move {
+            common::post_form(
+                &stack,
+                &url,
+                Some(common::APP),
+                &[("grant_type", idprop_mocks::uaa::JWT_BEARER_GRANT), ("assertion", &token)],
+            )
+            .await
+        }
+    };
+    let (s, body) = exchange("mytenant").await;
+    assert_eq!(s, 200, "{body}");
+    let c = common::claims(body["access_token"].as_str().unwrap());
+    assert_eq!((c["user_name"].as_str(), c["origin"].as_str()), (Some("alice@example.test"), Some("sap.custom")));
+    assert_eq!(c["email"], "alice@example.test");
+    assert_eq!(c["user_uuid"], common::claims(&token)["user_uuid"]);
+    assert!(c["iss"].as_str().unwrap().contains("mytenant."), "a UAA token of mytenant");
+    let (s, body) = exchange("othertenant").await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    let (s, a) = common::find_destination(&stack, "mytenant", "jwt-bearer-example", Some(&token)).await;
+    assert_eq!(s, 200, "{a}");
+    let exchanged = a["authTokens"][0]["value"].as_str().unwrap_or_else(|| panic!("{a}"));
+    assert_eq!(common::claims(exchanged)["user_name"], "alice@example.test");
+    // An IAS token of a provider mytenant does not trust: refused up front.
+    let seed = stack.identity_provider(SEED_ISSUER).unwrap();
+    let foreign =
+        seed.sign(json!({"sub": "x", "email": "x@y.test", "exp": 4102444800u64}).as_object().unwrap().clone());
+    let (s, _) = common::find_destination(&stack, "mytenant", "jwt-bearer-example", Some(&foreign)).await;
+    assert_eq!(s, 401);
+}
+
+/// f3c1ef4: "If IAS tokens are used, they can only be provided via the
+/// SAP-Connectivity-Authentication header": an IAS token as the proxy's
+/// `Proxy-Authorization` is refused, and nothing reaches the backend.
+#[tokio::test]
+async fn an_ias_token_is_no_proxy_authorization() {
+    let stack = Stack::start().await.unwrap();
+    let ias = stack.identity_provider(IAS).unwrap();
+    let token = ias.sign(ias.claims(IAS_CLIENT.0, Some(&ias.config().users[0]), 600));
+    let resp = common::onprem_client(&stack)
+        .get(format!("{ERP}/echo/who"))
+        .header("Proxy-Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert!((400..500).contains(&resp.status().as_u16()), "{}", resp.status());
+    assert!(stack.journal().of("backend").is_empty());
+}

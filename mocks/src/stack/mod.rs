@@ -216,12 +216,26 @@ impl Stack {
         // by issuer (keys from the discovery document's `jwks_uri`).
         let mut providers = Vec::new();
         for p in &config.identity_providers {
+            let mut p = p.clone();
+            if p.app_tid.is_none() {
+                p.app_tid = p.trusted_by.first().and_then(|t| uaa.tenant(t)).map(|t| t.zid);
+            }
+            let p = &p;
             let idp =
                 crate::oidc::IdentityProvider::new(p.clone(), &pki).map_err(|e| StackError::Config(e.to_string()))?;
             gateway
                 .routes
                 .add(&p.host, Route::new(journalled(idp.router(), journal.clone(), Component::IdentityProvider)));
             trusted.push(TrustedIdp { issuer: p.issuer.clone(), jwks_uri: p.jwks_uri() });
+            if !p.trusted_by.is_empty() {
+                uaa.trust_issuer(crate::uaa::ExternalIssuer {
+                    issuer: p.issuer.clone(),
+                    jwks: idp.jwks(),
+                    jwks_uri: p.jwks_uri(),
+                    origin: p.origin.clone(),
+                    tenants: p.trusted_by.clone(),
+                });
+            }
             providers.push(idp);
         }
         let mut connectors = Vec::new();

@@ -255,6 +255,10 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
 /// none is invented, so the principal stays the same (`PP-2`). Scopes come
 /// from the configured user of that `user_name`, if any.
 fn user_from_assertion(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &str) -> Result<Grant, String> {
+    // A token of an identity provider this tenant trusts (IAS-to-XSUAA).
+    if let Ok((valid, idp)) = uaa.validate_external(assertion, &tenant.subdomain) {
+        return user_of_provider(uaa, &valid.claims, &idp, tenant, client_id);
+    }
     let valid = uaa.validate(assertion).map_err(|r| format!("assertion rejected: {r}"))?;
     let c = &valid.claims;
     // An identity zone exchanges its own users' tokens only: XSUAA trusts a
@@ -317,6 +321,35 @@ fn user_from_saml(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &s
         }
     });
     Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra: Map::new(), without: vec![] })
+}
+
+/// The user of a trusted identity provider's token (IAS-to-XSUAA): named
+/// by the business priority of `PP-2` (an IAS token has no `user_name`, so
+/// its `email` usually), of the provider's `origin`; a configured user of
+/// that name and origin keeps its role collections. `email`, names and
+/// `user_uuid` come from the token, nothing is invented.
+fn user_of_provider(
+    uaa: &MockUaa,
+    c: &Map<String, Value>,
+    idp: &super::ExternalIssuer,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<Grant, String> {
+    let name = crate::rules::principal::principal(c, crate::rules::principal::UserType::Business)
+        .map_err(|e| format!("assertion names no user: {e}"))?;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let user = uaa.user_of(&name, &idp.origin).unwrap_or_else(|| User {
+        email: s("email"),
+        given_name: s("given_name"),
+        family_name: s("family_name"),
+        origin: idp.origin.clone(),
+        ..User::new(&name)
+    });
+    let mut extra = Map::new();
+    if let Some(u) = c.get("user_uuid") {
+        extra.insert("user_uuid".into(), u.clone());
+    }
+    Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without: vec![] })
 }
 
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {

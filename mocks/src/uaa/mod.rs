@@ -132,8 +132,21 @@ impl UaaConfig {
     }
 }
 
+/// An identity provider beside the UAA whose tokens tenants trust.
+#[derive(Debug, Clone)]
+pub struct ExternalIssuer {
+    pub issuer: String,
+    pub jwks: jsonwebtoken::jwk::JwkSet,
+    pub jwks_uri: String,
+    /// The `origin` of its users here.
+    pub origin: String,
+    /// Subdomains of the tenants that trust it.
+    pub tenants: Vec<String>,
+}
+
 struct UaaState {
     config: RwLock<UaaConfig>,
+    external: RwLock<Vec<ExternalIssuer>>,
     factory: TokenFactory,
     pki: Arc<TestPki>,
     refresh_tokens: Mutex<RefreshTokens>,
@@ -160,6 +173,7 @@ impl MockUaa {
         Self {
             state: Arc::new(UaaState {
                 config: RwLock::new(config),
+                external: RwLock::new(Vec::new()),
                 factory,
                 pki,
                 refresh_tokens: Mutex::new(RefreshTokens::default()),
@@ -347,6 +361,44 @@ impl MockUaa {
                 jwks_uri: Some(self.state.factory.jku(&t.subdomain)),
             })
             .collect()
+    }
+
+    /// Trusts `e`'s tokens for its tenants (IAS-to-XSUAA).
+    pub fn trust_issuer(&self, e: ExternalIssuer) {
+        let mut all = self.state.external.write().expect("external issuers lock");
+        all.retain(|x| x.issuer != e.issuer);
+        all.push(e);
+    }
+
+    /// Validates a token of an identity provider `tenant` trusts; the
+    /// provider's entry with it. A token of no such provider is
+    /// `UntrustedIssuer`.
+    pub fn validate_external(
+        &self,
+        token: &str,
+        tenant: &str,
+    ) -> Result<(token_validation::ValidToken, ExternalIssuer), token_validation::Rejection> {
+        let trusted: Vec<ExternalIssuer> = self
+            .state
+            .external
+            .read()
+            .expect("external issuers lock")
+            .iter()
+            .filter(|e| e.tenants.iter().any(|t| t.eq_ignore_ascii_case(tenant)))
+            .cloned()
+            .collect();
+        let issuers: Vec<TrustedIssuer> = trusted
+            .iter()
+            .map(|e| TrustedIssuer {
+                issuer: e.issuer.clone(),
+                jwks: e.jwks.clone(),
+                jwks_uri: Some(e.jwks_uri.clone()),
+            })
+            .collect();
+        let v = token_validation::validate(token, &issuers, unix_now() as i64)?;
+        let iss = v.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+        let e = trusted.into_iter().find(|e| e.issuer == iss).expect("validated against these issuers");
+        Ok((v, e))
     }
 
     /// Validates a token this UAA issued (any tenant).
