@@ -646,17 +646,7 @@ fn request_tokens<'a>(
     user_token: Option<&'a str>,
     headers: Option<&'a std::collections::BTreeMap<String, String>>,
 ) -> idprop_mocks::rules::RequestTokens<'a> {
-    let h = |n: &str| headers.and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()));
-    idprop_mocks::rules::RequestTokens {
-        user_token,
-        refresh_token: h("x-refresh-token"),
-        subject_token: h("x-subject-token"),
-        subject_token_type: h("x-subject-token-type"),
-        actor_token: h("x-actor-token"),
-        actor_token_type: h("x-actor-token-type"),
-        client_assertion_type: h("x-client-assertion-type"),
-        client_assertion: h("x-client-assertion"),
-        client_assertion_destination: h("x-client-assertion-destination-name"),
-        saml_assertion: h("x-samlassertion"),
-    }
+    idprop_mocks::rules::RequestTokens::from_headers(user_token, |n| {
+        headers.and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()))
+    })
 }

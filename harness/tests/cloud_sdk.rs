@@ -122,15 +122,12 @@ async fn xssec_accepts_seed_000_tokens_with_their_scopes_and_refuses_other_audie
     let stack = idprop_mocks::Stack::start().await.unwrap();
     let uaa = stack.uaa();
     let tenant = uaa.tenant("mytenant").unwrap();
-    let now = idprop_mocks::tokens::unix_now() as i64;
-    let assertion = idprop_mocks::saml::Assertion {
-        name_id: "erin".into(),
-        audiences: vec![uaa.saml_entity_id(&tenant)],
-        recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        issue_instant: now,
-        not_on_or_after: now + 300,
-        ..Default::default()
-    };
+    let assertion = idprop_mocks::saml::Assertion::bearer(
+        "erin",
+        &uaa.saml_entity_id(&tenant),
+        &format!("{}/oauth/token", stack.uaa_url("mytenant")),
+        300,
+    );
     let idp =
         stack.pki().saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, idprop_mocks::pki::SamlKey::ExternalIdp).unwrap();
     let xml = idp.sign(&assertion, false).unwrap();

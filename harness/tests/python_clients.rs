@@ -21,12 +21,13 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-/// Runs `destination_check.py` with `lookups` off the runtime (the stack
-/// serves on it meanwhile).
-async fn check(py: PathBuf, stack: &idprop_mocks::Stack, lookups: Value) -> Vec<Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/destination_check.py");
+/// Runs `examples/clients/python/<script>` with `arg` and the stack's
+/// environment, off the runtime (the stack serves on it meanwhile); its last
+/// stdout line as JSON.
+async fn run(py: PathBuf, stack: &idprop_mocks::Stack, script: &str, arg: String) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python").join(script);
     let mut cmd = Command::new(py);
-    cmd.arg(script).arg(lookups.to_string()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.arg(script).arg(arg).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in stack.client_env() {
         cmd.env(k, v);
     }
@@ -34,6 +35,11 @@ async fn check(py: PathBuf, stack: &idprop_mocks::Stack, lookups: Value) -> Vec<
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     serde_json::from_str(text.lines().last().unwrap_or(""))
         .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `destination_check.py` with `lookups`: one result per lookup.
+async fn check(py: PathBuf, stack: &idprop_mocks::Stack, lookups: Value) -> Vec<Value> {
+    serde_json::from_value(run(py, stack, "destination_check.py", lookups.to_string()).await).expect("a list")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,18 +77,9 @@ async fn the_python_sdk_reads_destinations_fragments_and_missing_names() {
     assert!(consumed.iter().any(|e| e.headers.iter().any(|(k, v)| k == "x-fragment-name" && v == "example-fragment")));
 }
 
-/// Runs `xssec_check.py` on `token` with the stack's environment.
+/// `xssec_check.py` on `token`.
 async fn xssec(py: PathBuf, stack: &idprop_mocks::Stack, token: &str) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/xssec_check.py");
-    let mut cmd = Command::new(py);
-    cmd.arg(script).arg(token).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in stack.client_env() {
-        cmd.env(k, v);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    serde_json::from_str(text.lines().last().unwrap_or(""))
-        .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+    run(py, stack, "xssec_check.py", token.to_string()).await
 }
 
 /// Seed 000 with PyPI `sap-xssec` 4.5: the application's `xsuaa` binding
@@ -95,22 +92,11 @@ async fn sap_xssec_validates_seed_000_tokens_and_their_scopes() {
     let stack = idprop_mocks::Stack::start().await.unwrap();
     let uaa = stack.uaa();
     let tenant = uaa.tenant("mytenant").unwrap();
-    let now = idprop_mocks::tokens::unix_now() as i64;
     let idp =
         stack.pki().saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, idprop_mocks::pki::SamlKey::ExternalIdp).unwrap();
-    let xml = idp
-        .sign(
-            &idprop_mocks::saml::Assertion {
-                name_id: "erin".into(),
-                audiences: vec![uaa.saml_entity_id(&tenant)],
-                recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
-                issue_instant: now,
-                not_on_or_after: now + 300,
-                ..Default::default()
-            },
-            false,
-        )
-        .unwrap();
+    let recipient = format!("{}/oauth/token", stack.uaa_url("mytenant"));
+    let assertion = idprop_mocks::saml::Assertion::bearer("erin", &uaa.saml_entity_id(&tenant), &recipient, 300);
+    let xml = idp.sign(&assertion, false).unwrap();
     let token_of = |client: (&'static str, &'static str), form: Vec<(&'static str, String)>| {
         let stack = stack.clone();
         async move {
@@ -159,21 +145,7 @@ async fn sap_xssec_validates_ias_tokens_and_refuses_foreign_ones() {
     let Some(py) = python() else { return };
     let stack = idprop_mocks::Stack::start().await.unwrap();
     let ias = stack.identity_provider("https://mytenant.accounts.idp.test").unwrap().clone();
-    let run = |token: String| {
-        let (py, stack) = (py.clone(), stack.clone());
-        async move {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/ias_check.py");
-            let mut cmd = Command::new(py);
-            cmd.arg(script).arg(token).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-            for (k, v) in stack.client_env() {
-                cmd.env(k, v);
-            }
-            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            serde_json::from_str::<Value>(text.lines().last().unwrap_or(""))
-                .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
-        }
-    };
+    let run = |token: String| run(py.clone(), &stack, "ias_check.py", token);
     let alice = ias.config().users[0].clone();
     let v = run(ias.sign(ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600))).await;
     assert_eq!(v["validated"], true, "{v}");

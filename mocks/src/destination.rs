@@ -657,19 +657,7 @@ async fn chain_first_step(
 /// names are case-insensitive (RFC 9110 §5.1), so the pages' `X-Subject-Token`
 /// is the same header.
 fn request_tokens<'r>(req: &'r Request, user_token: Option<&'r str>) -> crate::rules::RequestTokens<'r> {
-    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
-    crate::rules::RequestTokens {
-        user_token,
-        refresh_token: h("x-refresh-token"),
-        subject_token: h("x-subject-token"),
-        subject_token_type: h("x-subject-token-type"),
-        actor_token: h("x-actor-token"),
-        actor_token_type: h("x-actor-token-type"),
-        client_assertion_type: h("x-client-assertion-type"),
-        client_assertion: h("x-client-assertion"),
-        client_assertion_destination: h("x-client-assertion-destination-name"),
-        saml_assertion: h("x-samlassertion"),
-    }
+    crate::rules::RequestTokens::from_headers(user_token, |n| req.headers().get(n).and_then(|v| v.to_str().ok()))
 }
 
 /// The fragments a request asks for (`X-fragment-name`, `X-fragment-optional`),

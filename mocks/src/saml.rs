@@ -91,6 +91,24 @@ pub struct Assertion {
     pub attributes: Vec<(String, Vec<String>)>,
 }
 
+impl Assertion {
+    /// A bearer assertion for `name_id`, for the authorization server
+    /// `audience` whose token endpoint is `recipient`, valid from now for
+    /// `validity_secs` (what RFC 7522 §3 asks of it, nothing more).
+    pub fn bearer(name_id: &str, audience: &str, recipient: &str, validity_secs: i64) -> Self {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        Self {
+            name_id: name_id.to_string(),
+            audiences: vec![audience.to_string()],
+            recipient: recipient.to_string(),
+            issue_instant: now,
+            not_on_or_after: now + validity_secs,
+            ..Default::default()
+        }
+    }
+}
+
 impl SamlSigner {
     /// A signer from a PKCS#8 RSA key and its certificate (PEM; text around
     /// the PEM blocks, such as the fixtures' TEST ONLY banner, is ignored).

@@ -1135,23 +1135,11 @@ async fn a_client_provided_saml_assertion_is_passed_on() {
     d.properties.0.insert("SAMLAssertionProvider".into(), "ClientProvided".into());
     stack.destinations().add(d);
     let tenant = stack.uaa().tenant("mytenant").unwrap();
-    let now = idprop_mocks::tokens::unix_now() as i64;
-    let xml = stack
-        .pki()
-        .saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, SamlKey::ExternalIdp)
-        .unwrap()
-        .sign(
-            &idprop_mocks::saml::Assertion {
-                name_id: "erin".into(),
-                audiences: vec![stack.uaa().saml_entity_id(&tenant)],
-                recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
-                issue_instant: now,
-                not_on_or_after: now + 300,
-                ..Default::default()
-            },
-            false,
-        )
-        .unwrap();
+    let recipient = format!("{}/oauth/token", stack.uaa_url("mytenant"));
+    let assertion =
+        idprop_mocks::saml::Assertion::bearer("erin", &stack.uaa().saml_entity_id(&tenant), &recipient, 300);
+    let signer = stack.pki().saml_signer(idprop_mocks::uaa::EXTERNAL_IDP, SamlKey::ExternalIdp).unwrap();
+    let xml = signer.sign(&assertion, false).unwrap();
     let encoded = idprop_mocks::saml::encode(&xml);
     let path = "/destination-configuration/v1/destinations/saml-client-provided";
     let (_, a) = get_with(&stack, "mytenant", path, &[("X-samlAssertion", &encoded)]).await;

@@ -38,15 +38,10 @@ async fn token(stack: &Stack, tenant: &str, form: &[(&str, &str)]) -> (u16, Valu
 /// `mytenant`'s token endpoint.
 fn assertion(stack: &Stack, user: &str) -> Assertion {
     let tenant = stack.uaa().tenant("mytenant").unwrap();
-    let now = unix_now() as i64;
+    let recipient = format!("{}/oauth/token", stack.uaa_url("mytenant"));
     Assertion {
-        name_id: user.into(),
-        audiences: vec![stack.uaa().saml_entity_id(&tenant)],
-        recipient: format!("{}/oauth/token", stack.uaa_url("mytenant")),
-        issue_instant: now,
-        not_on_or_after: now + 300,
         attributes: vec![("email".into(), vec![format!("{user}@external.test")])],
-        ..Default::default()
+        ..Assertion::bearer(user, &stack.uaa().saml_entity_id(&tenant), &recipient, 300)
     }
 }
 

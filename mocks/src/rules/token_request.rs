@@ -152,6 +152,26 @@ pub struct RequestTokens<'a> {
     pub saml_assertion: Option<&'a str>,
 }
 
+impl<'a> RequestTokens<'a> {
+    /// The tokens of a Find Destination request whose header `name` (any
+    /// case, RFC 9110 §5.1) `header` gives; `user_token` is the caller's
+    /// user token as the service decided it (39d4265).
+    pub fn from_headers(user_token: Option<&'a str>, header: impl Fn(&str) -> Option<&'a str>) -> Self {
+        Self {
+            user_token,
+            refresh_token: header("x-refresh-token"),
+            subject_token: header("x-subject-token"),
+            subject_token_type: header("x-subject-token-type"),
+            actor_token: header("x-actor-token"),
+            actor_token_type: header("x-actor-token-type"),
+            client_assertion_type: header("x-client-assertion-type"),
+            client_assertion: header("x-client-assertion"),
+            client_assertion_destination: header("x-client-assertion-destination-name"),
+            saml_assertion: header("x-samlassertion"),
+        }
+    }
+}
+
 /// `grant_type` of RFC 8693 token exchange (f4d28ea names no literal).
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
