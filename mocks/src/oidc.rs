@@ -150,7 +150,13 @@ pub enum ProviderError {
 pub struct IdentityProvider {
     config: Arc<ProviderConfig>,
     keys: Arc<Vec<SigningKey>>,
+    /// Refresh tokens issued: token → (client, user name), oldest dropped
+    /// first beyond [`MAX_REFRESH_TOKENS`].
+    refresh: Arc<std::sync::Mutex<std::collections::VecDeque<(String, String, String)>>>,
 }
+
+/// Refresh tokens a provider remembers (memory stays bounded).
+pub const MAX_REFRESH_TOKENS: usize = 10_000;
 
 impl IdentityProvider {
     pub fn new(config: ProviderConfig, pki: &TestPki) -> Result<Self, ProviderError> {
@@ -171,7 +177,7 @@ impl IdentityProvider {
                     .ok_or_else(|| ProviderError::UnknownKey { issuer: issuer.clone(), kid: kid.clone() })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config: Arc::new(config), keys: Arc::new(keys) })
+        Ok(Self { config: Arc::new(config), keys: Arc::new(keys), refresh: Default::default() })
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -263,7 +269,7 @@ async fn discovery(State(p): State<IdentityProvider>) -> Response<Body> {
             "response_types_supported": ["code", "id_token", "token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "grant_types_supported": ["client_credentials", "password"],
+            "grant_types_supported": ["client_credentials", "password", "refresh_token", crate::uaa::JWT_BEARER_GRANT],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         }),
     )
@@ -273,8 +279,12 @@ async fn certs(State(p): State<IdentityProvider>) -> Response<Body> {
     json_response(StatusCode::OK, &serde_json::to_value(p.jwks()).expect("JWKS serialises"))
 }
 
-/// `POST /oauth2/token`: client credentials and password, the client by
-/// secret (Basic or body).
+/// `POST /oauth2/token`: client credentials, password (with a refresh
+/// token), refresh_token and jwt-bearer (a token of this provider for the
+/// same user), the client by secret (Basic or body). `resource` (313b215:
+/// an IAS token for a service instance is requested with
+/// `resource=urn:sap:identity:application:service:id:<instance_guid>`)
+/// joins the token's `aud`.
 async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
     let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
     let form = crate::http::decode_pairs(&body);
@@ -289,12 +299,17 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("bad credentials for client {id:?}"));
     };
     let validity = 3600;
-    let claims = match param("grant_type").as_deref() {
+    let user_named = |name: &str| p.config.users.iter().find(|x| x.user_name == name).cloned();
+    let mut user_of_grant: Option<String> = None;
+    let mut claims = match param("grant_type").as_deref() {
         Some("client_credentials") => p.claims(&client.client_id, None, validity),
         Some("password") => {
             let (u, pw) = (param("username").unwrap_or_default(), param("password").unwrap_or_default());
             match p.config.users.iter().find(|x| x.user_name == u || x.email.as_deref() == Some(u.as_str())) {
-                Some(user) if user.password == pw => p.claims(&client.client_id, Some(user), validity),
+                Some(user) if user.password == pw => {
+                    user_of_grant = Some(user.user_name.clone());
+                    p.claims(&client.client_id, Some(user), validity)
+                }
                 _ => {
                     return oauth_error(
                         StatusCode::BAD_REQUEST,
@@ -303,6 +318,46 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
                     )
                 }
             }
+        }
+        Some("refresh_token") => {
+            let rt = param("refresh_token").unwrap_or_default();
+            let known = p.refresh.lock().expect("refresh lock").iter().find(|(t, _, _)| *t == rt).cloned();
+            match known.and_then(|(_, c, u)| (c == client.client_id).then_some(u)).and_then(|u| user_named(&u)) {
+                Some(user) => {
+                    user_of_grant = Some(user.user_name.clone());
+                    p.claims(&client.client_id, Some(&user), validity)
+                }
+                None => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "unknown refresh token for this client",
+                    )
+                }
+            }
+        }
+        Some(crate::uaa::JWT_BEARER_GRANT) => {
+            let assertion = param("assertion").unwrap_or_default();
+            let trusted = crate::rules::token_validation::TrustedIssuer {
+                issuer: p.config.issuer.clone(),
+                jwks: p.jwks(),
+                jwks_uri: Some(p.config.jwks_uri()),
+            };
+            let now = crate::tokens::unix_now() as i64;
+            let valid = match crate::rules::token_validation::validate(&assertion, &[trusted], now) {
+                Ok(v) => v,
+                Err(r) => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &format!("assertion rejected: {r}"))
+                }
+            };
+            // The same user: every user claim of the assertion, a new audience.
+            let mut c = p.claims(&client.client_id, None, validity);
+            for k in ["sub", "user_uuid", "email", "given_name", "family_name", "scim_id", "sid"] {
+                if let Some(v) = valid.claims.get(k) {
+                    c.insert(k.into(), v.clone());
+                }
+            }
+            c
         }
         Some(other) => {
             return oauth_error(
@@ -313,9 +368,22 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
         }
         None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type"),
     };
+    if let Some(resource) = param("resource") {
+        if let Some(Value::Array(aud)) = claims.get_mut("aud") {
+            aud.push(json!(resource));
+        }
+    }
     let token = p.sign(claims);
-    json_response(
-        StatusCode::OK,
-        &json!({"access_token": token, "id_token": token, "token_type": "Bearer", "expires_in": validity - 1}),
-    )
+    let mut body =
+        json!({"access_token": token, "id_token": token, "token_type": "Bearer", "expires_in": validity - 1});
+    if let Some(user) = user_of_grant {
+        let rt = format!("{}-r", crate::tokens::random_hex(16));
+        let mut all = p.refresh.lock().expect("refresh lock");
+        if all.len() >= MAX_REFRESH_TOKENS {
+            all.pop_front();
+        }
+        all.push_back((rt.clone(), client.client_id.clone(), user));
+        body["refresh_token"] = json!(rt);
+    }
+    json_response(StatusCode::OK, &body)
 }

@@ -178,3 +178,63 @@ async fn an_ias_token_is_no_proxy_authorization() {
     assert!((400..500).contains(&resp.status().as_u16()), "{}", resp.status());
     assert!(stack.journal().of("backend").is_empty());
 }
+
+/// The IAS tenant's token endpoint beyond password: the refresh token of a
+/// password grant gives the same user again (to the same client only); a
+/// jwt-bearer exchange of its own token keeps the user; `resource` joins
+/// the audience; a foreign assertion is `invalid_grant`.
+#[tokio::test]
+async fn the_ias_token_endpoint_refreshes_exchanges_and_takes_a_resource() {
+    let stack = Stack::start().await.unwrap();
+    let url = format!("{IAS}/oauth2/token");
+    let (s, pw) = common::post_form(
+        &stack,
+        &url,
+        Some(IAS_CLIENT),
+        &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")],
+    )
+    .await;
+    assert_eq!(s, 200, "{pw}");
+    let rt = pw["refresh_token"].as_str().unwrap();
+    let (s, again) =
+        common::post_form(&stack, &url, Some(IAS_CLIENT), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+            .await;
+    assert_eq!(s, 200, "{again}");
+    let first = common::claims(pw["access_token"].as_str().unwrap());
+    let second = common::claims(again["access_token"].as_str().unwrap());
+    assert_eq!(first["user_uuid"], second["user_uuid"]);
+    let (s, _) = common::post_form(
+        &stack,
+        &url,
+        Some(IAS_CLIENT),
+        &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    let resource = "urn:sap:identity:application:service:id:5328f5c4-fa6b-4d68-811a-2b78c4b2d76a";
+    let (s, ex) = common::post_form(
+        &stack,
+        &url,
+        Some(IAS_CLIENT),
+        &[
+            ("grant_type", idprop_mocks::uaa::JWT_BEARER_GRANT),
+            ("assertion", pw["access_token"].as_str().unwrap()),
+            ("resource", resource),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{ex}");
+    let c = common::claims(ex["access_token"].as_str().unwrap());
+    assert_eq!(c["user_uuid"], first["user_uuid"]);
+    assert_eq!(c["aud"], json!([IAS_CLIENT.0, resource]));
+    let uaa_token = stack.uaa().user_token("mytenant", "alice").sign();
+    let (s, body) = common::post_form(
+        &stack,
+        &url,
+        Some(IAS_CLIENT),
+        &[("grant_type", idprop_mocks::uaa::JWT_BEARER_GRANT), ("assertion", &uaa_token)],
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+}
