@@ -122,6 +122,29 @@ fn refusal(r: Refusal) -> Response<Body> {
     refuse(r.status, &r.reason)
 }
 
+/// The Connectivity instance's id (the binding's `instance_guid`).
+pub fn instance_guid() -> String {
+    crate::identity::stable_uuid("connectivity-instance")
+}
+
+/// The claims of an IAS proxy token (`CP-6`), or why it is none (appended
+/// to the UAA's reason).
+fn ias_proxy_claims(proxy: &ConnectivityProxy, token: &str) -> Result<serde_json::Map<String, Value>, String> {
+    let app_tid = crate::rules::token_validation::peek_claims(token)
+        .and_then(|c| c.get("app_tid").and_then(Value::as_str).map(str::to_string))
+        .ok_or_else(String::new)?;
+    let tenant = proxy.inner.uaa.config().tenants.into_iter().find(|t| t.zid == app_tid).ok_or_else(String::new)?;
+    let (valid, _) =
+        proxy.inner.uaa.validate_external(token, &tenant.subdomain).map_err(|r| format!("; as an IAS token: {r}"))?;
+    if !cp::ias_proxy_token_ok(&valid.claims, &instance_guid()) {
+        return Err(format!(
+            "; an IAS token must be requested with resource={} (313b215)",
+            cp::ias_resource(&instance_guid())
+        ));
+    }
+    Ok(valid.claims)
+}
+
 async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Response<Body> {
     // Only the head is needed (the journal layer buffered the body).
     let (req, _) = req.into_parts();
@@ -139,11 +162,18 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     let Some(proxy_token) = header("proxy-authorization").as_deref().and_then(bearer).map(str::to_string) else {
         return refuse(407, "Proxy-Authorization: Bearer <token of the connectivity binding> is required");
     };
-    let proxy_claims = match proxy.inner.uaa.validate(&proxy_token) {
-        Ok(v) => v.claims,
-        Err(e) => return refuse(407, &format!("Proxy-Authorization token rejected: {e}")),
+    let (proxy_claims, ias) = match proxy.inner.uaa.validate(&proxy_token) {
+        Ok(v) => (v.claims, false),
+        // CP-6: an IAS token of an IAS tenant the subaccount (its `app_tid`)
+        // trusts, requested for the Connectivity instance.
+        Err(e) => match ias_proxy_claims(&proxy, &proxy_token) {
+            Ok(c) => (c, true),
+            Err(ias_reason) => {
+                return refuse(407, &format!("Proxy-Authorization token rejected: {e}{ias_reason}"));
+            }
+        },
     };
-    if !cp::proxy_token_client_ok(&proxy_claims, &proxy.inner.client_id) {
+    if !ias && !cp::proxy_token_client_ok(&proxy_claims, &proxy.inner.client_id) {
         let cid = proxy_claims.get("cid").and_then(Value::as_str).unwrap_or("");
         return refuse(
             407,
@@ -178,8 +208,10 @@ async fn handle(State(proxy): State<ConnectivityProxy>, req: Request) -> Respons
     }
     let user = header(H_USER);
     let technical = header(H_TECHNICAL);
-    // CP-5: a user exchange token carries the user by itself.
-    let exchanged = cp::carries_user(&proxy_claims);
+    // CP-5: a user exchange token carries the user by itself; never an IAS
+    // token (f3c1ef4: "If IAS tokens are used, they can only be provided via
+    // the SAP-Connectivity-Authentication header").
+    let exchanged = !ias && cp::carries_user(&proxy_claims);
     let creds = Credentials {
         user: user.as_deref(),
         technical: technical.as_deref(),

@@ -238,3 +238,46 @@ async fn the_ias_token_endpoint_refreshes_exchanges_and_takes_a_resource() {
     .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
+
+/// `CP-6` (313b215): an IAS token for the Connectivity instance (requested
+/// with `resource=urn:sap:identity:application:service:id:<instance_guid>`)
+/// opens the proxy; the user goes in `SAP-Connectivity-Authentication`. An
+/// IAS token without that resource is refused with the reason.
+#[tokio::test]
+async fn an_ias_proxy_token_for_the_connectivity_instance_opens_the_proxy() {
+    let stack = Stack::start().await.unwrap();
+    let conn = &stack.vcap_services()["connectivity"][0]["credentials"];
+    assert_eq!(conn["token-type"], json!(["xsuaa", "ias"]));
+    let resource = format!("urn:sap:identity:application:service:id:{}", conn["instance_guid"].as_str().unwrap());
+    let url = format!("{IAS}/oauth2/token");
+    let (s, with) = common::post_form(
+        &stack,
+        &url,
+        Some(IAS_CLIENT),
+        &[("grant_type", "client_credentials"), ("resource", &resource)],
+    )
+    .await;
+    assert_eq!(s, 200, "{with}");
+    let (_, without) = common::post_form(&stack, &url, Some(IAS_CLIENT), &[("grant_type", "client_credentials")]).await;
+    let ias = stack.identity_provider(IAS).unwrap();
+    let user = ias.sign(ias.claims(IAS_CLIENT.0, Some(&ias.config().users[0]), 600));
+    let call = |proxy_token: String| {
+        let (stack, user) = (stack.clone(), user.clone());
+        async move {
+            let resp = common::onprem_client(&stack)
+                .get(format!("{ERP}/echo/who"))
+                .header("Proxy-Authorization", format!("Bearer {proxy_token}"))
+                .header("SAP-Connectivity-Authentication", format!("Bearer {user}"))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = call(with["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("CN=alice@example.test"), "{body}");
+    let (status, body) = call(without["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, 407, "{body}");
+    assert!(body.contains("resource="), "{body}");
+}

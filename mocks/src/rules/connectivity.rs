@@ -26,6 +26,27 @@ pub fn proxy_token_client_ok(claims: &Map<String, Value>, binding_client_id: &st
     claims.get("cid").and_then(Value::as_str) == Some(binding_client_id)
 }
 
+/// `CP-6`: the `resource` an IAS proxy token is requested for (313b215:
+/// "The token request must contain an additional parameter - "resource"
+/// with value "urn:sap:identity:application:service:id:<instance_id>"").
+pub fn ias_resource(instance_guid: &str) -> String {
+    format!("urn:sap:identity:application:service:id:{instance_guid}")
+}
+
+/// `CP-6`: an IAS token (of an IAS tenant the subaccount trusts) opens the
+/// proxy when it was issued for the Connectivity instance: its `aud` names
+/// [`ias_resource`]. RFC 8707 §2: the resource "indicate[s] the target
+/// service or resource to which access is being requested", which the
+/// token's audience then names.
+pub fn ias_proxy_token_ok(claims: &Map<String, Value>, instance_guid: &str) -> bool {
+    let want = ias_resource(instance_guid);
+    match claims.get("aud") {
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(want.as_str())),
+        Some(Value::String(s)) => *s == want,
+        _ => false,
+    }
+}
+
 /// `CP-2`: the connector a request goes to: the location header, the
 /// default (empty) location when absent (73194cc: "The default value is an
 /// empty string identifying the Cloud Connector that is connected without

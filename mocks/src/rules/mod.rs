@@ -20,7 +20,7 @@
 //! | `SP-1`..`SP-5` | [`subject`], [`dn`] |
 //! | the connector's whole step | [`principal_mapping`] |
 //! | the readings of every open point | [`readings`] |
-//! | `CP-1`..`CP-5`, `TP-2` (the Connectivity proxy) | [`connectivity`] |
+//! | `CP-1`..`CP-6`, `TP-2` (the Connectivity proxy) | [`connectivity`] |
 //! | the connector's path allow-list | [`paths`] |
 //! | `SC-1`..`SC-4` (system certificate, `SSL_CLIENT_CERT`, ICM trust) | [`backend_logon`] |
 //! | `FR-1`..`FR-3` (destination fragments) | [`fragments`] |

@@ -96,8 +96,8 @@ impl Stack {
                     "onpremise_proxy_http_port": self.connectivity_proxy_port().to_string(),
                     "onpremise_proxy_port": self.connectivity_proxy_port().to_string(),
                     "onpremise_socks5_proxy_port": "0",
-                    "xsappname": "clone-connectivity!b2", "instance_guid": stable_uuid("connectivity-instance"),
-                    "credential-type": "binding-secret",
+                    "xsappname": "clone-connectivity!b2", "instance_guid": crate::connectivity::instance_guid(),
+                    "credential-type": "binding-secret", "token-type": ["xsuaa", "ias"],
                 }
             }],
         });
