@@ -301,3 +301,51 @@ async fn token_saml_assertion_is_exchanged_by_the_uaa_for_the_named_user() {
     let (s, body) = exchange("othertenant").await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
+
+/// `source .idprop/env.sh` is all a Node client needs: with the variables
+/// `idprop up` writes (read here from `.env`, the same set), unchanged
+/// @sap/xssec validates a user token and fetches a client-credentials
+/// token, and SAP Cloud SDK for JavaScript reads a destination, all through
+/// the preload in NODE_OPTIONS (Node 20 ignores HTTPS_PROXY).
+#[tokio::test(flavor = "multi_thread")]
+async fn node_clients_need_nothing_but_the_environment_idprop_up_writes() {
+    let adapter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/adapters/cloud-sdk-js");
+    if !adapter.join("node_modules/@sap/xssec").exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install the Node clients (.ci/run does)");
+        eprintln!("SKIPPED: run `npm ci` in examples/adapters/cloud-sdk-js");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let state = dir.path().join("state");
+    let mut child = idprop()
+        .args(["up", "--port", "0", "--quiet", "--ready-file"])
+        .arg(&ready)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for_file(&ready);
+    let dotenv = std::fs::read_to_string(state.join(".env")).unwrap();
+    assert!(dotenv.contains("NODE_OPTIONS='--require "), "{dotenv}");
+    let token = idprop().args(["token", "--tenant", "mytenant", "--user", "alice"]).output().unwrap().stdout;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&adapter)
+        .arg("env-only-check.mjs")
+        .arg(String::from_utf8(token).unwrap().trim())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for line in dotenv.lines() {
+        let (k, v) = line.split_once('=').unwrap();
+        cmd.env(k, v.trim_start_matches('\'').trim_end_matches('\''));
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    sigterm(child.id() as i32);
+    let _ = wait_timeout(&mut child, Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v, serde_json::json!({"user": "alice", "client_credentials": true, "destination_token": true}));
+}

@@ -155,13 +155,16 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     drop(stack);
     // The files describe a running stack: they go with it.
     let mut written: Vec<PathBuf> =
-        ["env.sh", ".env", "default-env.json"].iter().map(|f| args.state_dir.join(f)).collect();
+        ["env.sh", ".env", "default-env.json", NODE_PRELOAD].iter().map(|f| args.state_dir.join(f)).collect();
     written.extend(args.ready_file.iter().cloned());
     for f in written {
         let _ = std::fs::remove_file(f);
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// The Node preload `env.sh` puts into `NODE_OPTIONS`.
+const NODE_PRELOAD: &str = "node-preload.cjs";
 
 /// Writes `default-env.json` (read by SAP's approuter and CAP), `env.sh`
 /// (the export lines, for `source`) and `.env` (the same variables as
@@ -173,7 +176,15 @@ fn local_env(stack: &Stack, dir: &std::path::Path) -> Result<String> {
     let path = dir.join("default-env.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&default_env)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    let vars = stack.client_env();
+    let mut vars = stack.client_env();
+    // Node 20 ignores HTTPS_PROXY: a dependency-free preload sends `*.test`
+    // requests through the gateway, with no change to the application.
+    let preload = dir.join(NODE_PRELOAD);
+    std::fs::write(&preload, include_str!("node-preload.cjs"))
+        .with_context(|| format!("writing {}", preload.display()))?;
+    let preload = std::fs::canonicalize(&preload).unwrap_or(preload);
+    vars.push(("IDPROP_GATEWAY".into(), stack.gateway_url()));
+    vars.push(("NODE_OPTIONS".into(), format!("--require \"{}\"", preload.display())));
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", quote(v))).collect();
     let sh = dir.join("env.sh");
