@@ -32,6 +32,18 @@ async fn the_page_draws_a_principal_propagation_call() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // An IAS user too: the connector fetches the IAS tenant's keys, drawn in
+    // the identity provider's own lane.
+    let ias = stack.identity_provider("https://mytenant.accounts.idp.test").unwrap();
+    let ias_user = ias.sign(ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&ias.config().users[0]), 600));
+    let r = common::onprem_client(&stack)
+        .get("http://erp.onprem.test:44300/echo/ias")
+        .header("Proxy-Authorization", format!("Bearer {proxy}"))
+        .header("SAP-Connectivity-Authentication", format!("Bearer {ias_user}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let profile = tempfile::tempdir().unwrap();
     let url = format!("{}/__idprop/", stack.gateway_url());
     let out = tokio::task::spawn_blocking(move || {
@@ -68,6 +80,9 @@ async fn the_page_draws_a_principal_propagation_call() {
         "Cloud Connector: principal propagation as CN=alice",
         "system certificate CN=SCC",
         "technical-user-example",
+        "Identity provider",
+        "mytenant.accounts.idp.test/oauth2/certs",
+        "principal propagation as CN=alice@example.test",
         "live —",
         // Every label fits the lanes its arrow spans.
         "data-clipped=\"0\"",

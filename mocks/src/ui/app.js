@@ -1,8 +1,16 @@
 // The idprop page: configuration, and the journal as a live sequence
 // diagram. Everything it loads comes from the stack itself (no CDN).
 "use strict";
-const LANES = ["Application", "UAA", "Destination service", "Connectivity proxy", "Cloud Connector", "Backend"];
-const LANE_OF = { uaa: 1, "token-server": 1, destination: 2, "connectivity-proxy": 3, backend: 5, api: 5, app: 5, gateway: 1 };
+const LANES = ["Application", "Identity provider", "UAA", "Destination service", "Connectivity proxy", "Cloud Connector", "Backend"];
+// The lanes by name, so a new lane moves no number below.
+const L = Object.fromEntries(LANES.map((name, i) => [name, i]));
+const LANE_OF = {
+  "identity-provider": L["Identity provider"],
+  uaa: L.UAA, "token-server": L.UAA, gateway: L.UAA,
+  destination: L["Destination service"],
+  "connectivity-proxy": L["Connectivity proxy"],
+  backend: L.Backend, api: L.Backend, app: L.Backend,
+};
 let jwks = null, seen = new Map(), lastSeq = 0;
 
 const el = (tag, attrs = {}, ...kids) => {
@@ -111,16 +119,19 @@ function certText(e) {
 }
 
 async function addHop(e) {
-  const lane = LANE_OF[e.component] ?? 1;
-  // The connector calls the backend and fetches the trusted issuers' keys.
-  const from = e.component === "backend" || (e.component === "uaa" && e.path.endsWith("/token_keys")) ? 4 : 0;
+  const lane = LANE_OF[e.component] ?? L.UAA;
+  // The connector calls the backend and fetches the trusted issuers' keys
+  // (the UAA's token_keys, an identity provider's certs).
+  const keys = (e.component === "uaa" && e.path.endsWith("/token_keys")) ||
+    (e.component === "identity-provider" && e.path.endsWith("/certs"));
+  const from = e.component === "backend" || keys ? L["Cloud Connector"] : L.Application;
   const hop = el("div", { class: "hop", id: "hop-" + e.seq });
   const bad = e.status >= 400 || e.status === 0;
   const rows = [arrowRow(from, lane, `${e.status || "…"} ${e.method} ${e.host}${e.path}${certText(e)}`, bad)];
   // The tunnel between the Connectivity proxy and the Cloud Connector: what
   // the connector decided for this request.
   if (e.component === "connectivity-proxy" && e.status && !PROXY_ONLY.has(e.status)) {
-    rows.push(arrowRow(3, 4, `Cloud Connector: ${e.note || "forwarded"}`, bad, "tunnel"));
+    rows.push(arrowRow(L["Connectivity proxy"], L["Cloud Connector"], `Cloud Connector: ${e.note || "forwarded"}`, bad, "tunnel"));
   }
   for (const r of rows) r.addEventListener("click", () => hop.classList.toggle("open"));
   hop.append(...rows, await detail(e));
