@@ -260,17 +260,25 @@ fn idprop_up_under_descriptor_pressure_and_sigterm_with_requests_in_flight() {
     let flood: Vec<TcpStream> = (0..300).filter_map(|_| TcpStream::connect(("127.0.0.1", gw)).ok()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
+    let served = rt.block_on(async {
+        reqwest::Client::new()
             .post(format!("http://127.0.0.1:{uaa}/oauth/token"))
             .basic_auth(idprop::mocks::uaa::APP_CLIENT.0, Some(idprop::mocks::uaa::APP_CLIENT.1))
             .form(&[("grant_type", "client_credentials")])
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .expect("the UAA's own listener serves while the gateway is flooded");
-        assert_eq!(r.status(), 200);
     });
+    let r = served.unwrap_or_else(|e| {
+        // Say whether the process is gone, and what it said, rather than
+        // only that the port refused (seen once, under a loaded machine).
+        let exited = child.try_wait().ok().flatten();
+        let _ = child.kill();
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+        panic!("the UAA's own listener must serve while the gateway is flooded: {e}\nexited: {exited:?}\nstderr: {err}")
+    });
+    assert_eq!(r.status(), 200);
     drop(flood);
     // SIGTERM with 8 slow requests in flight (under this descriptor limit a
     // listener serves about ten connections at once).
