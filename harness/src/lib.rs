@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod certification;
 pub mod checks;
+pub mod clients;
 pub mod consumer;
 pub mod driver;
 pub mod expectations;

@@ -16,18 +16,15 @@ use idprop_harness::report::Status;
 use idprop_harness::runner::{run_all, Selection};
 use idprop_harness::scenario::Role;
 
+/// The Node adapter, its pinned packages installed on first use
+/// (`idprop_harness::clients`); a skip only without Node, never in CI.
 fn adapter_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/adapters/cloud-sdk-js");
-    if dir.join("node_modules/@sap-cloud-sdk/http-client").exists()
-        && Command::new("node").arg("--version").output().is_ok()
-    {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: run `npm ci` in examples/adapters/cloud-sdk-js (as .ci/run does) to test the real Node clients"
-        );
-        None
+    let dir = idprop_harness::clients::node_adapter();
+    if dir.is_none() {
+        assert!(!idprop_harness::clients::required(), "CI must run the real Node clients");
+        eprintln!("SKIPPED: no Node (or npm ci failed, see above) to run the real Node clients");
     }
+    dir
 }
 
 /// Runs the xssec check off the runtime (the stack serves on it meanwhile).

@@ -12,13 +12,12 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 fn python() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python/.venv/bin/python");
-    if venv.exists() {
-        return Some(venv);
+    let py = idprop_harness::clients::python();
+    if py.is_none() {
+        assert!(!idprop_harness::clients::required(), "CI must install the Python clients (.ci/run does)");
+        eprintln!("SKIPPED: no python3 (or the venv could not be installed, see above)");
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must install the Python clients (.ci/run does)");
-    eprintln!("SKIPPED: python3 -m venv examples/clients/python/.venv && examples/clients/python/.venv/bin/pip install -r examples/clients/python/requirements.txt");
-    None
+    py
 }
 
 /// Runs `examples/clients/python/<script>` with `arg` and the stack's
