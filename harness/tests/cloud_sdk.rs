@@ -222,10 +222,7 @@ async fn xssec_identity_service_validates_ias_tokens_and_refuses_foreign_ones() 
     assert_eq!(run(other_client).await["validated"], false);
     let mut claims = ias.claims(idprop_mocks::oidc::IAS_CLIENT.0, Some(&alice), 600);
     let oidc2 = stack.pki().signing_key("oidc-2").unwrap();
-    let unpublished = oidc2.sign_jwt(
-        &serde_json::json!({"alg": "RS256", "kid": "oidc-2"}).to_string(),
-        &serde_json::Value::Object(claims.clone()).to_string(),
-    );
+    let unpublished = oidc2.sign_claims(&claims);
     assert_eq!(run(unpublished).await["validated"], false);
     claims.insert("iss".into(), "https://issuer.com".into());
     let foreign = stack.identity_provider("https://issuer.com").unwrap().sign(claims);

@@ -86,8 +86,7 @@ impl Application {
     }
 
     /// The scope `path` needs (longest prefix on a segment boundary).
-    fn required_scope(&self, path: &str) -> Option<String> {
-        let xsappname = self.xsappname();
+    fn required_scope(&self, path: &str, xsappname: &str) -> Option<String> {
         self.config
             .scopes
             .iter()
@@ -96,7 +95,7 @@ impl Application {
                 path == pre || path.starts_with(&format!("{pre}/")) || pre.is_empty()
             })
             .max_by_key(|p| p.path.len())
-            .map(|p| crate::identity::expand_xsappname(&p.scope, &xsappname))
+            .map(|p| crate::identity::expand_xsappname(&p.scope, xsappname))
     }
 
     fn answer(&self, req: &Request) -> Result<serde_json::Value, Refusal> {
@@ -107,14 +106,22 @@ impl Application {
             .and_then(crate::authorization::bearer)
             .ok_or(Refusal::NoToken)?;
         let valid = self.uaa.validate(token).map_err(|r| Refusal::InvalidToken(r.to_string()))?;
+        // One read of the UAA's configuration per request.
+        let uaa = self.uaa.config();
         let zones: Vec<String> = self
             .config
             .tenants
             .iter()
-            .map(|t| self.uaa.tenant(t).map(|t| t.zid).unwrap_or_else(|| format!("unknown tenant {t}")))
+            .map(|t| {
+                uaa.tenants
+                    .iter()
+                    .find(|x| x.subdomain.eq_ignore_ascii_case(t))
+                    .map(|x| x.zid.clone())
+                    .unwrap_or_else(|| format!("unknown tenant {t}"))
+            })
             .collect();
-        let xsappname = self.xsappname();
-        let needed = self.required_scope(req.uri().path());
+        let xsappname = self.config.xsappname.clone().unwrap_or(uaa.xsappname);
+        let needed = self.required_scope(req.uri().path(), &xsappname);
         let policy = Policy {
             xsappname: &xsappname,
             client_id: &self.config.client_id,

@@ -198,9 +198,7 @@ impl IdentityProvider {
     /// the claims name one), signed with its first key.
     pub fn sign(&self, mut claims: Map<String, Value>) -> String {
         claims.entry("iss").or_insert_with(|| json!(self.config.issuer));
-        let key = &self.keys[0];
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
-        key.sign_jwt(&header.to_string(), &Value::Object(claims).to_string())
+        self.keys[0].sign_claims(&claims)
     }
 
     /// The claims of a token for `user` (or, without one, for the client

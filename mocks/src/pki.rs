@@ -170,6 +170,12 @@ impl SigningKey {
         format!("{input}.{}", b64.encode(&sig))
     }
 
+    /// An RS256 JWT of exactly `claims`, its header naming this key.
+    pub fn sign_claims(&self, claims: &serde_json::Map<String, serde_json::Value>) -> String {
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
+        self.sign_jwt(&header.to_string(), &serde_json::Value::Object(claims.clone()).to_string())
+    }
+
     /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker would
     /// use as an HMAC secret in the HS256 confusion attack).
     pub fn public_pem(&self) -> String {

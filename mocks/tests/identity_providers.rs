@@ -103,7 +103,7 @@ async fn untrusted_issuers_and_unpublished_keys_are_refused() {
     let sign = |kid: &str, iss: &str| {
         let claims = json!({"iss": iss, "sub": "mallory", "email": "mallory@evil.test",
                             "exp": idprop_mocks::tokens::unix_now() + 600});
-        pki.signing_key(kid).unwrap().sign_jwt(&json!({"alg": "RS256", "kid": kid}).to_string(), &claims.to_string())
+        pki.signing_key(kid).unwrap().sign_claims(claims.as_object().unwrap())
     };
     for (why, token) in [
         ("untrusted issuer", sign("oidc-1", "https://other-tenant.accounts.idp.test")),

@@ -147,6 +147,5 @@ fn provider_token(issuer: &str, args: &TokenArgs) -> Result<String> {
     let now = idprop_mocks::tokens::unix_now();
     claims.entry("iat").or_insert_with(|| now.into());
     claims.entry("exp").or_insert_with(|| (now + 3600).into());
-    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-    Ok(key.sign_jwt(&header.to_string(), &Value::Object(claims).to_string()))
+    Ok(key.sign_claims(&claims))
 }

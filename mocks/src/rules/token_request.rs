@@ -287,7 +287,7 @@ pub fn plan_for(
     let url = append_queries(&resolved, &prefixed.token_queries)?;
 
     // A ClientProvided assertion names the user itself (c69ea6a).
-    let user = match (auth.is_user_based() && !client_provided, user_token.map(str::trim).filter(|t| !t.is_empty())) {
+    let user = match (auth.is_user_based() && !client_provided, present(user_token)) {
         (true, None) => return Err(RuleError::NeedsUserToken(auth.as_str())),
         (true, Some(t)) => Some(t),
         (false, _) => None,

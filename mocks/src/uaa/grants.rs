@@ -310,15 +310,10 @@ fn user_from_saml(uaa: &MockUaa, assertion: &str, tenant: &Tenant, client_id: &s
     };
     crate::rules::saml_bearer::check(&facts, &expected).map_err(|e| format!("assertion rejected: {e}"))?;
     let name = facts.name_id.clone().unwrap_or_default();
-    let user = uaa.user_of(&name, &idp.origin).unwrap_or_else(|| {
-        let attr = |k: &str| facts.attribute(k).map(str::to_string);
-        User {
-            email: attr("email").or_else(|| attr("mail")),
-            given_name: attr("given_name"),
-            family_name: attr("family_name"),
-            origin: idp.origin.clone(),
-            ..User::new(&name)
-        }
+    let attr = |k: &str| facts.attribute(k).map(str::to_string);
+    let user = federated_user(uaa, &name, &idp.origin, |k| match k {
+        "email" => attr("email").or_else(|| attr("mail")),
+        _ => attr(k),
     });
     Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra: Map::new(), without: vec![] })
 }
@@ -337,19 +332,25 @@ fn user_of_provider(
 ) -> Result<Grant, String> {
     let name = crate::rules::principal::principal(c, crate::rules::principal::UserType::Business)
         .map_err(|e| format!("assertion names no user: {e}"))?;
-    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let user = uaa.user_of(&name, &idp.origin).unwrap_or_else(|| User {
-        email: s("email"),
-        given_name: s("given_name"),
-        family_name: s("family_name"),
-        origin: idp.origin.clone(),
-        ..User::new(&name)
-    });
+    let user = federated_user(uaa, &name, &idp.origin, |k| c.get(k).and_then(Value::as_str).map(str::to_string));
     let mut extra = Map::new();
     if let Some(u) = c.get("user_uuid") {
         extra.insert("user_uuid".into(), u.clone());
     }
     Ok(Grant { tenant: tenant.clone(), client_id: client_id.to_string(), user, extra, without: vec![] })
+}
+
+/// The user `name` of identity provider `origin`: the configured one (with
+/// its role collections), else one made of what the provider said
+/// (`attr("email")`, `given_name`, `family_name`) and nothing else.
+fn federated_user(uaa: &MockUaa, name: &str, origin: &str, attr: impl Fn(&str) -> Option<String>) -> User {
+    uaa.user_of(name, origin).unwrap_or_else(|| User {
+        email: attr("email"),
+        given_name: attr("given_name"),
+        family_name: attr("family_name"),
+        origin: origin.to_string(),
+        ..User::new(name)
+    })
 }
 
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
