@@ -48,6 +48,50 @@ pub struct OAuthClient {
     pub authorities: Vec<String>,
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
+    /// Where the browser login may send the browser back with a code
+    /// (`AC-3`; XSUAA's `oauth2-configuration.redirect-uris`): `*` within a
+    /// part, `**` across parts.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Whether its authorization requests must use PKCE (`AC-1`).
+    #[serde(default)]
+    pub pkce: Pkce,
+    /// The subject DN (RFC 4514) of its X.509 credential (9379444's
+    /// `X509_GENERATED` / `X509_PROVIDED`): a TLS connection presenting a
+    /// certificate of this subject, issued by the test CA, authenticates the
+    /// client with only `client_id` in the body.
+    #[serde(default)]
+    pub certificate_subject: Option<String>,
+}
+
+/// PKCE for a client's authorization requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Pkce {
+    /// A challenge may be sent, `S256` or `plain`.
+    #[default]
+    Optional,
+    /// `S256` is required (IAS grant type `authorization_code_pkce_s256`).
+    RequiredS256,
+}
+
+impl From<Pkce> for crate::rules::authorization_code::PkcePolicy {
+    fn from(p: Pkce) -> Self {
+        match p {
+            Pkce::Optional => Self::Optional,
+            Pkce::RequiredS256 => Self::RequiredS256,
+        }
+    }
+}
+
+/// Redirect URIs a local application's login may use: loopback on any
+/// port and any `.test` host (a choice: no page gives defaults).
+pub fn local_redirect_uris() -> Vec<String> {
+    ["http://localhost:*/**", "http://127.0.0.1:*/**", "https://*.test/**", "https://*.test:*/**"]
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 impl OAuthClient {
@@ -57,7 +101,21 @@ impl OAuthClient {
             client_secret: secret.into(),
             authorities: vec!["uaa.resource".into()],
             auth_method: ClientAuthMethod::Either,
+            redirect_uris: Vec::new(),
+            pkce: Pkce::Optional,
+            certificate_subject: None,
         }
+    }
+
+    /// Does `secret` authenticate this client? Never an empty one: a client
+    /// with only a certificate has no secret to guess.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        !self.client_secret.is_empty() && self.client_secret == secret
+    }
+
+    /// Does a TLS client certificate of `subject` authenticate this client?
+    pub fn certificate_matches(&self, subject: Option<&str>) -> bool {
+        matches!((self.certificate_subject.as_deref(), subject), (Some(want), Some(got)) if crate::rules::dn::same_name(want, got).unwrap_or(false))
     }
 }
 

@@ -20,6 +20,7 @@ mod gateway;
 mod http;
 pub mod identity;
 pub mod journal;
+mod login;
 pub mod oidc;
 pub mod pki;
 pub mod retrieval;

@@ -108,7 +108,18 @@ pub fn default_providers() -> Vec<ProviderConfig> {
             kind: ProviderKind::Ias,
             issuer: "https://mytenant.accounts.idp.test".into(),
             host: "mytenant.accounts.idp.test".into(),
-            clients: vec![OAuthClient::new(IAS_CLIENT.0, IAS_CLIENT.1)],
+            clients: vec![
+                OAuthClient {
+                    redirect_uris: crate::identity::local_redirect_uris(),
+                    ..OAuthClient::new(IAS_CLIENT.0, IAS_CLIENT.1)
+                },
+                OAuthClient {
+                    certificate_subject: Some(crate::pki::client_subject(IAS_X509_CLIENT)),
+                    pkce: crate::identity::Pkce::RequiredS256,
+                    redirect_uris: crate::identity::local_redirect_uris(),
+                    ..OAuthClient::new(IAS_X509_CLIENT, "")
+                },
+            ],
             users: vec![alice],
             keys: default_kids(),
             trusted_by: vec!["mytenant".into()],
@@ -131,6 +142,10 @@ pub fn default_providers() -> Vec<ProviderConfig> {
 
 /// The client of the default IAS tenant (an `identity` binding's).
 pub const IAS_CLIENT: (&str, &str) = ("ias-app-client", "ias-app-secret");
+/// A client of the default IAS tenant with only an X.509 credential
+/// (9379444's `X509_GENERATED`; ce25f2b gets its token "through mTLS"); it
+/// also requires PKCE S256 for the browser login.
+pub const IAS_X509_CLIENT: &str = "ias-x509-client";
 /// The issuer of seed 002's sample token.
 pub const SEED_ISSUER: &str = "https://issuer.com";
 
@@ -153,7 +168,13 @@ pub struct IdentityProvider {
     /// Refresh tokens issued: token → (client, user name), oldest dropped
     /// first beyond [`MAX_REFRESH_TOKENS`].
     refresh: Arc<std::sync::Mutex<std::collections::VecDeque<(String, String, String)>>>,
+    /// The browser login (authorization code with PKCE).
+    login: crate::login::BrowserLogin,
 }
+
+/// Where an IAS tenant's browser login lives.
+const LOGIN_PATHS: crate::login::Paths =
+    crate::login::Paths { authorize: "/oauth2/authorize", login: "/oauth2/login", logout: "/oauth2/logout" };
 
 /// Refresh tokens a provider remembers (memory stays bounded).
 pub const MAX_REFRESH_TOKENS: usize = 10_000;
@@ -177,7 +198,8 @@ impl IdentityProvider {
                     .ok_or_else(|| ProviderError::UnknownKey { issuer: issuer.clone(), kid: kid.clone() })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config: Arc::new(config), keys: Arc::new(keys), refresh: Default::default() })
+        let login = crate::login::BrowserLogin::new(LOGIN_PATHS, "idprop identity provider (TEST ONLY)");
+        Ok(Self { config: Arc::new(config), keys: Arc::new(keys), refresh: Default::default(), login })
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -252,6 +274,9 @@ impl IdentityProvider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/oauth2/certs", get(certs))
             .route("/oauth2/token", post(token))
+            .route(LOGIN_PATHS.authorize, get(authorize))
+            .route(LOGIN_PATHS.login, post(login))
+            .route(LOGIN_PATHS.logout, get(logout))
             .with_state(self.clone())
     }
 }
@@ -262,15 +287,55 @@ async fn discovery(State(p): State<IdentityProvider>) -> Response<Body> {
         StatusCode::OK,
         &json!({
             "issuer": p.config.issuer,
+            "authorization_endpoint": format!("{base}{}", LOGIN_PATHS.authorize),
             "token_endpoint": format!("{base}/oauth2/token"),
+            "end_session_endpoint": format!("{base}{}", LOGIN_PATHS.logout),
             "jwks_uri": p.config.jwks_uri(),
-            "response_types_supported": ["code", "id_token", "token"],
+            "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "grant_types_supported": ["client_credentials", "password", "refresh_token", crate::uaa::JWT_BEARER_GRANT],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256", "plain"],
+            "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token", crate::uaa::JWT_BEARER_GRANT],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
         }),
     )
+}
+
+/// `GET /oauth2/authorize`: the browser login (`crate::login`) for the
+/// provider's users.
+async fn authorize(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
+    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
+    let client = q
+        .client_id()
+        .and_then(|id| p.config.clients.iter().find(|c| c.client_id == id))
+        .map(|c| crate::login::ClientLogin { redirect_uris: c.redirect_uris.clone(), pkce: c.pkce.into() });
+    p.login.authorize(&p.config.issuer, &q, client.as_ref(), req.headers())
+}
+
+/// `POST /oauth2/login`: the login page's form; a user by name or email.
+async fn login(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
+    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let form = crate::http::decode_pairs(&body);
+    p.login.login(&p.config.issuer, &form, |name, password| {
+        p.config
+            .users
+            .iter()
+            .find(|u| {
+                (u.user_name == name || u.email.as_deref() == Some(name))
+                    && !u.password.is_empty()
+                    && u.password == password
+            })
+            .map(|u| u.user_name.clone())
+    })
+}
+
+/// `GET /oauth2/logout[?post_logout_redirect_uri=…&client_id=…]`.
+async fn logout(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
+    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
+    let client = q.client_id().and_then(|id| p.config.clients.iter().find(|c| c.client_id == id)).cloned();
+    p.login.logout(req.headers(), req.uri().query().unwrap_or(""), |r| {
+        client.as_ref().is_some_and(|c| crate::rules::authorization_code::redirect_allowed(r, &c.redirect_uris))
+    })
 }
 
 async fn certs(State(p): State<IdentityProvider>) -> Response<Body> {
@@ -293,8 +358,20 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
     else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "no client authentication");
     };
-    let Some(client) = p.config.clients.iter().find(|c| c.client_id == id && c.client_secret == secret) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("bad credentials for client {id:?}"));
+    // A secret, or (ce25f2b: "The IAS access token is issued through mTLS")
+    // the client's X.509 certificate on the TLS connection, RFC 8705 §2.
+    let tls_subject =
+        req.extensions().get::<crate::http::ConnInfo>().and_then(|c| c.client_cert.as_ref()).map(|c| c.subject.clone());
+    let Some(client) = p.config.clients.iter().find(|c| {
+        c.client_id == id
+            && (c.secret_matches(&secret) || (secret.is_empty() && c.certificate_matches(tls_subject.as_deref())))
+    }) else {
+        let why = match (&tls_subject, secret.is_empty()) {
+            (Some(s), true) => format!("client {id:?} has no X.509 credential of subject {s:?}"),
+            (None, true) => format!("client {id:?} sent neither a secret nor a client certificate"),
+            _ => format!("bad credentials for client {id:?}"),
+        };
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &why);
     };
     let validity = 3600;
     let user_named = |name: &str| p.config.users.iter().find(|x| x.user_name == name).cloned();
@@ -315,6 +392,25 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
                         &format!("bad credentials for user {u:?}"),
                     )
                 }
+            }
+        }
+        Some("authorization_code") => {
+            let (code, redirect_uri, verifier) = (param("code"), param("redirect_uri"), param("code_verifier"));
+            let r = crate::rules::authorization_code::Redemption {
+                client_id: &client.client_id,
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: verifier.as_deref(),
+                now: crate::tokens::unix_now() as i64,
+            };
+            match p.login.redeem(&p.config.issuer, code.as_deref().unwrap_or(""), &r).map(|g| user_named(&g.user)) {
+                Ok(Some(user)) => {
+                    user_of_grant = Some(user.user_name.clone());
+                    p.claims(&client.client_id, Some(&user), validity)
+                }
+                Ok(None) => {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the user of this code is gone")
+                }
+                Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &e.to_string()),
             }
         }
         Some("refresh_token") => {

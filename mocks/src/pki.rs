@@ -370,6 +370,12 @@ impl TestPki {
     }
 }
 
+/// The subject (RFC 4514) of what [`TestPki::client_cert_pem`] issues for
+/// `cn`.
+pub fn client_subject(cn: &str) -> String {
+    format!("CN={},O=idprop TEST ONLY", crate::rules::dn::escape_value(cn))
+}
+
 /// A DN from attributes in RFC 4514 order (most specific first, as people
 /// write them); X.509 encodes them the other way round.
 fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {

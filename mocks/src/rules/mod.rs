@@ -27,10 +27,12 @@
 //! | `DC-1` (predefined destination chains) | [`chains`] |
 //! | `SB-1`, `SB-2` (SAML 2.0 bearer assertions, RFC 7522) | [`saml_bearer`] |
 //! | `AP-1`..`AP-3` (the application of seed 000: token, audience, scope) | [`app_access`] |
+//! | `AC-1`..`AC-3` (authorization code, PKCE, redirect URIs) | [`authorization_code`] |
 
 pub mod app_access;
 pub mod auth_tokens;
 pub mod auth_type;
+pub mod authorization_code;
 pub mod backend_logon;
 pub mod cache;
 pub mod chains;

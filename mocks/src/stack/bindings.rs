@@ -132,6 +132,16 @@ impl Stack {
             .unwrap_or(0)
     }
 
+    /// A TEST ONLY certificate and key (PEM) for `client`'s X.509 credential,
+    /// when its subject is one the test CA issues ([`crate::pki::client_subject`]
+    /// of its client id); each call mints a fresh certificate of that subject.
+    pub fn client_credential(&self, client: &crate::uaa::OAuthClient) -> Option<(String, String)> {
+        let want = crate::pki::client_subject(&client.client_id);
+        (client.certificate_subject.as_deref() == Some(want.as_str()))
+            .then(|| self.pki().client_cert_pem(&client.client_id).ok())
+            .flatten()
+    }
+
     /// What `idprop up --ready-file` writes.
     pub fn ready_info(&self) -> Value {
         json!({
@@ -148,7 +158,17 @@ impl Stack {
             "identity_providers": self.inner.providers.iter().map(|p| {
                 let c = p.config();
                 json!({"kind": c.kind, "issuer": c.issuer, "discovery": c.discovery_url(),
-                       "clients": c.clients.iter().map(|k| json!({"client_id": k.client_id, "client_secret": k.client_secret})).collect::<Vec<_>>()})
+                       "clients": c.clients.iter().map(|k| {
+                           let mut v = json!({"client_id": k.client_id});
+                           if !k.client_secret.is_empty() {
+                               v["client_secret"] = json!(k.client_secret);
+                           }
+                           if let Some((cert, key)) = self.client_credential(k) {
+                               v["certificate"] = json!(cert);
+                               v["key"] = json!(key);
+                           }
+                           v
+                       }).collect::<Vec<_>>()})
             }).collect::<Vec<_>>(),
             "cloud_connector": {"locations": self.inner.connectivity.connectors().iter().map(|c| c.summary()).collect::<Vec<_>>()},
         })

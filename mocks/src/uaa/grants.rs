@@ -116,7 +116,7 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
     let Some(client) = uaa.client(&client_id) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &format!("unknown client {client_id:?}"));
     };
-    if client.client_secret != secret {
+    if !client.secret_matches(&secret) {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -196,6 +196,33 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
             match user_from_saml(&uaa, &assertion, &tenant, &client.client_id) {
                 Ok(grant) => grant,
                 Err(reason) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &reason),
+            }
+        }
+        "authorization_code" => {
+            let Some(code) = param("code") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "authorization_code grant needs code");
+            };
+            let redirect_uri = param("redirect_uri");
+            let verifier = param("code_verifier");
+            let r = crate::rules::authorization_code::Redemption {
+                client_id: &client.client_id,
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: verifier.as_deref(),
+                now: unix_now() as i64,
+            };
+            let granted = match uaa.state.login.redeem(&tenant.subdomain, &code, &r) {
+                Ok(g) => g,
+                Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &e.to_string()),
+            };
+            let Some(user) = uaa.user_of(&granted.user, "sap.default") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the user of this code is gone");
+            };
+            Grant {
+                tenant: tenant.clone(),
+                client_id: client.client_id.clone(),
+                user,
+                extra: Map::new(),
+                without: vec![],
             }
         }
         "refresh_token" => {

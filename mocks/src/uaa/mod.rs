@@ -83,6 +83,7 @@ impl Default for UaaConfig {
     fn default() -> Self {
         let mut app = OAuthClient::new(APP_CLIENT.0, APP_CLIENT.1);
         app.authorities = vec!["$XSAPPNAME.Read".into(), "uaa.resource".into()];
+        app.redirect_uris = crate::identity::local_redirect_uris();
         let mut dest = OAuthClient::new(DESTINATION_CLIENT.0, DESTINATION_CLIENT.1);
         dest.authorities = vec!["uaa.resource".into(), "destination-xsappname!b1.Read".into()];
         let mut conn = OAuthClient::new(CONNECTIVITY_CLIENT.0, CONNECTIVITY_CLIENT.1);
@@ -152,7 +153,14 @@ struct UaaState {
     refresh_tokens: Mutex<RefreshTokens>,
     /// Tokens validated before (the same proxy token on every call).
     validated: crate::validated::ValidatedTokens,
+    /// The browser login: sessions per tenant, authorization codes.
+    login: crate::login::BrowserLogin,
 }
+
+/// Where the UAA's browser login lives (XSUAA's paths; the application
+/// router sends browsers to `/oauth/authorize` and `/logout.do`).
+pub(crate) const LOGIN_PATHS: crate::login::Paths =
+    crate::login::Paths { authorize: "/oauth/authorize", login: "/login.do", logout: "/logout.do" };
 
 /// The mock UAA. Cheap to clone; every clone is the same server.
 #[derive(Clone)]
@@ -178,6 +186,7 @@ impl MockUaa {
                 pki,
                 refresh_tokens: Mutex::new(RefreshTokens::default()),
                 validated: Default::default(),
+                login: crate::login::BrowserLogin::new(LOGIN_PATHS, "idprop UAA (TEST ONLY)"),
             }),
         }
     }
@@ -435,6 +444,9 @@ impl MockUaa {
             .route("/token_keys", get(token_keys))
             .route("/.well-known/openid-configuration", get(openid_configuration))
             .route("/saml/metadata", get(saml_metadata))
+            .route(LOGIN_PATHS.authorize, get(authorize))
+            .route(LOGIN_PATHS.login, post(login))
+            .route(LOGIN_PATHS.logout, get(logout))
             .with_state(self.clone())
     }
 
@@ -514,17 +526,65 @@ async fn openid_configuration(State(uaa): State<MockUaa>, req: Request) -> Respo
         StatusCode::OK,
         &json!({
             "issuer": uaa.factory().issuer(&tenant.subdomain),
-            "authorization_endpoint": format!("{base}/oauth/authorize"),
+            "authorization_endpoint": format!("{base}{}", LOGIN_PATHS.authorize),
             "token_endpoint": format!("{base}/oauth/token"),
+            "end_session_endpoint": format!("{base}{}", LOGIN_PATHS.logout),
             "jwks_uri": format!("{base}/token_keys"),
-            "response_types_supported": ["code", "id_token", "token"],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256", "plain"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "grant_types_supported": ["client_credentials", "password", JWT_BEARER_GRANT, SAML_BEARER_GRANT, "refresh_token"],
+            "grant_types_supported": ["authorization_code", "client_credentials", "password", JWT_BEARER_GRANT, SAML_BEARER_GRANT, "refresh_token"],
             "claims_supported": ["sub", "user_name", "email", "origin", "user_id", "user_uuid", "zid", "cid", "client_id", "scope", "ext_attr"],
         }),
     )
+}
+
+/// `GET /oauth/authorize`: the browser login of the tenant the host names
+/// (`crate::login`): a login page for its users, then a code for the client.
+async fn authorize(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let tenant = match uaa.tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
+    let client = q
+        .client_id()
+        .and_then(|id| uaa.client(id))
+        .map(|c| crate::login::ClientLogin { redirect_uris: c.redirect_uris.clone(), pkce: c.pkce.into() });
+    uaa.state.login.authorize(&tenant.subdomain, &q, client.as_ref(), req.headers())
+}
+
+/// `POST /login.do`: the login page's form; a configured user of the
+/// tenant's own identity provider (origin `sap.default`) by password.
+async fn login(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let tenant = match uaa.tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let form = crate::http::decode_pairs(&body);
+    let users = uaa.config().users;
+    uaa.state.login.login(&tenant.subdomain, &form, |name, password| {
+        users
+            .iter()
+            .find(|u| {
+                u.user_name == name && u.origin == "sap.default" && !u.password.is_empty() && u.password == password
+            })
+            .map(|u| u.user_name.clone())
+    })
+}
+
+/// `GET /logout.do[?redirect=…&client_id=…]`: ends the browser's session
+/// (the application router's central logout); redirects only to a URI the
+/// client registered.
+async fn logout(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
+    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
+    let client = q.client_id().and_then(|id| uaa.client(id));
+    uaa.state.login.logout(req.headers(), req.uri().query().unwrap_or(""), |r| {
+        client.as_ref().is_some_and(|c| crate::rules::authorization_code::redirect_allowed(r, &c.redirect_uris))
+    })
 }
 
 /// `GET /saml/metadata`: the tenant as a SAML service provider, the entity
