@@ -281,3 +281,64 @@ async fn an_ias_proxy_token_for_the_connectivity_instance_opens_the_proxy() {
     assert_eq!(status, 407, "{body}");
     assert!(body.contains("resource="), "{body}");
 }
+
+/// A destination property vouches for a user token no trusted issuer
+/// signed (283cd2d, e3c333f): `x_user_token.jwks_uri` (fetched through the
+/// gateway) or `x_user_token.jwks` (inline, base64). Without either, or
+/// with keys that did not sign it, the token is refused.
+#[tokio::test]
+async fn a_destination_vouches_for_a_foreign_user_token_with_its_keys() {
+    use base64::Engine as _;
+    let stack = common::stack().await;
+    // Nobody trusts the seed's issuer by default.
+    let seed = stack.identity_provider(SEED_ISSUER).unwrap().clone();
+    let now = idprop_mocks::tokens::unix_now();
+    let token = seed.sign(serde_json::Map::from_iter([
+        ("sub".to_string(), json!("test@users.com")),
+        ("email".to_string(), json!("test@users.com")),
+        ("exp".to_string(), json!(now + 600)),
+        ("iat".to_string(), json!(now)),
+    ]));
+    let uaa = stack.uaa_url("mytenant");
+    let jwt_bearer = |name: &str, extra: (&str, String)| {
+        let mut p: std::collections::BTreeMap<String, String> = [
+            ("Name", name),
+            ("Type", "HTTP"),
+            ("URL", "https://api.example.test"),
+            ("ProxyType", "Internet"),
+            ("Authentication", "OAuth2JWTBearer"),
+            ("clientId", common::APP.0),
+            ("clientSecret", common::APP.1),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        p.insert("tokenServiceURL".into(), format!("{uaa}/oauth/token"));
+        if !extra.0.is_empty() {
+            p.insert(extra.0.into(), extra.1);
+        }
+        idprop_mocks::DestinationEntry::new(idprop_mocks::rules::Destination(p))
+    };
+    let inline = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&seed.jwks()).unwrap());
+    let other_keys = stack.pki().jwks(); // the UAA's keys
+    let wrong = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&other_keys).unwrap());
+    stack.destinations().add(jwt_bearer("by-uri", ("x_user_token.jwks_uri", seed.config().jwks_uri())));
+    stack.destinations().add(jwt_bearer("by-inline", ("x_user_token.jwks", inline)));
+    stack.destinations().add(jwt_bearer("by-wrong-keys", ("x_user_token.jwks", wrong)));
+    stack.destinations().add(jwt_bearer("no-keys", ("", String::new())));
+    for (name, want) in [("by-uri", 200), ("by-inline", 200), ("by-wrong-keys", 401), ("no-keys", 401)] {
+        let (s, body) = common::find_destination(&stack, "mytenant", name, Some(&token)).await;
+        assert_eq!(s, want, "{name}: {body}");
+        if want == 200 {
+            // Vouched for, the token is exchanged; the UAA itself does not
+            // trust the seed's issuer, so the token entry says why.
+            assert!(body["authTokens"][0]["error"].as_str().unwrap().contains("not trusted"), "{name}: {body}");
+        } else {
+            assert!(body.as_str().unwrap_or_default().contains("X-user-token rejected"), "{name}: {body}");
+        }
+    }
+    // A forged signature is refused even where the destination names keys.
+    let forged = format!("{}.{}", &token[..token.rfind('.').unwrap()], "AAAA");
+    let (s, _) = common::find_destination(&stack, "mytenant", "by-uri", Some(&forged)).await;
+    assert_eq!(s, 401);
+}
