@@ -136,7 +136,39 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
             ),
             _ => eprintln!("  {} ({:?}): discovery {}", c.issuer, c.kind, c.discovery_url()),
         }
+        // X.509 clients (9379444 X509_GENERATED): their TEST ONLY
+        // certificate and key as files, for curl --cert/--key (ce25f2b).
+        for client in &c.clients {
+            let Some((cert, key)) = stack.client_credential(client) else { continue };
+            let dir = args.state_dir.join("clients");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let (cert_path, key_path) =
+                (dir.join(format!("{}.crt.pem", client.client_id)), dir.join(format!("{}.key.pem", client.client_id)));
+            std::fs::write(&cert_path, cert).with_context(|| format!("writing {}", cert_path.display()))?;
+            std::fs::write(&key_path, key).with_context(|| format!("writing {}", key_path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let _ = std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600));
+            }
+            eprintln!(
+                "  {} mTLS client {}: curl --proxy {} --cacert {} --cert {} --key {} -d grant_type=client_credentials -d client_id={} {}/oauth2/token",
+                c.issuer,
+                client.client_id,
+                stack.gateway_url(),
+                stack.ca_file().display(),
+                cert_path.display(),
+                key_path.display(),
+                client.client_id,
+                c.base_url()
+            );
+        }
     }
+    eprintln!(
+        "  browser login: {}/oauth/authorize?response_type=code&client_id={}&redirect_uri=http://localhost:5000/",
+        stack.uaa_url("mytenant"),
+        idprop_mocks::uaa::APP_CLIENT.0
+    );
     eprintln!("\nFor your application (also in {}):\n{env}", args.state_dir.join("env.sh").display());
     if !args.quiet {
         let mut feed = stack.journal().subscribe();
@@ -160,6 +192,7 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     for f in written {
         let _ = std::fs::remove_file(f);
     }
+    let _ = std::fs::remove_dir_all(args.state_dir.join("clients"));
     Ok(std::process::ExitCode::SUCCESS)
 }
 
