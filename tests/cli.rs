@@ -104,6 +104,34 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(vcap_json).unwrap(), info["vcap_services"]);
     assert!(dotenv.contains(&format!("HTTPS_PROXY='{}'", info["gateway"].as_str().unwrap())), "{dotenv}");
     assert_eq!(dotenv.lines().count(), env_sh.lines().count());
+    // The IAS tenant's X.509 client: its files get a token over mTLS alone
+    // (ce25f2b), as the printed curl line does.
+    let cert = std::fs::read(state.join("clients/ias-x509-client.crt.pem")).expect("the client's certificate file");
+    let key = std::fs::read(state.join("clients/ias-x509-client.key.pem")).expect("the client's key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(state.join("clients/ias-x509-client.key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key file is the owner's alone: {mode:o}");
+    }
+    let ias =
+        info["identity_providers"][0]["discovery"].as_str().unwrap().replace("/.well-known/openid-configuration", "");
+    let mtls = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(info["gateway"].as_str().unwrap()).unwrap())
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&ca_file).unwrap()).unwrap()])
+        .identity(reqwest::Identity::from_pem(&[cert, key].concat()).unwrap())
+        .build()
+        .unwrap();
+    let t: serde_json::Value = mtls
+        .post(format!("{ias}/oauth2/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "ias-x509-client")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(common::claims(t["access_token"].as_str().expect("an IAS token by mTLS"))["azp"], "ias-x509-client");
     // `idprop journal` prints the traffic, one line per hop.
     let out = idprop().args(["journal", "--gateway", info["gateway"].as_str().unwrap()]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -116,6 +144,7 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     // The files that describe the running stack go with it.
     assert!(!state.join("env.sh").exists() && !state.join("default-env.json").exists());
     assert!(!state.join(".env").exists());
+    assert!(!state.join("clients").exists());
 }
 
 /// A SIGTERM or SIGHUP the moment the ready file appears is a clean stop
