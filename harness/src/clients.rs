@@ -38,6 +38,28 @@ pub fn node_adapter() -> Option<PathBuf> {
     .then_some(dir)
 }
 
+/// `examples/approuter` with SAP's application router, Node 22 (the npm
+/// registry's `node` package) and puppeteer-core installed from its lock
+/// file.
+pub fn approuter() -> Option<PathBuf> {
+    let dir = root().join("examples/approuter");
+    Command::new("node").arg("--version").output().ok()?;
+    let ready = |d: &Path| {
+        d.join("node_modules/.bin/node").exists()
+            && d.join("node_modules/@sap/approuter/approuter.js").exists()
+            && d.join("node_modules/puppeteer-core").exists()
+    };
+    provision(&dir, ready, || {
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir).output()
+    })
+    .then_some(dir)
+}
+
+/// Headless Chromium (Debian's package), if installed.
+pub fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().map(PathBuf::from).find(|p| p.exists())
+}
+
 /// The Python venv's interpreter with the pinned clients installed.
 pub fn python() -> Option<PathBuf> {
     let dir = root().join("examples/clients/python");

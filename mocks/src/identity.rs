@@ -86,12 +86,20 @@ impl From<Pkce> for crate::rules::authorization_code::PkcePolicy {
 }
 
 /// Redirect URIs a local application's login may use: loopback on any
-/// port and any `.test` host (a choice: no page gives defaults).
+/// port (`localhost` and its subdomains: an application router tells
+/// tenants apart by host, `mytenant.localhost`) and any `.test` host (a
+/// choice: no page gives defaults).
 pub fn local_redirect_uris() -> Vec<String> {
-    ["http://localhost:*/**", "http://127.0.0.1:*/**", "https://*.test/**", "https://*.test:*/**"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "http://localhost:*/**",
+        "http://*.localhost:*/**",
+        "http://127.0.0.1:*/**",
+        "https://*.test/**",
+        "https://*.test:*/**",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 impl OAuthClient {
