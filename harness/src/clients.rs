@@ -55,6 +55,22 @@ pub fn approuter() -> Option<PathBuf> {
     .then_some(dir)
 }
 
+/// `examples/cap` with `@sap/cds`, its remote-service dependencies and
+/// Node 22 installed from its lock file.
+pub fn cap() -> Option<PathBuf> {
+    let dir = root().join("examples/cap");
+    Command::new("node").arg("--version").output().ok()?;
+    let ready = |d: &Path| {
+        d.join("node_modules/.bin/node").exists()
+            && d.join("node_modules/@sap/cds/bin/serve.js").exists()
+            && d.join("node_modules/@sap-cloud-sdk/http-client").exists()
+    };
+    provision(&dir, ready, || {
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir).output()
+    })
+    .then_some(dir)
+}
+
 /// Headless Chromium (Debian's package), if installed.
 pub fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().map(PathBuf::from).find(|p| p.exists())
