@@ -24,9 +24,14 @@ fn python() -> Option<PathBuf> {
 /// environment, off the runtime (the stack serves on it meanwhile); its last
 /// stdout line as JSON.
 async fn run(py: PathBuf, stack: &idprop_mocks::Stack, script: &str, arg: String) -> Value {
+    run_args(py, stack, script, &[arg]).await
+}
+
+/// [`run`] with several arguments.
+async fn run_args(py: PathBuf, stack: &idprop_mocks::Stack, script: &str, args: &[String]) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/clients/python").join(script);
     let mut cmd = Command::new(py);
-    cmd.arg(script).arg(arg).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.arg(script).args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in stack.client_env() {
         cmd.env(k, v);
     }
@@ -154,4 +159,125 @@ async fn sap_xssec_validates_ias_tokens_and_refuses_foreign_ones() {
     claims.insert("iss".into(), "https://issuer.com".into());
     let v = run(stack.identity_provider("https://issuer.com").unwrap().sign(claims)).await;
     assert_eq!(v["validated"], false, "{v}");
+}
+
+/// SAP Cloud SDK for Python's `get_destination` for every authentication
+/// type the stack's default destinations have, each with the option the
+/// type needs (`user_token`, `refresh_token`, `subject_token`): each is
+/// found with its token and no error; the user-based ones carry alice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_reads_every_authentication_type() {
+    let Some(py) = python() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let alice = stack.uaa().user_token("mytenant", "alice").sign();
+    let app = idprop_mocks::uaa::APP_CLIENT;
+    let rt: Value = stack
+        .http_client()
+        .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+        .basic_auth(app.0, Some(app.1))
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = json!({"user_token": alice});
+    let lookups = json!([
+        {"name": "client-credentials-example"},
+        {"name": "technical-user-example"},
+        {"name": "technical-user-uaa"},
+        {"name": "password-example"},
+        {"name": "jwt-bearer-example", "options": user},
+        {"name": "user-token-exchange-example", "options": user},
+        {"name": "saml-bearer-example", "options": user},
+        {"name": "refresh-token-example", "options": {"refresh_token": rt["refresh_token"]}},
+        {"name": "token-exchange-example", "options": {"subject_token": alice, "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}},
+        {"name": "onpremise-token-service-example"},
+        {"name": "principal-propagation-example", "options": user},
+        {"name": "basic-example"},
+        {"name": "no-auth-example"},
+    ]);
+    let want: Vec<(&str, &str, Option<&str>)> = vec![
+        ("client-credentials-example", "OAuth2ClientCredentials", Some("Bearer")),
+        ("technical-user-example", "OAuth2TechnicalUserPropagation", Some("Bearer")),
+        ("technical-user-uaa", "OAuth2TechnicalUserPropagation", Some("Bearer")),
+        ("password-example", "OAuth2Password", Some("Bearer")),
+        ("jwt-bearer-example", "OAuth2JWTBearer", Some("Bearer")),
+        ("user-token-exchange-example", "OAuth2UserTokenExchange", Some("Bearer")),
+        ("saml-bearer-example", "OAuth2SAMLBearerAssertion", Some("Bearer")),
+        ("refresh-token-example", "OAuth2RefreshToken", Some("Bearer")),
+        ("token-exchange-example", "OAuth2TokenExchange", Some("Bearer")),
+        ("onpremise-token-service-example", "OAuth2ClientCredentials", Some("Bearer")),
+        ("principal-propagation-example", "PrincipalPropagation", None),
+        ("basic-example", "BasicAuthentication", Some("Basic")),
+        ("no-auth-example", "NoAuthentication", None),
+    ];
+    let results = check(py, &stack, lookups).await;
+    assert_eq!(results.len(), want.len());
+    for (r, (name, auth, token_type)) in results.iter().zip(want) {
+        assert_eq!((r["name"].as_str(), r["found"].as_bool()), (Some(name), Some(true)), "{r}");
+        assert_eq!(r["authentication"], auth, "{r}");
+        let tokens = r["auth_tokens"].as_array().unwrap();
+        match token_type {
+            None => assert!(tokens.is_empty(), "{r}"),
+            Some(t) => {
+                assert_eq!((tokens.len(), tokens[0]["type"].as_str()), (1, Some(t)), "{r}");
+                assert!(tokens[0]["error"].is_null(), "{r}");
+            }
+        }
+    }
+    let by_name = |n: &str| results.iter().find(|r| r["name"] == n).unwrap();
+    for name in ["jwt-bearer-example", "user-token-exchange-example", "saml-bearer-example", "refresh-token-example"] {
+        let t = by_name(name)["auth_tokens"][0]["value"].as_str().unwrap().to_string();
+        let c = idprop_mocks::tokens::peek_claims(&t).unwrap();
+        assert_eq!(c["user_name"], "alice", "{name}: {c:?}");
+    }
+    for name in ["technical-user-example", "technical-user-uaa"] {
+        assert_eq!(
+            by_name(name)["auth_tokens"][0]["http_header"]["key"],
+            "SAP-Connectivity-Technical-Authentication",
+            "{name}"
+        );
+    }
+}
+
+/// PyPI `sap-xssec` 4.5 beyond user tokens: a client-credentials token
+/// validates as the client (no user), and the library's own jwt-bearer
+/// exchange (`request_token_for_client`) turns alice's token into one of
+/// the destination binding's client for alice.
+#[tokio::test(flavor = "multi_thread")]
+async fn sap_xssec_validates_client_tokens_and_exchanges_user_tokens() {
+    let Some(py) = python() else { return };
+    let stack = idprop_mocks::Stack::start().await.unwrap();
+    let app = idprop_mocks::uaa::APP_CLIENT;
+    let token = |form: Vec<(&'static str, &'static str)>| {
+        let stack = stack.clone();
+        async move {
+            let v: Value = stack
+                .http_client()
+                .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+                .basic_auth(app.0, Some(app.1))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+        }
+    };
+    let cc = token(vec![("grant_type", "client_credentials")]).await;
+    let v = run(py.clone(), &stack, "xssec_check.py", cc).await;
+    assert_eq!(v["validated"], true, "{v}");
+    assert_eq!((v["client"].as_str(), v["grant_type"].as_str()), (Some(app.0), Some("client_credentials")), "{v}");
+    assert_eq!(v["read"], true, "the client's $XSAPPNAME.Read authority: {v}");
+    let alice = token(vec![("grant_type", "password"), ("username", "alice"), ("password", "alice-password")]).await;
+    let v = run_args(py, &stack, "xssec_check.py", &[alice, "exchange".into()]).await;
+    assert_eq!(v["validated"], true, "{v}");
+    let x = &v["exchanged"];
+    assert_eq!(x["user_name"], "alice", "{v}");
+    assert_eq!(x["cid"], idprop_mocks::uaa::DESTINATION_CLIENT.0, "{v}");
+    assert_eq!(x["grant_type"], idprop_mocks::uaa::JWT_BEARER_GRANT, "{v}");
 }
