@@ -138,6 +138,47 @@ impl Expectations {
         Expectations { implementation: Some(report.implementation.clone()), expected }
     }
 
+    /// The implementation's conformance table (Markdown): one row per
+    /// scenario of `report` with its rules and verdict; a warning names the
+    /// rules and levels it departs from, a known finding its reason and
+    /// tracker. The README's per-client tables are this, verbatim.
+    pub fn table(&self, report: &RunReport) -> String {
+        let mut rows: Vec<&crate::report::ScenarioResult> = report.results.iter().collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = String::from("| scenario | rules | verdict |\n|---|---|---|\n");
+        for r in rows {
+            let failing: Vec<&str> = r.failures.iter().map(|f| f.rule.as_str()).collect();
+            let departures = || {
+                let mut seen: Vec<String> = Vec::new();
+                for f in &r.failures {
+                    let d = format!("`{}` ({})", f.rule, f.level.as_str());
+                    if !seen.contains(&d) {
+                        seen.push(d);
+                    }
+                }
+                seen.join(", ")
+            };
+            let verdict = match r.status {
+                Status::Passed => "pass".to_string(),
+                Status::Warned => format!("warning: {}", departures()),
+                Status::KnownFinding => {
+                    let x = self.covering(&r.id, &failing);
+                    let reason = x.map(|x| x.reason.as_str()).unwrap_or("");
+                    match x.and_then(|x| x.link.as_deref()) {
+                        Some(l) => format!("known finding: {} ([tracker]({l}))", reason.replace('|', "\\|")),
+                        None => format!("known finding: {}", reason.replace('|', "\\|")),
+                    }
+                }
+                Status::Failed => format!("**fails**: {}", departures()),
+                Status::Skipped => format!("skipped: {}", r.note.as_deref().unwrap_or("")),
+                Status::LoadError => "load error".to_string(),
+            };
+            let rules: Vec<String> = r.rules.iter().map(|x| format!("`{x}`")).collect();
+            out.push_str(&format!("| `{}` | {} | {} |\n", r.id, rules.join(" "), verdict));
+        }
+        out
+    }
+
     pub fn to_yaml(&self) -> String {
         format!(
             "# Expected failures of one implementation (idprop run --expect FILE).\n\

@@ -185,6 +185,31 @@ async fn the_cloud_sdk_passes_the_consumer_scenarios_or_they_are_expected_failur
     assert_eq!(report.count(Status::Failed), 0, "{}", report.human());
     assert!(report.count(Status::Passed) + report.count(Status::Warned) >= 10);
     assert_eq!(report.count(Status::KnownFinding), expectations.expected.len(), "{}", report.human());
+    readme_table("sap-cloud-sdk-js", &expectations.table(&report));
+}
+
+/// The README's conformance table of `client` (between its markers) is
+/// `table`; `IDPROP_UPDATE_README=1` writes it there instead.
+fn readme_table(client: &str, table: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = (format!("<!-- conformance:{client} -->\n"), format!("<!-- /conformance:{client} -->"));
+    let (Some(a), Some(b)) = (readme.find(&start), readme.find(&end)) else {
+        panic!("README.md lacks the markers {start:?} … {end:?}");
+    };
+    let current = &readme[a + start.len()..b];
+    if current == table {
+        return;
+    }
+    if std::env::var("IDPROP_UPDATE_README").as_deref() == Ok("1") {
+        let updated = format!("{}{table}{}", &readme[..a + start.len()], &readme[b..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    panic!(
+        "README.md's conformance table of {client} is not what this run gives; \
+         IDPROP_UPDATE_README=1 cargo test -p idprop-harness --test cloud_sdk rewrites it.\n--- README\n{current}\n--- this run\n{table}"
+    );
 }
 
 /// @sap/xssec 4's `IdentityService`, unchanged, with the stack's `identity`
