@@ -243,6 +243,38 @@ mod tests {
         assert_eq!(report.results[0].note.as_deref(), Some("known (L)"));
     }
 
+    /// The table names each verdict's reason: a warning's rule and level, a
+    /// known finding's reason and tracker (pipes escaped), a failure.
+    #[test]
+    fn the_table_says_why_for_every_row() {
+        let e = Expectations {
+            implementation: None,
+            expected: vec![Expected {
+                scenario: Some("a".into()),
+                rule: None,
+                reason: "not | supported".into(),
+                link: Some("https://t/1".into()),
+            }],
+        };
+        let mut warned = result("w", Status::Warned, Some("CO-1"));
+        warned.failures[0].level = Level::Choice;
+        warned.rules = vec!["CO-1".into(), "PT-2".into()];
+        let mut report = RunReport {
+            implementation: "x".into(),
+            hello: None,
+            profile: Profile::Default,
+            results: vec![result("z", Status::Failed, Some("TU-2")), warned, result("a", Status::Failed, Some("TP-1"))],
+            duration_ms: 0,
+        };
+        e.apply(&mut report, "exp.yaml");
+        let t = e.table(&report);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "| scenario | rules | verdict |");
+        assert_eq!(lines[2], "| `a` |  | known finding: not \\| supported ([tracker](https://t/1)) |");
+        assert_eq!(lines[3], "| `w` | `CO-1` `PT-2` | warning: `CO-1` (choice) |");
+        assert_eq!(lines[4], "| `z` |  | **fails**: `TU-2` (must) |");
+    }
+
     #[test]
     fn a_written_file_reads_back() {
         let report = RunReport {
