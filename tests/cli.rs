@@ -83,6 +83,9 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     let env_sh = std::fs::read_to_string(state.join("env.sh")).unwrap();
     assert!(env_sh.contains(&format!("export HTTPS_PROXY='{}'", info["gateway"].as_str().unwrap())), "{env_sh}");
     assert!(env_sh.contains("export NODE_EXTRA_CA_CERTS="));
+    // Loopback stays direct: a local application is reached with curl
+    // after `source env.sh`, only `.test` hosts go to the gateway.
+    assert!(env_sh.contains("export NO_PROXY='localhost,.localhost,127.0.0.1,::1'"), "{env_sh}");
     assert!(env_sh.contains("export VCAP_SERVICES='{"));
     // SAP Cloud SDK for Python's binding variables, from the same binding.
     let d = &info["vcap_services"]["destination"][0]["credentials"];

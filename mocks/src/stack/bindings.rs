@@ -31,8 +31,12 @@ impl Stack {
         for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
             vars.push((k.into(), gw.clone()));
         }
+        // Loopback stays direct: after `source env.sh`, `curl localhost:4004`
+        // reaches the local application, not the gateway (which serves only
+        // `.test` hosts). A `NO_PROXY` of the user's own is replaced, so it
+        // cannot send `.test` hosts around the gateway.
         for k in ["NO_PROXY", "no_proxy"] {
-            vars.push((k.into(), String::new()));
+            vars.push((k.into(), LOOPBACK_NO_PROXY.into()));
         }
         for k in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "IDPROP_CA_FILE"] {
             vars.push((k.into(), ca.clone()));
@@ -174,3 +178,6 @@ impl Stack {
         })
     }
 }
+
+/// `NO_PROXY` of the local environment: loopback names and addresses.
+pub const LOOPBACK_NO_PROXY: &str = "localhost,.localhost,127.0.0.1,::1";
