@@ -266,3 +266,47 @@ fn ctrl_c_stops_the_run_kills_adapters_and_still_reports() {
         .collect();
     assert!(alive.is_empty(), "left behind: {alive:?}\n{stderr}");
 }
+
+/// The pid an adapter's stderr names, and what it logged.
+fn pids_of(stderr: &str) -> Vec<String> {
+    stderr.lines().filter_map(|l| l.split_whitespace().next()?.strip_prefix("pid=").map(str::to_string)).collect()
+}
+
+async fn twice(mode: &str) -> (ScenarioResult, ScenarioResult) {
+    let cmd = format!("exec:python3 {}/tests/adapters/stateful.py {mode}", root().display());
+    let d = driver::from_spec(&cmd).unwrap();
+    let first = run_scenario(d.as_ref(), &mapper_scenario()).await;
+    let second = run_scenario(d.as_ref(), &mapper_scenario()).await;
+    (first, second)
+}
+
+/// Protocol v1.2: an exec adapter whose `hello` says `reusable` serves the
+/// next scenario in the same process, after a `reset` that clears its
+/// state, with request ids still unique within the process; a v1 adapter
+/// gets a fresh process per scenario, as before.
+#[tokio::test]
+async fn a_reusable_exec_adapter_is_kept_and_reset_between_scenarios() {
+    let (a, b) = twice("reusable").await;
+    assert_eq!((a.status, b.status), (Status::Passed, Status::Passed), "{a:?}\n{b:?}");
+    let (pa, pb) = (pids_of(&a.stderr), pids_of(&b.stderr));
+    assert!(!pa.is_empty() && pa[0] == pb[0], "one process for both: {pa:?} {pb:?}");
+    assert!(b.stderr.contains("reset") && b.stderr.contains("served=1"), "reset first, then fresh: {}", b.stderr);
+    assert!(!a.stderr.contains("reset"), "a new process needs no reset: {}", a.stderr);
+    assert!(!b.stderr.contains("DUPLICATE"), "ids unique within the process: {}", b.stderr);
+
+    let (a, b) = twice("plain").await;
+    assert_eq!((a.status, b.status), (Status::Passed, Status::Passed));
+    assert_ne!(pids_of(&a.stderr)[0], pids_of(&b.stderr)[0], "a v1 adapter gets a fresh process");
+    assert!(!b.stderr.contains("reset"));
+}
+
+/// What `reusable` promises is the adapter's: one that keeps state over
+/// `reset` carries it into the next scenario (where a cache scenario would
+/// see a token it should have fetched), so the harness's part is only to
+/// send the `reset`, which it does.
+#[tokio::test]
+async fn a_leaky_reusable_adapter_carries_its_state_past_the_reset() {
+    let (_, b) = twice("leaky").await;
+    assert!(b.stderr.contains("reset"), "{}", b.stderr);
+    assert!(b.stderr.contains("served=2"), "the leak is visible: {}", b.stderr);
+}

@@ -255,6 +255,12 @@ pub struct Hello {
     pub version: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// v1.2: the adapter takes the network (and a `call`'s bindings) from
+    /// each request rather than its environment, and drops every cache on
+    /// `reset`; an `exec` adapter's process may then serve the next
+    /// scenario after a `reset` instead of a fresh start.
+    #[serde(default)]
+    pub reusable: bool,
 }
 
 pub fn hello(id: u64, network: &NetworkInfo) -> Value {

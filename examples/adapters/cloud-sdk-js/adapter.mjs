@@ -5,8 +5,10 @@
 //
 //   idprop run --impl 'exec:node examples/adapters/cloud-sdk-js/adapter.mjs' --role consumer
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { bootstrap } from 'global-agent';
 import { executeHttpRequest } from '@sap-cloud-sdk/http-client';
+import * as sdk from '@sap-cloud-sdk/connectivity/internal';
 
 // Finding: @sap/xssec (the SDK's service-token client) ignores HTTPS_PROXY
 // and resolves the UAA host itself. Node's global agents are pointed at the
@@ -16,7 +18,29 @@ process.env.GLOBAL_AGENT_HTTPS_PROXY = process.env.HTTPS_PROXY || process.env.ht
 process.env.GLOBAL_AGENT_NO_PROXY = process.env.NO_PROXY || '';
 bootstrap();
 
-const pkg = { name: 'sap-cloud-sdk-js', version: '4.9.1' };
+// Reusable (protocol v1.2): the proxy and the bindings come from each
+// request, and `reset` empties every cache the SDK keeps (tokens,
+// destinations, keys, agents), so one process serves scenario after
+// scenario. Node reads its CA bundle once, at start: a request naming a CA
+// with other contents is refused rather than run against the wrong trust.
+const pkg = { name: 'sap-cloud-sdk-js', version: '4.9.1', reusable: true };
+const startCa = (() => { try { return readFileSync(process.env.NODE_EXTRA_CA_CERTS || '', 'utf8'); } catch { return null; } })();
+
+function useNetwork(network) {
+  if (!network) return null;
+  global.GLOBAL_AGENT.HTTPS_PROXY = network.proxy || '';
+  global.GLOBAL_AGENT.NO_PROXY = network.no_proxy || '';
+  let ca = null;
+  try { ca = readFileSync(network.ca_file, 'utf8'); } catch { /* judged below */ }
+  return ca === startCa ? null : `the CA bundle ${network.ca_file} differs from the one this process started with`;
+}
+
+async function resetCaches() {
+  for (const c of [sdk.clientCredentialsTokenCache, sdk.destinationCache, sdk.destinationServiceCache,
+    sdk.agentCache, sdk.identityServicesCache, sdk.verificationKeyCache]) {
+    await c?.clear?.();
+  }
+}
 
 async function call(msg) {
   if (msg.env?.VCAP_SERVICES) process.env.VCAP_SERVICES = msg.env.VCAP_SERVICES;
@@ -61,8 +85,10 @@ async function pump() {
     let msg;
     try { msg = JSON.parse(line); } catch (e) { out({ v: 1, id: 0, ok: false, error: { code: 'bad_request', message: e.message } }); continue; }
     const { id, op } = msg;
+    const wrongCa = useNetwork(msg.network);
     if (op === 'hello') out({ v: 1, id, ok: true, result: { ...pkg, roles: ['consumer'] } });
-    else if (op === 'reset') out({ v: 1, id, ok: true, result: {} });
+    else if (op === 'reset') { await resetCaches(); out({ v: 1, id, ok: true, result: {} }); }
+    else if (wrongCa) out({ v: 1, id, ok: false, error: { code: 'internal', message: wrongCa } });
     else if (op === 'call') out({ v: 1, id, ok: true, result: await call(msg) });
     else out({ v: 1, id, ok: false, error: { code: 'unsupported', message: `op ${op}` } });
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A principal mapper in plain Python (standard library only), speaking the
-idprop adapter protocol v1 over stdin/stdout (JSON Lines).
+idprop adapter protocol v1 over stdin/stdout (JSON Lines); it keeps no state,
+so it says `reusable` (v1.2) and one process serves every scenario of a job.
 
 It plays the Cloud Connector's principal-propagation step: validate the
 user's JWT (RS256, verified here with nothing but pow()), pick the principal
@@ -224,8 +225,8 @@ def map_principal(msg):
 def answer(msg):
     op, mid = msg.get("op"), msg.get("id")
     if op == "hello":
-        return {"v": 1, "id": mid, "ok": True, "result": {"name": "python-principal-mapper", "version": "1.0.0", "roles": ["principal-mapping"]}}
-    if op == "reset":
+        return {"v": 1, "id": mid, "ok": True, "result": {"name": "python-principal-mapper", "version": "1.0.0", "roles": ["principal-mapping"], "reusable": True}}
+    if op == "reset":  # it keeps no state: every answer is from the request alone
         return {"v": 1, "id": mid, "ok": True, "result": {}}
     if op == "map_principal":
         return {"v": 1, "id": mid, "ok": True, "result": map_principal(msg)}

@@ -1,5 +1,10 @@
-//! `exec:<command line>`: a fresh process per scenario, JSON Lines on
+//! `exec:<command line>`: a process per scenario, JSON Lines on
 //! stdin/stdout, stderr kept, its whole process group killed at the end.
+//!
+//! An adapter whose `hello` says `reusable` (protocol v1.2) is kept instead
+//! and serves a later scenario after a `reset`: the process start (an
+//! interpreter, an SDK's imports) is paid once per job, not per scenario.
+//! Request ids are renumbered per process so they stay unique within it.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -18,15 +23,43 @@ pub const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// Kept tail of an adapter's stderr.
 const STDERR_KEEP: usize = 16 * 1024;
 
+/// Idle processes of reusable adapters kept at most.
+const MAX_IDLE: usize = 32;
+/// How long a kept process may take to answer the `reset` that starts its
+/// next scenario; a slower one is replaced by a fresh process.
+const RESET_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Runs a command line through `sh -c`.
 #[derive(Debug, Clone)]
 pub struct Exec {
     command: String,
+    /// Processes of a reusable adapter between scenarios.
+    idle: Arc<Mutex<Vec<ExecSession>>>,
 }
 
 impl Exec {
     pub fn new(command: &str) -> Self {
-        Self { command: command.to_string() }
+        Self { command: command.to_string(), idle: Arc::default() }
+    }
+
+    /// A kept process that answered `reset`, if any.
+    async fn reuse(&self) -> Option<ExecSession> {
+        loop {
+            let mut s = self.idle.lock().expect("idle lock").pop()?;
+            if !matches!(s.child.try_wait(), Ok(None)) {
+                continue;
+            }
+            s.stderr.lock().expect("stderr lock").clear();
+            let reset = crate::protocol::Envelope::new(0, crate::protocol::Request::Reset).to_value();
+            let ok = s
+                .send(vec![reset], false, RESET_DEADLINE)
+                .await
+                .pop()
+                .is_some_and(|a| a.is_ok_and(|a| a.get("ok").and_then(Value::as_bool) == Some(true)));
+            if ok {
+                return Some(s);
+            }
+        }
     }
 }
 
@@ -37,6 +70,9 @@ impl Driver for Exec {
     }
 
     async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
+        if let Some(s) = self.reuse().await {
+            return Ok(Box::new(s));
+        }
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(&self.command);
         let n = &env.network;
@@ -80,7 +116,17 @@ impl Driver for Exec {
             });
         }
         let pgid = child.id().map(|p| p as i32);
-        Ok(Box::new(ExecSession { child, pgid, stdin, stdout, stderr: stderr_buf, broken: None }))
+        Ok(Box::new(ExecSession {
+            child,
+            pgid,
+            stdin,
+            stdout,
+            stderr: stderr_buf,
+            broken: None,
+            next_id: 1,
+            reusable: false,
+            idle: Arc::downgrade(&self.idle),
+        }))
     }
 }
 
@@ -92,6 +138,21 @@ struct ExecSession {
     stderr: Arc<Mutex<String>>,
     /// Once the stream is out of step (garbage, timeout) every later request fails.
     broken: Option<DriverError>,
+    /// The id the next request gets in this process.
+    next_id: u64,
+    /// Its `hello` said `reusable`.
+    reusable: bool,
+    /// Where it goes between scenarios when reusable.
+    idle: std::sync::Weak<Mutex<Vec<ExecSession>>>,
+}
+
+impl std::fmt::Debug for ExecSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecSession")
+            .field("pgid", &self.pgid)
+            .field("reusable", &self.reusable)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExecSession {
@@ -165,6 +226,19 @@ impl Session for ExecSession {
         if let Some(b) = &self.broken {
             return requests.iter().map(|_| Err(b.clone())).collect();
         }
+        // Ids unique within the process, whichever scenario it serves; the
+        // caller sees its own ids back.
+        let asked: Vec<Value> = requests.iter().map(|r| r.get("id").cloned().unwrap_or(Value::Null)).collect();
+        let hello_at: Vec<bool> =
+            requests.iter().map(|r| r.get("op").and_then(Value::as_str) == Some("hello")).collect();
+        let requests: Vec<Value> = requests
+            .into_iter()
+            .map(|mut r| {
+                r["id"] = Value::from(self.next_id);
+                self.next_id += 1;
+                r
+            })
+            .collect();
         // Pipelined: all lines written, answers read in order (the protocol
         // answers in order; an adapter may work on them concurrently).
         let mut lines = String::new();
@@ -201,10 +275,31 @@ impl Session for ExecSession {
         while out.len() < requests.len() {
             out.push(Err(self.broken.clone().unwrap_or(DriverError::Protocol("an earlier answer failed".into()))));
         }
+        for ((a, id), hello) in out.iter_mut().zip(asked).zip(hello_at) {
+            if let Ok(v) = a {
+                if hello {
+                    self.reusable = v
+                        .get("result")
+                        .and_then(|r| serde_json::from_value::<crate::protocol::Hello>(r.clone()).ok())
+                        .is_some_and(|h| h.reusable);
+                }
+                v["id"] = id;
+            }
+        }
         out
     }
 
     async fn close(mut self: Box<Self>) -> SessionEnd {
+        if self.reusable && self.broken.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            if let Some(idle) = self.idle.upgrade() {
+                let mut idle = idle.lock().expect("idle lock");
+                if idle.len() < MAX_IDLE {
+                    let stderr = std::mem::take(&mut *self.stderr.lock().expect("stderr lock"));
+                    idle.push(*self);
+                    return SessionEnd { stderr, problem: None };
+                }
+            }
+        }
         drop(self.stdin.take());
         let problem = match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
             Ok(_) => None,
