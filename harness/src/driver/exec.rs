@@ -35,11 +35,30 @@ pub struct Exec {
     command: String,
     /// Processes of a reusable adapter between scenarios.
     idle: Arc<Mutex<Vec<ExecSession>>>,
+    /// Processes alive, and whether one said `reusable`: then at most
+    /// [`max_live`] run at once and a scenario waits for one to come back
+    /// rather than paying another start (an SDK's imports cost more CPU
+    /// than most scenarios).
+    live: Arc<Live>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    count: std::sync::atomic::AtomicUsize,
+    /// A `hello` was answered: `reusable` says what the adapter is.
+    known: std::sync::atomic::AtomicBool,
+    reusable: std::sync::atomic::AtomicBool,
+    returned: tokio::sync::Notify,
+}
+
+/// Reusable processes kept alive at most: twice the cores.
+fn max_live() -> usize {
+    std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4)
 }
 
 impl Exec {
     pub fn new(command: &str) -> Self {
-        Self { command: command.to_string(), idle: Arc::default() }
+        Self { command: command.to_string(), idle: Arc::default(), live: Arc::default() }
     }
 
     /// A kept process that answered `reset`, if any.
@@ -70,8 +89,25 @@ impl Driver for Exec {
     }
 
     async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
-        if let Some(s) = self.reuse().await {
-            return Ok(Box::new(s));
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut waited = Duration::ZERO;
+        loop {
+            if let Some(s) = self.reuse().await {
+                return Ok(Box::new(s));
+            }
+            let live = self.live.count.load(SeqCst);
+            let known = self.live.known.load(SeqCst);
+            // Until the first process has said what it is, one start is
+            // enough: the others wait for its verdict (at most 10 s).
+            let first_unanswered = !known && live > 0 && waited < Duration::from_secs(10);
+            if !first_unanswered && (!self.live.reusable.load(SeqCst) || live < max_live()) {
+                break;
+            }
+            // Every allowed process is busy: wait for one to come back (or
+            // die), re-checking now and then.
+            let t = tokio::time::Instant::now();
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.live.returned.notified()).await;
+            waited += t.elapsed();
         }
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(&self.command);
@@ -116,6 +152,7 @@ impl Driver for Exec {
             });
         }
         let pgid = child.id().map(|p| p as i32);
+        self.live.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(Box::new(ExecSession {
             child,
             pgid,
@@ -126,6 +163,7 @@ impl Driver for Exec {
             next_id: 1,
             reusable: false,
             idle: Arc::downgrade(&self.idle),
+            live: self.live.clone(),
         }))
     }
 }
@@ -144,6 +182,8 @@ struct ExecSession {
     reusable: bool,
     /// Where it goes between scenarios when reusable.
     idle: std::sync::Weak<Mutex<Vec<ExecSession>>>,
+    /// The driver's count of live processes (this one among them).
+    live: Arc<Live>,
 }
 
 impl std::fmt::Debug for ExecSession {
@@ -282,6 +322,11 @@ impl Session for ExecSession {
                         .get("result")
                         .and_then(|r| serde_json::from_value::<crate::protocol::Hello>(r.clone()).ok())
                         .is_some_and(|h| h.reusable);
+                    if self.reusable {
+                        self.live.reusable.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    self.live.known.store(true, std::sync::atomic::Ordering::SeqCst);
+                    self.live.returned.notify_waiters();
                 }
                 v["id"] = id;
             }
@@ -295,7 +340,10 @@ impl Session for ExecSession {
                 let mut idle = idle.lock().expect("idle lock");
                 if idle.len() < MAX_IDLE {
                     let stderr = std::mem::take(&mut *self.stderr.lock().expect("stderr lock"));
+                    let live = self.live.clone();
                     idle.push(*self);
+                    drop(idle);
+                    live.returned.notify_one();
                     return SessionEnd { stderr, problem: None };
                 }
             }
@@ -318,5 +366,7 @@ impl Session for ExecSession {
 impl Drop for ExecSession {
     fn drop(&mut self) {
         self.kill_group();
+        self.live.count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.live.returned.notify_one();
     }
 }
