@@ -140,8 +140,14 @@ impl SigningKey {
         }))
         .map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
         let decoding = DecodingKey::from_jwk(&jwk)?;
-        let public_pem =
-            KeyPair::from_pem(pem).map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?.public_key_pem();
+        // From the key already parsed: a second parse (rcgen's) validated the
+        // whole key again, a millisecond per key at every start.
+        let spki = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(public)
+            .map_err(|e| PkiError::Other(format!("key {kid}: {e}")))?;
+        let public_pem = ::pem::encode_config(
+            &::pem::Pem::new("PUBLIC KEY", spki.as_ref().to_vec()),
+            ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+        );
         Ok(Self {
             kid: kid.to_string(),
             encoding,
@@ -452,4 +458,21 @@ pub fn generate_fixtures(dir: &Path) -> Result<Vec<std::path::PathBuf>, PkiError
         &key.serialize_pem(),
     )?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public PEM derived from the parsed key is the one rcgen gives
+    /// (what `/token_keys`' `value` and the binding's `verificationkey`
+    /// always carried), for every fixture key.
+    #[test]
+    fn the_public_pem_is_the_keys_subject_public_key_info() {
+        let pki = TestPki::load().unwrap();
+        for k in pki.signing_keys() {
+            let want = KeyPair::from_pem(&k.private_pem).unwrap().public_key_pem();
+            assert_eq!(k.public_pem(), want, "{}", k.kid);
+        }
+    }
 }
