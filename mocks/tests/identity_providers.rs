@@ -60,11 +60,19 @@ async fn an_ias_tenant_serves_discovery_keys_and_tokens_that_propagate() {
     assert!(stack.journal().of("identity-provider").iter().any(|e| e.path == "/oauth2/certs"));
     // The ready file lists the providers; the bindings have an `identity`.
     let ready = stack.ready_info();
+    let ias = &ready["identity_providers"][0];
     assert_eq!(
-        ready["identity_providers"][0],
-        json!({"kind": "ias", "issuer": IAS, "discovery": format!("{IAS}/.well-known/openid-configuration"),
-               "clients": [{"client_id": IAS_CLIENT.0, "client_secret": IAS_CLIENT.1}]})
+        (&ias["kind"], &ias["issuer"], &ias["discovery"]),
+        (&json!("ias"), &json!(IAS), &json!(format!("{IAS}/.well-known/openid-configuration")))
     );
+    assert_eq!(ias["clients"][0], json!({"client_id": IAS_CLIENT.0, "client_secret": IAS_CLIENT.1}));
+    // The X.509 client (9379444's X509_GENERATED): no secret, a TEST ONLY
+    // certificate of its subject and its key.
+    let x509 = &ias["clients"][1];
+    assert_eq!(x509["client_id"], idprop_mocks::oidc::IAS_X509_CLIENT);
+    assert!(x509.get("client_secret").is_none(), "{x509}");
+    assert!(x509["certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(x509["key"].as_str().unwrap().contains("PRIVATE KEY-----"));
     assert_eq!(ready["identity_providers"][1]["issuer"], SEED_ISSUER);
     let identity = &stack.vcap_services()["identity"][0]["credentials"];
     assert_eq!((identity["url"].as_str(), identity["domains"][0].as_str()), (Some(IAS), Some("accounts.idp.test")));
