@@ -7,32 +7,12 @@
 //! backend as `CN=alice` through the Connectivity proxy and the Cloud
 //! Connector. Central logout goes through the UAA's `/logout.do`.
 
-#[path = "../mocks/tests/common/mod.rs"]
-mod common;
+mod support;
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
-
-fn idprop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_idprop"))
-}
-
-/// Kills the process group on drop (the router and `idprop up`).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{free_port, Up};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_application_router_logs_alice_in_and_propagates_her() {
@@ -42,52 +22,11 @@ async fn the_application_router_logs_alice_in_and_propagates_her() {
         eprintln!("SKIPPED: no Node or Chromium for the application router");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let state = dir.path().join("state");
-    let _up = Running(
-        idprop()
-            .args(["up", "--port", "0", "--quiet", "--ready-file"])
-            .arg(&ready)
-            .arg("--state-dir")
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    common::wait_for_file(&ready);
-    let info: Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
-    let gateway = info["gateway"].as_str().unwrap().to_string();
-
+    let up = Up::start();
+    let (info, gateway) = (&up.info, up.gateway());
     // `source .idprop/env.sh && examples/approuter/start.sh`, as the README says.
     let port = free_port();
-    let mut router = Running(
-        Command::new("sh")
-            .arg("-c")
-            .arg(r#". "$1/env.sh" && exec "$2/start.sh""#)
-            .arg("sh")
-            .arg(&state)
-            .arg(&example)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("PORT", port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = router.0.try_wait() {
-            let mut err = String::new();
-            router.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("the application router exited ({status}): {err}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the application router did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _router = up.start_example(&example, port);
     let host = format!("mytenant.localhost:{port}");
     let route = |auth: String| {
         let host = host.clone();
@@ -140,7 +79,7 @@ async fn the_application_router_logs_alice_in_and_propagates_her() {
         .args(["login.mjs", &format!("http://{host}"), "/erp/echo/who", "alice", "alice-password", "/do/logout"])
         .env("IDPROP_GATEWAY", &gateway)
         .env("CHROMIUM", &chromium)
-        .env("HOME", dir.path());
+        .env("HOME", up.dir.path());
     let out = tokio::task::spawn_blocking(move || login.output().unwrap()).await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let b: Value = serde_json::from_str(text.lines().last().unwrap_or(""))
@@ -156,7 +95,7 @@ async fn the_application_router_logs_alice_in_and_propagates_her() {
     );
 
     // What the UAA saw: the login, the code exchange with its verifier, the logout.
-    let journal: Vec<Value> = reqwest::get(format!("{gateway}/__idprop/journal")).await.unwrap().json().await.unwrap();
+    let journal = up.journal().await;
     let saw = |method: &str, path: &str, status: u16| {
         journal.iter().any(|e| e["method"] == method && e["path"] == path && e["status"] == status)
     };

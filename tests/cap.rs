@@ -6,27 +6,10 @@
 //! one on an Internet `OAuth2ClientCredentials` destination whose token is
 //! fetched for the user's own tenant.
 
-#[path = "../mocks/tests/common/mod.rs"]
-mod common;
-
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use serde_json::Value;
-
-fn idprop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_idprop"))
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{free_port, idprop, Up};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cap_service_authenticates_and_calls_both_remote_services_as_the_user() {
@@ -35,50 +18,9 @@ async fn a_cap_service_authenticates_and_calls_both_remote_services_as_the_user(
         eprintln!("SKIPPED: no Node for the CAP example");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let state = dir.path().join("state");
-    let _up = Running(
-        idprop()
-            .args(["up", "--port", "0", "--quiet", "--ready-file"])
-            .arg(&ready)
-            .arg("--state-dir")
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    common::wait_for_file(&ready);
-    let info: Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
-    let gateway = info["gateway"].as_str().unwrap().to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut cap = Running(
-        Command::new("sh")
-            .arg("-c")
-            .arg(r#". "$1/env.sh" && exec "$2/start.sh""#)
-            .arg("sh")
-            .arg(&state)
-            .arg(&example)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = cap.0.try_wait() {
-            let mut err = String::new();
-            cap.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("cds serve exited ({status}): {err}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "cds serve did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let up = Up::start();
+    let port = free_port();
+    let _cap = up.start_example(&example, port);
     let token = |tenant: &str| {
         let out = idprop().args(["token", "--tenant", tenant, "--user", "alice"]).output().unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -113,7 +55,7 @@ async fn a_cap_service_authenticates_and_calls_both_remote_services_as_the_user(
     // application (serving mytenant only, AP-2) then refuses.
     let (s, _) = call("internet", Some(token("othertenant"))).await;
     assert_ne!(s, 200);
-    let journal: Vec<Value> = reqwest::get(format!("{gateway}/__idprop/journal")).await.unwrap().json().await.unwrap();
+    let journal = up.journal().await;
     assert!(
         journal.iter().any(|e| e["host"] == "othertenant.authentication.eu10.idp.test"
             && e["path"] == "/oauth/token"

@@ -2,6 +2,7 @@
 
 #[path = "../mocks/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -346,20 +347,8 @@ async fn node_clients_need_nothing_but_the_environment_idprop_up_writes() {
         eprintln!("SKIPPED: no Node to run the real Node clients");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready.json");
-    let state = dir.path().join("state");
-    let mut child = idprop()
-        .args(["up", "--port", "0", "--quiet", "--ready-file"])
-        .arg(&ready)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_for_file(&ready);
-    let dotenv = std::fs::read_to_string(state.join(".env")).unwrap();
+    let up = support::Up::start();
+    let dotenv = std::fs::read_to_string(up.state.join(".env")).unwrap();
     assert!(dotenv.contains("NODE_OPTIONS='--require "), "{dotenv}");
     let token = idprop().args(["token", "--tenant", "mytenant", "--user", "alice"]).output().unwrap().stdout;
     let mut cmd = Command::new("node");
@@ -373,8 +362,7 @@ async fn node_clients_need_nothing_but_the_environment_idprop_up_writes() {
         cmd.env(k, v.trim_start_matches('\'').trim_end_matches('\''));
     }
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    sigterm(child.id() as i32);
-    let _ = wait_timeout(&mut child, Duration::from_secs(5));
+    drop(up);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
         .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));

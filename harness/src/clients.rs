@@ -27,44 +27,38 @@ pub fn required() -> bool {
 
 /// The Node adapter's directory with its packages installed.
 pub fn node_adapter() -> Option<PathBuf> {
-    let dir = root().join("examples/adapters/cloud-sdk-js");
-    Command::new("node").arg("--version").output().ok()?;
-    let ready = |d: &Path| {
-        d.join("node_modules/@sap-cloud-sdk/http-client").exists() && d.join("node_modules/@sap/xssec").exists()
-    };
-    provision(&dir, ready, || {
-        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir).output()
-    })
-    .then_some(dir)
+    npm_example(
+        "examples/adapters/cloud-sdk-js",
+        &["node_modules/@sap-cloud-sdk/http-client", "node_modules/@sap/xssec"],
+    )
 }
 
 /// `examples/approuter` with SAP's application router, Node 22 (the npm
 /// registry's `node` package) and puppeteer-core installed from its lock
 /// file.
 pub fn approuter() -> Option<PathBuf> {
-    let dir = root().join("examples/approuter");
-    Command::new("node").arg("--version").output().ok()?;
-    let ready = |d: &Path| {
-        d.join("node_modules/.bin/node").exists()
-            && d.join("node_modules/@sap/approuter/approuter.js").exists()
-            && d.join("node_modules/puppeteer-core").exists()
-    };
-    provision(&dir, ready, || {
-        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir).output()
-    })
-    .then_some(dir)
+    npm_example(
+        "examples/approuter",
+        &["node_modules/.bin/node", "node_modules/@sap/approuter/approuter.js", "node_modules/puppeteer-core"],
+    )
 }
 
 /// `examples/cap` with `@sap/cds`, its remote-service dependencies and
 /// Node 22 installed from its lock file.
 pub fn cap() -> Option<PathBuf> {
-    let dir = root().join("examples/cap");
+    npm_example(
+        "examples/cap",
+        &["node_modules/.bin/node", "node_modules/@sap/cds/bin/serve.js", "node_modules/@sap-cloud-sdk/http-client"],
+    )
+}
+
+/// The Node example at `path` (from the repository root), `npm ci` run
+/// once when one of `installed` (paths inside it) is missing; `None`
+/// without Node or when the install failed.
+fn npm_example(path: &str, installed: &[&str]) -> Option<PathBuf> {
+    let dir = root().join(path);
     Command::new("node").arg("--version").output().ok()?;
-    let ready = |d: &Path| {
-        d.join("node_modules/.bin/node").exists()
-            && d.join("node_modules/@sap/cds/bin/serve.js").exists()
-            && d.join("node_modules/@sap-cloud-sdk/http-client").exists()
-    };
+    let ready = |d: &Path| installed.iter().all(|p| d.join(p).exists());
     provision(&dir, ready, || {
         Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir).output()
     })

@@ -41,6 +41,27 @@ async fn run_args(py: PathBuf, stack: &idprop_mocks::Stack, script: &str, args: 
         .unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// The body of a token request to `mytenant`'s UAA by `client` (Basic).
+async fn uaa_token(stack: &idprop_mocks::Stack, client: (&str, &str), form: &[(&str, &str)]) -> Value {
+    stack
+        .http_client()
+        .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// [`uaa_token`]'s access token.
+async fn access_token(stack: &idprop_mocks::Stack, client: (&str, &str), form: &[(&str, &str)]) -> String {
+    let v = uaa_token(stack, client, form).await;
+    v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+}
+
 /// `destination_check.py` with `lookups`: one result per lookup.
 async fn check(py: PathBuf, stack: &idprop_mocks::Stack, lookups: Value) -> Vec<Value> {
     serde_json::from_value(run(py, stack, "destination_check.py", lookups.to_string()).await).expect("a list")
@@ -101,32 +122,11 @@ async fn sap_xssec_validates_seed_000_tokens_and_their_scopes() {
     let recipient = format!("{}/oauth/token", stack.uaa_url("mytenant"));
     let assertion = idprop_mocks::saml::Assertion::bearer("erin", &uaa.saml_entity_id(&tenant), &recipient, 300);
     let xml = idp.sign(&assertion, false).unwrap();
-    let token_of = |client: (&'static str, &'static str), form: Vec<(&'static str, String)>| {
-        let stack = stack.clone();
-        async move {
-            let v: Value = stack
-                .http_client()
-                .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
-                .basic_auth(client.0, Some(client.1))
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
-        }
-    };
     let app = idprop_mocks::uaa::APP_CLIENT;
-    let erin = token_of(
-        app,
-        vec![
-            ("grant_type", idprop_mocks::uaa::SAML_BEARER_GRANT.into()),
-            ("assertion", idprop_mocks::saml::encode(&xml)),
-        ],
-    )
-    .await;
+    let assertion = idprop_mocks::saml::encode(&xml);
+    let erin =
+        access_token(&stack, app, &[("grant_type", idprop_mocks::uaa::SAML_BEARER_GRANT), ("assertion", &assertion)])
+            .await;
     let v = xssec(py.clone(), &stack, &erin).await;
     assert_eq!((v["validated"].as_bool(), v["user"].as_str()), (Some(true), Some("erin")), "{v}");
     assert_eq!((v["read"].as_bool(), v["admin"].as_bool()), (Some(true), Some(true)), "{v}");
@@ -134,7 +134,7 @@ async fn sap_xssec_validates_seed_000_tokens_and_their_scopes() {
     let v = xssec(py.clone(), &stack, &alice).await;
     assert_eq!((v["read"].as_bool(), v["admin"].as_bool()), (Some(true), Some(false)), "{v}");
     let other_app =
-        token_of(idprop_mocks::uaa::DESTINATION_CLIENT, vec![("grant_type", "client_credentials".into())]).await;
+        access_token(&stack, idprop_mocks::uaa::DESTINATION_CLIENT, &[("grant_type", "client_credentials")]).await;
     assert_eq!(xssec(py.clone(), &stack, &other_app).await["validated"], false);
     let forged = uaa.user_token("mytenant", "alice").forge(idprop_mocks::Forgery::WrongKey);
     assert_eq!(xssec(py, &stack, &forged).await["validated"], false);
@@ -171,17 +171,9 @@ async fn the_python_sdk_reads_every_authentication_type() {
     let stack = idprop_mocks::Stack::start().await.unwrap();
     let alice = stack.uaa().user_token("mytenant", "alice").sign();
     let app = idprop_mocks::uaa::APP_CLIENT;
-    let rt: Value = stack
-        .http_client()
-        .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
-        .basic_auth(app.0, Some(app.1))
-        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rt =
+        uaa_token(&stack, app, &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+            .await;
     let user = json!({"user_token": alice});
     let lookups = json!([
         {"name": "client-credentials-example"},
@@ -251,29 +243,14 @@ async fn sap_xssec_validates_client_tokens_and_exchanges_user_tokens() {
     let Some(py) = python() else { return };
     let stack = idprop_mocks::Stack::start().await.unwrap();
     let app = idprop_mocks::uaa::APP_CLIENT;
-    let token = |form: Vec<(&'static str, &'static str)>| {
-        let stack = stack.clone();
-        async move {
-            let v: Value = stack
-                .http_client()
-                .post(format!("{}/oauth/token", stack.uaa_url("mytenant")))
-                .basic_auth(app.0, Some(app.1))
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
-        }
-    };
-    let cc = token(vec![("grant_type", "client_credentials")]).await;
+    let cc = access_token(&stack, app, &[("grant_type", "client_credentials")]).await;
     let v = run(py.clone(), &stack, "xssec_check.py", cc).await;
     assert_eq!(v["validated"], true, "{v}");
     assert_eq!((v["client"].as_str(), v["grant_type"].as_str()), (Some(app.0), Some("client_credentials")), "{v}");
     assert_eq!(v["read"], true, "the client's $XSAPPNAME.Read authority: {v}");
-    let alice = token(vec![("grant_type", "password"), ("username", "alice"), ("password", "alice-password")]).await;
+    let alice =
+        access_token(&stack, app, &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+            .await;
     let v = run_args(py, &stack, "xssec_check.py", &[alice, "exchange".into()]).await;
     assert_eq!(v["validated"], true, "{v}");
     let x = &v["exchanged"];

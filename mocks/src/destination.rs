@@ -246,12 +246,7 @@ fn caller_of(svc: &DestinationService, req: &Request) -> Result<(Caller, Option<
         let zid = claims.get("zid").and_then(Value::as_str).unwrap_or("").to_string();
         (zdn, zid)
     };
-    let user_token = req
-        .headers()
-        .get("x-user-token")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_start_matches("Bearer ").trim().to_string())
-        .filter(|v| !v.is_empty());
+    let user_token = x_user_token(req);
     let (tenant, zid) = tenant_of(&valid.claims);
     let exchange_tenant = match &user_token {
         Some(ut) => {
@@ -342,6 +337,16 @@ async fn verify_by_destination_keys(
     Ok(())
 }
 
+/// The `X-user-token` of a request (a `Bearer ` prefix tolerated), when
+/// present and not empty.
+fn x_user_token(req: &Request) -> Option<String> {
+    req.headers()
+        .get("x-user-token")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("Bearer ").trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// The caller of an IAS access token (ce25f2b), or `None` when the token
 /// is no IAS token at all. Its subaccount is its `app_tid` (7bf3c18: the
 /// tenant of the application), which must trust its issuer; the
@@ -382,12 +387,7 @@ fn ias_caller(
             "Authentication to the Destination service via IAS token requires in addition mTLS: present the identity instance's client certificate (ce25f2b)".into(),
         )));
     }
-    let user_token = req
-        .headers()
-        .get("x-user-token")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_start_matches("Bearer ").trim().to_string())
-        .filter(|v| !v.is_empty());
+    let user_token = x_user_token(req);
     let untrusted = user_token.as_deref().and_then(|ut| {
         let ok = svc.state.uaa.validate(ut).is_ok() || svc.state.uaa.validate_external(ut, &tenant.subdomain).is_ok();
         (!ok).then(|| "neither this UAA's nor a trusted identity provider's token".to_string())

@@ -120,6 +120,15 @@ async fn log_in(
     query_param(&to, "code").expect("a code")
 }
 
+/// An HTTP client presenting the TEST ONLY certificate of the IAS tenant's
+/// X.509 client (its only credential).
+fn x509_client(stack: &Stack, ias: &idprop_mocks::oidc::IdentityProvider) -> reqwest::Client {
+    let client = ias.config().clients.iter().find(|c| c.client_id == IAS_X509_CLIENT).unwrap();
+    let (cert, key) = stack.client_credential(client).expect("a TEST ONLY credential of the client's subject");
+    let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
+    stack.http_client_builder().identity(identity).build().unwrap()
+}
+
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -298,13 +307,7 @@ async fn the_ias_tenant_logs_a_browser_in_and_takes_an_x509_client() {
     )
     .await;
 
-    let client = ias.config().clients.iter().find(|c| c.client_id == IAS_X509_CLIENT).unwrap().clone();
-    let (cert, key) = stack.client_credential(&client).expect("a TEST ONLY credential of the client's subject");
-    let mtls = stack
-        .http_client_builder()
-        .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let mtls = x509_client(&stack, &ias);
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -349,13 +352,7 @@ async fn the_destination_service_takes_an_ias_token_only_over_mtls() {
     let stack = stack().await;
     let ias = stack.identity_providers()[0].clone();
     let base = ias.config().base_url();
-    let client = ias.config().clients.iter().find(|c| c.client_id == IAS_X509_CLIENT).unwrap().clone();
-    let (cert, key) = stack.client_credential(&client).unwrap();
-    let mtls = stack
-        .http_client_builder()
-        .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let mtls = x509_client(&stack, &ias);
     let t: Value = mtls
         .post(format!("{base}/oauth2/token"))
         .form(&[("grant_type", "client_credentials"), ("client_id", IAS_X509_CLIENT)])
