@@ -39,6 +39,9 @@ enum Command {
     },
     /// Print the traffic of a running `idprop up`, one line per hop.
     Journal(cli::journal::JournalArgs),
+    /// Serve the builtin reference over stdin/stdout: an exec adapter of
+    /// every role (`idprop run --impl 'exec:idprop adapter'`).
+    Adapter(cli::adapter::AdapterArgs),
     /// Manage the committed test fixtures.
     Fixtures {
         #[command(subcommand)]
@@ -72,6 +75,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Token(args) => cli::token::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Journal(args) => cli::journal::run(args),
+        Command::Adapter(args) => cli::adapter::run(args),
         Command::List(args) => cli::run::list(args),
         Command::Explain(args) => cli::run::explain(args),
         Command::Schema { protocol } => cli::run::schema(protocol),

@@ -310,3 +310,43 @@ async fn a_leaky_reusable_adapter_carries_its_state_past_the_reset() {
     assert!(b.stderr.contains("reset"), "{}", b.stderr);
     assert!(b.stderr.contains("served=2"), "the leak is visible: {}", b.stderr);
 }
+
+/// The cache scenarios hold a reused process to its `reset`: against
+/// `idprop adapter` (the reference over stdin/stdout, reusable) a cache
+/// scenario passes twice in a row in one process; against the same adapter
+/// with its cache kept over `reset`, the second run fails: its "first"
+/// lookup was served from the previous scenario's cache.
+#[tokio::test]
+async fn the_cache_scenarios_catch_a_cache_that_survives_reset() {
+    let (mut s, e) =
+        loader::load(&[root().join("scenarios/token-cache/ch-1-second-lookup-uses-the-cache.yaml")]).unwrap();
+    assert!(e.is_empty(), "{e:?}");
+    let scenario = s.remove(0);
+    for (flags, second_passes) in [("", true), (" --leak-cache-on-reset", false)] {
+        let d = driver::from_spec(&format!("exec:{} adapter{flags}", env!("CARGO_BIN_EXE_idprop"))).unwrap();
+        let first = run_scenario(d.as_ref(), &scenario).await;
+        assert_eq!(first.status, Status::Passed, "{flags}: {first:?}");
+        let second = run_scenario(d.as_ref(), &scenario).await;
+        assert_eq!(second.status == Status::Passed, second_passes, "{flags}: {second:?}");
+        if !second_passes {
+            assert!(second.failures.iter().any(|f| f.rule.starts_with("CH-")), "{second:?}");
+        }
+    }
+}
+
+/// `idprop adapter` is the reference over stdin/stdout: through the exec
+/// transport, one process serving scenario after scenario (each with its
+/// own stack, network and `reset`), it passes every scenario but the slow
+/// timeout ones, as `builtin:reference` does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_over_stdin_passes_the_suite() {
+    let (scenarios, errors) = loader::load(&[root().join("scenarios")]).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let fast =
+        idprop::harness::runner::Selection { exclude_tags: vec!["slow".into()], ..Default::default() }.apply(scenarios);
+    let n = fast.len();
+    let d: Arc<dyn Driver> =
+        Arc::from(driver::from_spec(&format!("exec:{} adapter", env!("CARGO_BIN_EXE_idprop"))).unwrap());
+    let report = run_all(d, fast, vec![], 8, &|_| {}).await;
+    assert_eq!(report.count(Status::Passed), n, "{}", report.human());
+}

@@ -38,6 +38,11 @@ impl Consumer {
         Ok(Self { internet, vcap })
     }
 
+    /// The bindings it was made with (a `call` may bring its own).
+    pub fn vcap(&self) -> Option<String> {
+        self.vcap.clone()
+    }
+
     fn binding(vcap: &Value, label: &str) -> Result<Binding, String> {
         vcap.get(label)
             .and_then(|b| b.get(0))

@@ -236,7 +236,13 @@ type MutantCache = HashMap<String, (Instant, Option<Duration>, Value)>;
 /// The reference implementation, optionally with one deviation.
 pub struct Reference {
     retriever: TokenRetriever,
-    consumer: Consumer,
+    consumer: std::sync::RwLock<std::sync::Arc<Consumer>>,
+    /// The network the retriever and the consumer use now; a request naming
+    /// another (an adapter process serving a new scenario) moves them.
+    network: Mutex<crate::protocol::NetworkInfo>,
+    /// `reset` keeps the token cache: a deliberately broken adapter, for
+    /// showing what a harness catches (`idprop adapter --leak-cache-on-reset`).
+    leak_on_reset: bool,
     deviation: Option<Deviation>,
     /// [`Readings::IDPROP`], or [`Readings::ALTERNATIVE`] for
     /// `builtin:reference/alt`, which also words every reason differently.
@@ -247,21 +253,50 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(env: &SessionEnv, deviation: Option<Deviation>, readings: Readings) -> Result<Self, String> {
-        let ca_pem = std::fs::read_to_string(&env.network.ca_file)
-            .map_err(|e| format!("reading {}: {e}", env.network.ca_file))?;
-        let network = Network {
-            proxy: env.network.proxy.clone(),
-            ca_pem,
-            no_proxy: env.network.no_proxy.clone(),
-            on_premise: None,
-        };
+        let network = Self::network_of(&env.network)?;
         Ok(Self {
             retriever: TokenRetriever::with_readings(network.clone(), readings),
-            consumer: Consumer::new(&network, env.vcap_services.clone())?,
+            consumer: std::sync::RwLock::new(std::sync::Arc::new(Consumer::new(&network, env.vcap_services.clone())?)),
+            network: Mutex::new(env.network.clone()),
+            leak_on_reset: false,
             deviation,
             readings,
             mutant_cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same, but `reset` keeps the token cache: deliberately broken.
+    pub fn leaking_cache_on_reset(mut self) -> Self {
+        self.leak_on_reset = true;
+        self
+    }
+
+    fn network_of(n: &crate::protocol::NetworkInfo) -> Result<Network, String> {
+        let ca_pem = std::fs::read_to_string(&n.ca_file).map_err(|e| format!("reading {}: {e}", n.ca_file))?;
+        Ok(Network { proxy: n.proxy.clone(), ca_pem, no_proxy: n.no_proxy.clone(), on_premise: None })
+    }
+
+    fn current_consumer(&self) -> std::sync::Arc<Consumer> {
+        self.consumer.read().expect("consumer lock").clone()
+    }
+
+    /// Moves to the network a request names, if it names another one.
+    fn follow(&self, req: &Value) -> Result<(), String> {
+        let Some(n) =
+            req.get("network").and_then(|n| serde_json::from_value::<crate::protocol::NetworkInfo>(n.clone()).ok())
+        else {
+            return Ok(());
+        };
+        let mut current = self.network.lock().expect("network lock");
+        if *current == n {
+            return Ok(());
+        }
+        let network = Self::network_of(&n)?;
+        let vcap = self.consumer.read().expect("consumer lock").vcap();
+        *self.consumer.write().expect("consumer lock") = std::sync::Arc::new(Consumer::new(&network, vcap)?);
+        self.retriever.set_network(network);
+        *current = n;
+        Ok(())
     }
 
     fn is_alt(&self) -> bool {
@@ -285,6 +320,9 @@ impl Reference {
     /// Answers one protocol message.
     pub async fn handle(&self, req: &Value) -> Value {
         let id = id_of(req);
+        if let Err(e) = self.follow(req) {
+            return not_ok(id, "internal", &e);
+        }
         let envelope: Envelope = match serde_json::from_value(req.clone()) {
             Ok(e) => e,
             Err(e) => {
@@ -309,11 +347,16 @@ impl Reference {
                     },
                     "version": env!("CARGO_PKG_VERSION"),
                     "roles": ["token-retrieval", "principal-mapping", "consumer"],
+                    // It takes the network from each request and empties
+                    // its caches on reset (v1.2).
+                    "reusable": true,
                 }),
             ),
             Request::Reset => {
-                self.retriever.reset();
-                self.mutant_cache.lock().expect("cache lock").clear();
+                if !self.leak_on_reset {
+                    self.retriever.reset();
+                    self.mutant_cache.lock().expect("cache lock").clear();
+                }
                 ok(id, json!({}))
             }
             Request::FindDestination(f) => match self.find_destination(&f).await {
@@ -324,7 +367,7 @@ impl Reference {
                 Ok(r) => ok(id, serde_json::to_value(r).expect("result serialises")),
                 Err(e) => not_ok(id, "bad_request", &e),
             },
-            Request::Call(c) => match self.consumer.call(&c).await {
+            Request::Call(c) => match self.current_consumer().call(&c).await {
                 Ok(r) => ok(id, r),
                 Err(e) => not_ok(id, "bad_request", &e),
             },

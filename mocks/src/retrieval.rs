@@ -157,7 +157,8 @@ struct ClientKey {
 
 /// Fetches and caches tokens for destinations.
 pub struct TokenRetriever {
-    network: Network,
+    /// Replaced by [`TokenRetriever::set_network`]; the token cache stays.
+    network: std::sync::RwLock<Arc<Network>>,
     readings: Readings,
     clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
     cache: Mutex<HashMap<CacheKey, Slot>>,
@@ -165,7 +166,7 @@ pub struct TokenRetriever {
 
 impl std::fmt::Debug for TokenRetriever {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRetriever").field("proxy", &self.network.proxy).finish_non_exhaustive()
+        f.debug_struct("TokenRetriever").field("proxy", &self.network().proxy).finish_non_exhaustive()
     }
 }
 
@@ -177,7 +178,25 @@ impl TokenRetriever {
     /// A retriever taking `readings` where the pages leave a choice (`CA-4`,
     /// `CH-3` for Dedicated URLs, `CH-4`).
     pub fn with_readings(network: Network, readings: Readings) -> Self {
-        Self { network, readings, clients: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+        Self {
+            network: std::sync::RwLock::new(Arc::new(network)),
+            readings,
+            clients: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn network(&self) -> Arc<Network> {
+        self.network.read().expect("network lock").clone()
+    }
+
+    /// Reaches token services through `network` from now on (an adapter
+    /// process serving scenario after scenario, each with its own stack).
+    /// The HTTP clients go (they hold the old proxy and trust); cached
+    /// tokens stay until [`TokenRetriever::reset`].
+    pub fn set_network(&self, network: Network) {
+        *self.network.write().expect("network lock") = Arc::new(network);
+        self.clients.lock().expect("clients lock").clear();
     }
 
     /// Forgets every cached token.
@@ -292,16 +311,17 @@ impl TokenRetriever {
         if let Some(c) = self.clients.lock().expect("clients lock").get(&key) {
             return Ok(c.clone());
         }
+        let network = self.network();
         let mut b = reqwest::Client::builder()
             .proxy(
-                reqwest::Proxy::all(&self.network.proxy)
+                reqwest::Proxy::all(&network.proxy)
                     .map_err(|e| format!("bad proxy: {e}"))?
-                    .no_proxy(reqwest::NoProxy::from_string(&self.network.no_proxy)),
+                    .no_proxy(reqwest::NoProxy::from_string(&network.no_proxy)),
             )
             .connect_timeout(key.connect)
             .read_timeout(key.read)
             .pool_idle_timeout(Duration::from_secs(30));
-        let cas = reqwest::Certificate::from_pem_bundle(self.network.ca_pem.as_bytes())
+        let cas = reqwest::Certificate::from_pem_bundle(network.ca_pem.as_bytes())
             .map_err(|e| format!("bad CA bundle: {e}"))?;
         b = b.tls_certs_only(cas);
         if key.trust_all {
@@ -393,7 +413,8 @@ impl TokenRetriever {
     async fn fetch_on_premise(&self, tr: &TokenRequest, req: &FindRequest<'_>) -> Result<Fetched, RetrievalError> {
         use ErrorCode::{Configuration, NotSupported};
         let err = RetrievalError::new;
-        let Some(route) = &self.network.on_premise else {
+        let network = self.network();
+        let Some(route) = &network.on_premise else {
             return Err(err(
                 NotSupported,
                 format!(

@@ -39,6 +39,12 @@ impl Builtin {
         }
         Err(format!("unknown builtin {name:?}: use builtin:reference, builtin:reference/alt or builtin:mutant/NAME"))
     }
+
+    /// The implementation itself, reaching the network of `env` (`idprop
+    /// adapter` serves it over stdin/stdout).
+    pub fn implementation(&self, env: &SessionEnv) -> Result<Reference, String> {
+        Reference::new(env, self.deviation, self.readings)
+    }
 }
 
 #[async_trait]
@@ -48,7 +54,7 @@ impl Driver for Builtin {
     }
 
     async fn open(&self, env: &SessionEnv) -> Result<Box<dyn Session>, DriverError> {
-        let imp = Reference::new(env, self.deviation, self.readings).map_err(DriverError::Spawn)?;
+        let imp = self.implementation(env).map_err(DriverError::Spawn)?;
         Ok(Box::new(BuiltinSession { imp: Arc::new(imp) }))
     }
 }

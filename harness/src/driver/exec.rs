@@ -35,25 +35,27 @@ pub struct Exec {
     command: String,
     /// Processes of a reusable adapter between scenarios.
     idle: Arc<Mutex<Vec<ExecSession>>>,
-    /// Processes alive, and whether one said `reusable`: then at most
-    /// [`max_live`] run at once and a scenario waits for one to come back
-    /// rather than paying another start (an SDK's imports cost more CPU
-    /// than most scenarios).
+    /// Processes alive, whether one said `reusable`, and what a start
+    /// costs: a scenario waits for a kept process as long as starting a new
+    /// one takes, then starts its own (an SDK's imports can cost more than
+    /// most scenarios; a scenario holding a process for seconds must not
+    /// queue the rest).
     live: Arc<Live>,
 }
 
+/// How many starts' worth of time a scenario waits for a kept process.
+const WAIT_FACTOR: u32 = 4;
+
 #[derive(Debug, Default)]
 struct Live {
+    /// Processes alive.
     count: std::sync::atomic::AtomicUsize,
     /// A `hello` was answered: `reusable` says what the adapter is.
     known: std::sync::atomic::AtomicBool,
     reusable: std::sync::atomic::AtomicBool,
+    /// Microseconds from the first start to its `hello` answer.
+    start_cost_us: std::sync::atomic::AtomicU64,
     returned: tokio::sync::Notify,
-}
-
-/// Reusable processes kept alive at most: twice the cores.
-fn max_live() -> usize {
-    std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4)
 }
 
 impl Exec {
@@ -100,7 +102,12 @@ impl Driver for Exec {
             // Until the first process has said what it is, one start is
             // enough: the others wait for its verdict (at most 10 s).
             let first_unanswered = !known && live > 0 && waited < Duration::from_secs(10);
-            if !first_unanswered && (!self.live.reusable.load(SeqCst) || live < max_live()) {
+            // A reusable adapter's process is worth waiting for while the
+            // wait is short beside a start (a start costs its CPU to every
+            // other job too); after that, a start of its own.
+            let start_cost = Duration::from_micros(self.live.start_cost_us.load(SeqCst));
+            let worth_waiting = self.live.reusable.load(SeqCst) && live > 0 && waited < start_cost * WAIT_FACTOR;
+            if !first_unanswered && !worth_waiting {
                 break;
             }
             // Every allowed process is busy: wait for one to come back (or
@@ -164,6 +171,7 @@ impl Driver for Exec {
             reusable: false,
             idle: Arc::downgrade(&self.idle),
             live: self.live.clone(),
+            started: Some(std::time::Instant::now()),
         }))
     }
 }
@@ -184,6 +192,8 @@ struct ExecSession {
     idle: std::sync::Weak<Mutex<Vec<ExecSession>>>,
     /// The driver's count of live processes (this one among them).
     live: Arc<Live>,
+    /// When it was started, until its first `hello` is answered.
+    started: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for ExecSession {
@@ -324,6 +334,15 @@ impl Session for ExecSession {
                         .is_some_and(|h| h.reusable);
                     if self.reusable {
                         self.live.reusable.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    if let Some(t) = self.started.take() {
+                        let us = t.elapsed().as_micros().min(u64::MAX as u128) as u64;
+                        let _ = self.live.start_cost_us.compare_exchange(
+                            0,
+                            us.max(1),
+                            std::sync::atomic::Ordering::SeqCst,
+                            std::sync::atomic::Ordering::SeqCst,
+                        );
                     }
                     self.live.known.store(true, std::sync::atomic::Ordering::SeqCst);
                     self.live.returned.notify_waiters();

@@ -1,0 +1,91 @@
+//! `idprop adapter`: a builtin implementation (the reference) served over
+//! stdin/stdout as an `exec` adapter of protocol v1.2. It is what an
+//! adapter in another language looks like from the harness's side, and it
+//! plays every role, token retrieval included, so `exec:` runs can be
+//! compared with `builtin:` ones:
+//!
+//!     idprop run --impl 'exec:idprop adapter'
+//!
+//! It says `reusable`: the network comes from each request and `reset`
+//! empties its caches. `--leak-cache-on-reset` breaks that promise on
+//! purpose (the token cache survives `reset`), to show what the cache
+//! scenarios catch in a process that serves one scenario after another.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use idprop_harness::driver::builtin::Builtin;
+use idprop_harness::protocol::{NetworkInfo, SessionEnv};
+use idprop_harness::reference::Reference;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(clap::Args, Debug)]
+pub struct AdapterArgs {
+    /// Which builtin: `reference` or `reference/alt`.
+    #[arg(long, default_value = "reference")]
+    builtin: String,
+    /// Deliberately broken: keep the token cache over `reset`.
+    #[arg(long)]
+    leak_cache_on_reset: bool,
+}
+
+pub fn run(args: AdapterArgs) -> Result<std::process::ExitCode> {
+    let builtin = Builtin::new(&args.builtin).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(serve(builtin, args.leak_cache_on_reset))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Requests are handled concurrently (a scenario may send several at once)
+/// and answered in order, one JSON line each.
+async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<tokio::task::JoinHandle<Value>>();
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(answer) = rx.recv().await {
+            let v = answer.await.unwrap_or_else(
+                |e| json!({"v": 1, "id": 0, "ok": false, "error": {"code": "internal", "message": e.to_string()}}),
+            );
+            let mut line = v.to_string();
+            line.push('\n');
+            if out.write_all(line.as_bytes()).await.is_err() || out.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut imp: Option<Arc<Reference>> = None;
+    while let Some(line) = lines.next_line().await.context("reading stdin")? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let req: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                let v = json!({"v": 1, "id": 0, "ok": false, "error": {"code": "bad_request", "message": format!("not JSON: {e}")}});
+                let _ = tx.send(tokio::spawn(async move { v }));
+                continue;
+            }
+        };
+        // The implementation is made with the first request's network and
+        // follows the network of every later one.
+        if imp.is_none() {
+            let network = req.get("network").and_then(|n| serde_json::from_value::<NetworkInfo>(n.clone()).ok());
+            let Some(network) = network else {
+                let id = req.get("id").cloned().unwrap_or(json!(0));
+                let v = json!({"v": 1, "id": id, "ok": false, "error": {"code": "bad_request", "message": "the first request must carry network"}});
+                let _ = tx.send(tokio::spawn(async move { v }));
+                continue;
+            };
+            let env = SessionEnv { network, vcap_services: None };
+            let r = builtin.implementation(&env).map_err(anyhow::Error::msg)?;
+            imp = Some(Arc::new(if leak { r.leaking_cache_on_reset() } else { r }));
+        }
+        let r = imp.clone().expect("made above");
+        let _ = tx.send(tokio::spawn(async move { r.handle(&req).await }));
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}
