@@ -77,7 +77,7 @@ impl Application {
 
     /// Its `xsappname`.
     pub fn xsappname(&self) -> String {
-        self.config.xsappname.clone().unwrap_or_else(|| self.uaa.config().xsappname)
+        self.config.xsappname.clone().unwrap_or_else(|| self.uaa.config().xsappname.clone())
     }
 
     /// Every method and path goes to one handler.
@@ -120,7 +120,7 @@ impl Application {
                     .unwrap_or_else(|| format!("unknown tenant {t}"))
             })
             .collect();
-        let xsappname = self.config.xsappname.clone().unwrap_or(uaa.xsappname);
+        let xsappname = self.config.xsappname.clone().unwrap_or_else(|| uaa.xsappname.clone());
         let needed = self.required_scope(req.uri().path(), &xsappname);
         let policy = Policy {
             xsappname: &xsappname,

@@ -146,7 +146,9 @@ pub struct ExternalIssuer {
 }
 
 struct UaaState {
-    config: RwLock<UaaConfig>,
+    /// A snapshot per request: reading it is a reference count, not a copy
+    /// of every client and user (which once cost more than a token's JSON).
+    config: RwLock<Arc<UaaConfig>>,
     external: RwLock<Vec<ExternalIssuer>>,
     factory: TokenFactory,
     pki: Arc<TestPki>,
@@ -180,7 +182,7 @@ impl MockUaa {
         let factory = TokenFactory::new(pki.clone(), config.domain.clone());
         Self {
             state: Arc::new(UaaState {
-                config: RwLock::new(config),
+                config: RwLock::new(Arc::new(config)),
                 external: RwLock::new(Vec::new()),
                 factory,
                 pki,
@@ -195,7 +197,8 @@ impl MockUaa {
         self.state.factory.domain().to_string()
     }
 
-    pub fn config(&self) -> UaaConfig {
+    /// The configuration now (a snapshot: later changes make a new one).
+    pub fn config(&self) -> Arc<UaaConfig> {
         self.state.config.read().expect("uaa config").clone()
     }
 
@@ -210,21 +213,21 @@ impl MockUaa {
     }
 
     pub fn tenant(&self, subdomain: &str) -> Option<Tenant> {
-        self.config().tenants.into_iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain))
+        self.config().tenants.iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain)).cloned()
     }
 
     pub fn client(&self, client_id: &str) -> Option<OAuthClient> {
-        self.config().clients.into_iter().find(|c| c.client_id == client_id)
+        self.config().clients.iter().find(|c| c.client_id == client_id).cloned()
     }
 
     pub fn user(&self, user_name: &str) -> Option<User> {
-        self.config().users.into_iter().find(|u| u.user_name == user_name)
+        self.config().users.iter().find(|u| u.user_name == user_name).cloned()
     }
 
     /// The user `user_name` of identity provider `origin`: users of
     /// different identity providers are different users.
     pub fn user_of(&self, user_name: &str, origin: &str) -> Option<User> {
-        self.config().users.into_iter().find(|u| u.user_name == user_name && u.origin == origin)
+        self.config().users.iter().find(|u| u.user_name == user_name && u.origin == origin).cloned()
     }
 
     /// `user` as tokens name it: `$XSAPPNAME` expanded, the scopes of its
@@ -256,7 +259,7 @@ impl MockUaa {
 
     /// `client` with `$XSAPPNAME` expanded in its authorities.
     pub fn effective_client(&self, client: &OAuthClient) -> OAuthClient {
-        let xsappname = self.config().xsappname;
+        let xsappname = self.config().xsappname.clone();
         let mut c = client.clone();
         c.authorities = client.authorities.iter().map(|a| crate::identity::expand_xsappname(a, &xsappname)).collect();
         c
@@ -306,6 +309,7 @@ impl MockUaa {
     /// Adds (or replaces) a client.
     pub fn add_client(&self, client: OAuthClient) {
         let mut cfg = self.state.config.write().expect("uaa config");
+        let cfg = Arc::make_mut(&mut cfg);
         cfg.clients.retain(|c| c.client_id != client.client_id);
         cfg.clients.push(client);
     }
@@ -313,6 +317,7 @@ impl MockUaa {
     /// Adds (or replaces) a user.
     pub fn add_user(&self, user: User) {
         let mut cfg = self.state.config.write().expect("uaa config");
+        let cfg = Arc::make_mut(&mut cfg);
         cfg.users.retain(|u| u.user_name != user.user_name);
         cfg.users.push(user);
     }
@@ -321,6 +326,7 @@ impl MockUaa {
     pub fn add_tenant(&self, subdomain: &str) -> Tenant {
         let t = Tenant::new(subdomain);
         let mut cfg = self.state.config.write().expect("uaa config");
+        let cfg = Arc::make_mut(&mut cfg);
         if !cfg.tenants.iter().any(|x| x.subdomain == t.subdomain) {
             cfg.tenants.push(t.clone());
         }
@@ -472,8 +478,9 @@ impl MockUaa {
             return self
                 .config()
                 .tenants
-                .into_iter()
+                .iter()
                 .find(|t| t.zid == zid)
+                .cloned()
                 .ok_or_else(|| TenantError::UnknownZone(zid.to_string()));
         } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
@@ -565,7 +572,7 @@ async fn login(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     };
     let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
     let form = crate::http::decode_pairs(&body);
-    let users = uaa.config().users;
+    let users = uaa.config().users.clone();
     uaa.state.login.login(&tenant.subdomain, &form, |name, password| {
         users
             .iter()
