@@ -68,6 +68,8 @@ pub enum CodeError {
 
 /// Sessions and codes kept at most (each).
 pub const MAX_ENTRIES: usize = 10_000;
+/// Longest `scope` a code remembers, bytes.
+pub const MAX_SCOPE: usize = 1024;
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "IDPROP_SESSION";
 
@@ -169,6 +171,10 @@ impl BrowserLogin {
         let state = req.get("state");
         if req.get("response_type") != Some("code") {
             return redirect_error(&redirect, "unsupported_response_type", "only response_type=code", state);
+        }
+        // What a code keeps stays small: 10,000 codes at most, each bounded.
+        if req.get("scope").is_some_and(|sc| sc.len() > MAX_SCOPE) {
+            return redirect_error(&redirect, "invalid_scope", "scope is longer than 1 KiB", state);
         }
         let challenge = match rules::challenge(req.get("code_challenge"), req.get("code_challenge_method"), client.pkce)
         {

@@ -244,6 +244,16 @@ async fn the_uaa_login_refuses_bad_redirects_and_keeps_tenants_apart() {
     assert_eq!(query_param(&to, "state").as_deref(), Some("s1"));
 
     log_in(&mut b, &base, ("/oauth/authorize", "/login.do"), APP.0, ("alice", "alice-password"), false).await;
+    // What a code remembers is bounded: a huge scope is refused, not kept.
+    let huge = b
+        .get(&format!(
+            "{base}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}",
+            APP.0,
+            urlencode(CALLBACK),
+            "x".repeat(4096)
+        ))
+        .await;
+    assert_eq!(query_param(&huge.location.unwrap(), "error").as_deref(), Some("invalid_scope"));
     let other = stack.uaa_url("othertenant");
     let there = b
         .get(&format!(
