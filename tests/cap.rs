@@ -56,11 +56,46 @@ async fn a_cap_service_authenticates_and_calls_both_remote_services_as_the_user(
     let (s, _) = call("internet", Some(token("othertenant"))).await;
     assert_ne!(s, 200);
     let journal = up.journal().await;
-    assert!(
-        journal.iter().any(|e| e["host"] == "othertenant.authentication.eu10.idp.test"
+    // The destination's own client (not the SDK's destination-service
+    // client) got its token at othertenant's token endpoint.
+    let app_client = info_client_id(&up);
+    let fetched_for_othertenant = journal.iter().any(|e| {
+        e["host"] == "othertenant.authentication.eu10.idp.test"
             && e["path"] == "/oauth/token"
             && e["status"] == 200
-            && e["form"].to_string().contains("client_credentials")),
-        "the token of othertenant's user was fetched in othertenant"
-    );
+            && e["form"].to_string().contains("client_credentials")
+            && basic_user(e).as_deref() == Some(app_client.as_str())
+    });
+    assert!(fetched_for_othertenant, "the destination's token for othertenant's user came from othertenant");
+}
+
+/// The application's client id (the destination `app-client-credentials`
+/// uses it), from the ready file's `xsuaa` binding.
+fn info_client_id(up: &Up) -> String {
+    up.info["vcap_services"]["xsuaa"][0]["credentials"]["clientid"].as_str().unwrap().to_string()
+}
+
+/// The user of a journalled request's `Authorization: Basic` header
+/// (`%21` decoded: RFC 6749 §2.3.1 form-encodes it), or its `client_id`.
+fn basic_user(entry: &Value) -> Option<String> {
+    use base64::Engine as _;
+    let headers = entry["headers"].as_array()?;
+    let basic = headers.iter().find_map(|h| {
+        let (k, v) = (h[0].as_str()?, h[1].as_str()?);
+        k.eq_ignore_ascii_case("authorization").then(|| v.strip_prefix("Basic ").map(str::to_string)).flatten()
+    });
+    match basic {
+        Some(b) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+            let user = String::from_utf8(raw).ok()?.split(':').next()?.to_string();
+            // The only character of the stack's client ids that RFC 6749
+            // §2.3.1's form-encoding changes.
+            Some(user.replace("%21", "!"))
+        }
+        None => entry["form"]
+            .as_array()?
+            .iter()
+            .find(|p| p[0] == "client_id")
+            .and_then(|p| p[1].as_str().map(str::to_string)),
+    }
 }

@@ -241,49 +241,50 @@ fn caller_of(svc: &DestinationService, req: &Request) -> Result<(Caller, Option<
             ),
         ));
     }
-    let tenant_of = |claims: &serde_json::Map<String, Value>| {
-        let zdn = claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("").to_string();
-        let zid = claims.get("zid").and_then(Value::as_str).unwrap_or("").to_string();
-        (zdn, zid)
-    };
+    let zdn = valid.claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("");
+    let zid = valid.claims.get("zid").and_then(Value::as_str).unwrap_or("").to_string();
+    let tenant = zdn.to_string();
     let user_token = x_user_token(req);
-    let (tenant, zid) = tenant_of(&valid.claims);
-    let exchange_tenant = match &user_token {
-        Some(ut) => {
-            // The UAA's own token, or one of an identity provider the
-            // caller's tenant trusts (an IAS user token, exchanged there).
-            let v = match svc.state.uaa.validate(ut) {
-                Ok(v) => v,
-                Err(r) => match svc.state.uaa.validate_external(ut, &tenant) {
-                    Ok((v, _)) => {
-                        crate::rules::principal::principal(&v.claims, crate::rules::principal::UserType::Business)
-                            .map_err(|e| deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {e}")))?;
-                        return Ok((Caller { tenant: tenant.clone(), zid, exchange_tenant: tenant, user_token }, None));
-                    }
-                    Err(_) => {
-                        let caller = Caller {
-                            tenant: tenant.clone(),
-                            zid,
-                            exchange_tenant: tenant,
-                            user_token: user_token.clone(),
-                        };
-                        return Ok((caller, Some(r.to_string())));
-                    }
-                },
-            };
-            // A user token must name a user (the principal claims of PP-2).
-            if let Err(e) = crate::rules::principal::principal(&v.claims, crate::rules::principal::UserType::Business) {
-                return Err(deny(StatusCode::UNAUTHORIZED, format!("X-user-token rejected: {e}")));
-            }
-            tenant_of(&v.claims).0
-        }
-        None => tenant.clone(),
+    let (exchange_tenant, untrusted) = match &user_token {
+        Some(ut) => user_token_tenant(svc, ut, &tenant)?,
+        None => (tenant.clone(), None),
     };
+    if untrusted.is_some() {
+        return Ok((Caller { tenant, zid, exchange_tenant, user_token }, untrusted));
+    }
     // Without X-user-token, an Authorization token that carries a user (the
     // destination client's token from a jwt-bearer exchange) is the user's
     // token: the "user exchange" form of 39d4265, as the Cloud SDK uses it.
     let user_token = user_token.or_else(|| valid.claims.contains_key("user_name").then(|| token.to_string()));
     Ok((Caller { tenant, zid, exchange_tenant, user_token }, None))
+}
+
+/// Where the `X-user-token` `ut` of a caller of `tenant` is exchanged, or
+/// why it is not trusted yet. This UAA's token names a user (the principal
+/// claims of PP-2) and is exchanged at its own tenant (TU-5); one of an
+/// identity provider `tenant` trusts (an IAS user token) names a user and is
+/// exchanged at `tenant`; any other waits for a destination's
+/// `x_user_token` keys ([`verify_by_destination_keys`]).
+fn user_token_tenant(svc: &DestinationService, ut: &str, tenant: &str) -> Result<(String, Option<String>), Denied> {
+    let named = |claims: &serde_json::Map<String, Value>| {
+        crate::rules::principal::principal(claims, crate::rules::principal::UserType::Business)
+            .map(|_| ())
+            .map_err(|e| Denied::Unauthorized(format!("X-user-token rejected: {e}")))
+    };
+    match svc.state.uaa.validate(ut) {
+        Ok(v) => {
+            named(&v.claims)?;
+            let zdn = v.claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("");
+            Ok((zdn.to_string(), None))
+        }
+        Err(r) => match svc.state.uaa.validate_external(ut, tenant) {
+            Ok((v, _)) => {
+                named(&v.claims)?;
+                Ok((tenant.to_string(), None))
+            }
+            Err(_) => Ok((tenant.to_string(), Some(r.to_string()))),
+        },
+    }
 }
 
 /// 283cd2d, e3c333f: `x_user_token.jwks` ("Base64-encoded JSON web key set,
@@ -387,13 +388,16 @@ fn ias_caller(
             "Authentication to the Destination service via IAS token requires in addition mTLS: present the identity instance's client certificate (ce25f2b)".into(),
         )));
     }
+    // The X-user-token is judged as for a caller with the binding's token.
     let user_token = x_user_token(req);
-    let untrusted = user_token.as_deref().and_then(|ut| {
-        let ok = svc.state.uaa.validate(ut).is_ok() || svc.state.uaa.validate_external(ut, &tenant.subdomain).is_ok();
-        (!ok).then(|| "neither this UAA's nor a trusted identity provider's token".to_string())
-    });
-    let caller =
-        Caller { tenant: tenant.subdomain.clone(), zid: tenant.zid, exchange_tenant: tenant.subdomain, user_token };
+    let (exchange_tenant, untrusted) = match &user_token {
+        Some(ut) => match user_token_tenant(svc, ut, &tenant.subdomain) {
+            Ok(x) => x,
+            Err(d) => return Some(Err(d)),
+        },
+        None => (tenant.subdomain.clone(), None),
+    };
+    let caller = Caller { tenant: tenant.subdomain, zid: tenant.zid, exchange_tenant, user_token };
     Some(Ok((caller, untrusted)))
 }
 

@@ -170,6 +170,8 @@ pub struct IdentityProvider {
     refresh: Arc<std::sync::Mutex<std::collections::VecDeque<(String, String, String)>>>,
     /// The browser login (authorization code with PKCE).
     login: crate::login::BrowserLogin,
+    /// The issuer a client certificate must have (the test root CA).
+    client_ca: Arc<str>,
 }
 
 /// Where an IAS tenant's browser login lives.
@@ -199,7 +201,8 @@ impl IdentityProvider {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let login = crate::login::BrowserLogin::new(LOGIN_PATHS, "idprop identity provider (TEST ONLY)");
-        Ok(Self { config: Arc::new(config), keys: Arc::new(keys), refresh: Default::default(), login })
+        let client_ca = pki.client_ca_subject().into();
+        Ok(Self { config: Arc::new(config), keys: Arc::new(keys), refresh: Default::default(), login, client_ca })
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -360,8 +363,14 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
     };
     // A secret, or (ce25f2b: "The IAS access token is issued through mTLS")
     // the client's X.509 certificate on the TLS connection, RFC 8705 §2.
-    let tls_subject =
-        req.extensions().get::<crate::http::ConnInfo>().and_then(|c| c.client_cert.as_ref()).map(|c| c.subject.clone());
+    // Only a certificate of the test root CA is a client's credential (the
+    // TLS layer also accepts the connector CA's, which names principals).
+    let tls_subject = req
+        .extensions()
+        .get::<crate::http::ConnInfo>()
+        .and_then(|c| c.client_cert.as_ref())
+        .filter(|c| crate::rules::dn::same_name(&c.issuer, &p.client_ca).unwrap_or(false))
+        .map(|c| c.subject.clone());
     let Some(client) = p.config.clients.iter().find(|c| {
         c.client_id == id
             && (c.secret_matches(&secret) || (secret.is_empty() && c.certificate_matches(tls_subject.as_deref())))
@@ -396,6 +405,9 @@ async fn token(State(p): State<IdentityProvider>, req: Request) -> Response<Body
         }
         Some("authorization_code") => {
             let (code, redirect_uri, verifier) = (param("code"), param("redirect_uri"), param("code_verifier"));
+            if code.is_none() {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "authorization_code grant needs code");
+            }
             let r = crate::rules::authorization_code::Redemption {
                 client_id: &client.client_id,
                 redirect_uri: redirect_uri.as_deref(),

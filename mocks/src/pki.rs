@@ -365,6 +365,13 @@ impl TestPki {
         Ok((cert.pem(), key.serialize_pem()))
     }
 
+    /// The subject (RFC 4514) of the root CA: the issuer of every client
+    /// certificate [`TestPki::client_cert_pem`] makes (the connector CA
+    /// issues principals' certificates, never a client's credential).
+    pub fn client_ca_subject(&self) -> String {
+        crate::http::cert_info(self.root.cert_der().as_ref()).map(|c| c.subject).unwrap_or_default()
+    }
+
     /// Writes the root CA bundle (root + connector CA) to `path`.
     pub fn write_ca_bundle(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, self.ca_bundle_pem())

@@ -281,11 +281,16 @@ async fn discovery_advertises_what_exists() {
     {
         let d: Value = common::get_json(&stack, &url).await;
         assert_eq!(d["response_types_supported"], serde_json::json!(["code"]), "{url}");
-        for k in ["authorization_endpoint", "token_endpoint", "end_session_endpoint", "jwks_uri"] {
+        // Each answers as that endpoint does: authorize without a client is
+        // the error page, the token endpoint wants a client, logout and the
+        // keys answer.
+        for (k, want) in
+            [("authorization_endpoint", 400), ("token_endpoint", 401), ("end_session_endpoint", 200), ("jwks_uri", 200)]
+        {
             let u = d[k].as_str().unwrap();
             let method = if k == "token_endpoint" { reqwest::Method::POST } else { reqwest::Method::GET };
             let s = stack.http_client().request(method, u).send().await.unwrap().status().as_u16();
-            assert_ne!(s, 404, "{k} {u} exists");
+            assert_eq!(s, want, "{k} {u}");
         }
     }
 }
@@ -342,15 +347,23 @@ async fn the_ias_tenant_logs_a_browser_in_and_takes_an_x509_client() {
     assert_eq!(c["email"], "alice@example.test");
     assert_eq!(c["azp"], IAS_X509_CLIENT);
 
-    // The secret client is no certificate client, whatever certificate.
-    let (s, e) = post_form(
-        &stack,
-        &format!("{base}/oauth2/token"),
-        None,
-        &[("grant_type", "client_credentials"), ("client_id", IAS_CLIENT.0)],
-    )
-    .await;
-    assert_eq!(s, 401, "{e}");
+    // A certificate authenticates only the client of its subject: the secret
+    // client without its secret is refused over the X.509 client's mTLS,
+    // and so is the X.509 client with a certificate of another subject.
+    let form = [("grant_type", "client_credentials"), ("client_id", IAS_CLIENT.0)];
+    let r = mtls.post(format!("{base}/oauth2/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (cert, key) = stack.pki().client_cert_pem("someone-else").unwrap();
+    let other = stack
+        .http_client_builder()
+        .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let form = [("grant_type", "client_credentials"), ("client_id", IAS_X509_CLIENT)];
+    let r = other.post(format!("{base}/oauth2/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error_description"].as_str().unwrap().contains("no X.509 credential of subject"), "{body}");
 }
 
 /// ce25f2b: an IAS token "is issued through mTLS" and "Authentication to
@@ -382,6 +395,15 @@ async fn the_destination_service_takes_an_ias_token_only_over_mtls() {
     assert_eq!(without.status().as_u16(), 401);
     assert!(without.text().await.unwrap().contains("requires in addition mTLS"));
 
+    // Its X-user-token is judged as with the binding's token: one that names
+    // nobody (no principal claim of PP-2) is refused.
+    let mut nobody = stack.uaa().user_token("mytenant", "alice");
+    for k in ["user_name", "email", "mail", "user_uuid", "sub", "user_id"] {
+        nobody = nobody.without(k);
+    }
+    let r = mtls.get(&url).bearer_auth(&token).header("X-user-token", nobody.sign()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap().contains("X-user-token rejected"));
     // A token of an IAS tenant no subaccount trusts is refused even over mTLS.
     let untrusted = ias.sign(serde_json::Map::from_iter([
         ("iss".to_string(), Value::from("https://other.accounts.idp.test")),

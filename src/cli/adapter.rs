@@ -41,12 +41,14 @@ pub fn run(args: AdapterArgs) -> Result<std::process::ExitCode> {
 /// and answered in order, one JSON line each.
 async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<tokio::task::JoinHandle<Value>>();
+    // Each request's id beside its answer-to-be: a task that died still
+    // answers under its request's id.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Value, tokio::task::JoinHandle<Value>)>();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
-        while let Some(answer) = rx.recv().await {
+        while let Some((id, answer)) = rx.recv().await {
             let v = answer.await.unwrap_or_else(
-                |e| json!({"v": 1, "id": 0, "ok": false, "error": {"code": "internal", "message": e.to_string()}}),
+                |e| json!({"v": 1, "id": id, "ok": false, "error": {"code": "internal", "message": e.to_string()}}),
             );
             let mut line = v.to_string();
             line.push('\n');
@@ -64,18 +66,18 @@ async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
             Ok(v) => v,
             Err(e) => {
                 let v = json!({"v": 1, "id": 0, "ok": false, "error": {"code": "bad_request", "message": format!("not JSON: {e}")}});
-                let _ = tx.send(tokio::spawn(async move { v }));
+                let _ = tx.send((json!(0), tokio::spawn(async move { v })));
                 continue;
             }
         };
         // The implementation is made with the first request's network and
         // follows the network of every later one.
+        let id = req.get("id").cloned().unwrap_or(json!(0));
         if imp.is_none() {
             let network = req.get("network").and_then(|n| serde_json::from_value::<NetworkInfo>(n.clone()).ok());
             let Some(network) = network else {
-                let id = req.get("id").cloned().unwrap_or(json!(0));
-                let v = json!({"v": 1, "id": id, "ok": false, "error": {"code": "bad_request", "message": "the first request must carry network"}});
-                let _ = tx.send(tokio::spawn(async move { v }));
+                let v = json!({"v": 1, "id": id.clone(), "ok": false, "error": {"code": "bad_request", "message": "the first request must carry network"}});
+                let _ = tx.send((id, tokio::spawn(async move { v })));
                 continue;
             };
             let env = SessionEnv { network, vcap_services: None };
@@ -83,7 +85,7 @@ async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
             imp = Some(Arc::new(if leak { r.leaking_cache_on_reset() } else { r }));
         }
         let r = imp.clone().expect("made above");
-        let _ = tx.send(tokio::spawn(async move { r.handle(&req).await }));
+        let _ = tx.send((id, tokio::spawn(async move { r.handle(&req).await })));
     }
     drop(tx);
     let _ = writer.await;

@@ -145,12 +145,7 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
             let (cert_path, key_path) =
                 (dir.join(format!("{}.crt.pem", client.client_id)), dir.join(format!("{}.key.pem", client.client_id)));
             std::fs::write(&cert_path, cert).with_context(|| format!("writing {}", cert_path.display()))?;
-            std::fs::write(&key_path, key).with_context(|| format!("writing {}", key_path.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                let _ = std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600));
-            }
+            write_private(&key_path, key.as_bytes()).with_context(|| format!("writing {}", key_path.display()))?;
             eprintln!(
                 "  {} mTLS client {}: curl --proxy {} --cacert {} --cert {} --key {} -d grant_type=client_credentials -d client_id={} {}/oauth2/token",
                 c.issuer,
@@ -194,6 +189,17 @@ async fn up(args: UpArgs, started: Instant) -> Result<std::process::ExitCode> {
     }
     let _ = std::fs::remove_dir_all(args.state_dir.join("clients"));
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Writes a key file its owner alone can read: created 0600, never
+/// readable in between (TEST ONLY keys, but a key file is a key file).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(bytes)
 }
 
 /// The Node preload `env.sh` puts into `NODE_OPTIONS`.

@@ -172,6 +172,7 @@ impl Driver for Exec {
             idle: Arc::downgrade(&self.idle),
             live: self.live.clone(),
             started: Some(std::time::Instant::now()),
+            troubled: false,
         }))
     }
 }
@@ -194,6 +195,8 @@ struct ExecSession {
     live: Arc<Live>,
     /// When it was started, until its first `hello` is answered.
     started: Option<std::time::Instant>,
+    /// It answered `ok:false` during this scenario: not kept.
+    troubled: bool,
 }
 
 impl std::fmt::Debug for ExecSession {
@@ -227,7 +230,7 @@ impl ExecSession {
         }
     }
 
-    async fn read_answer(&mut self, request: &Value) -> Result<Value, DriverError> {
+    async fn read_answer(&mut self, request: &Value, shown: u64) -> Result<Value, DriverError> {
         let protocol = DriverError::Protocol;
         let stdout = self.stdout.as_mut().ok_or(DriverError::Crashed("adapter stdout unavailable".into()))?;
         loop {
@@ -248,7 +251,10 @@ impl ExecSession {
             let want = id_of(request);
             return match v.get("id").and_then(Value::as_u64) {
                 Some(id) if id == want => Ok(v),
-                Some(id) => Err(protocol(format!("adapter answered id {id} to request id {want}"))),
+                Some(id) => Err(protocol(format!(
+                    "adapter answered id {} to request id {shown}",
+                    id.wrapping_sub(want).wrapping_add(shown)
+                ))),
                 None => Err(protocol(format!("adapter answer has no integer id: {}", excerpt(line.trim())))),
             };
         }
@@ -308,11 +314,13 @@ impl Session for ExecSession {
         }
         let mut out = Vec::new();
         let started = tokio::time::Instant::now();
-        for r in &requests {
+        for (r, shown) in requests.iter().zip(&asked) {
             let left = deadline.saturating_sub(started.elapsed());
-            let answer = match tokio::time::timeout(left, self.read_answer(r)).await {
+            // Errors name the caller's ids, not the process's.
+            let shown = shown.as_u64().unwrap_or(0);
+            let answer = match tokio::time::timeout(left, self.read_answer(r, shown)).await {
                 Ok(a) => a,
-                Err(_) => Err(DriverError::Deadline { id: id_of(r), seconds: deadline.as_secs_f64() }),
+                Err(_) => Err(DriverError::Deadline { id: shown, seconds: deadline.as_secs_f64() }),
             };
             if let Err(e) = &answer {
                 self.broken = Some(e.clone());
@@ -327,6 +335,11 @@ impl Session for ExecSession {
         }
         for ((a, id), hello) in out.iter_mut().zip(asked).zip(hello_at) {
             if let Ok(v) = a {
+                // Kept only after a scenario that went well: an `ok:false`
+                // answer means the adapter could not process a message.
+                if v.get("ok").and_then(Value::as_bool) == Some(false) {
+                    self.troubled = true;
+                }
                 if hello {
                     self.reusable = v
                         .get("result")
@@ -354,7 +367,7 @@ impl Session for ExecSession {
     }
 
     async fn close(mut self: Box<Self>) -> SessionEnd {
-        if self.reusable && self.broken.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+        if self.reusable && !self.troubled && self.broken.is_none() && matches!(self.child.try_wait(), Ok(None)) {
             if let Some(idle) = self.idle.upgrade() {
                 let mut idle = idle.lock().expect("idle lock");
                 if idle.len() < MAX_IDLE {

@@ -157,7 +157,7 @@ pub fn s256(verifier: &str) -> String {
 
 /// `AC-3`: is `redirect_uri` one the client registered? Patterns are
 /// matched whole, as XSUAA's `redirect-uris` are: `*` stands for a run of
-/// characters within one part (no `/`, `?`, `@`), `**` for any run, so
+/// characters within one part (no `/ ? @ : \ # %`), `**` for any run, so
 /// `http://localhost:*/**` admits every local port and path and
 /// `https://*.example.test/cb` no other host. RFC 6749 §4.1.2.1: on a
 /// mismatch the server "MUST NOT automatically redirect the user-agent to
@@ -166,10 +166,12 @@ pub fn s256(verifier: &str) -> String {
 /// xs-security.json); no page gives the mock's defaults, so they are a
 /// choice: loopback and `.test` hosts.
 pub fn redirect_allowed(redirect_uri: &str, registered: &[String]) -> bool {
-    // A URI with a fragment is never a redirection endpoint (§3.1.2).
-    redirect_uri.len() <= 2048
-        && !redirect_uri.contains('#')
-        && registered.iter().any(|p| glob(p.as_bytes(), redirect_uri.as_bytes()))
+    // A URI with a fragment is never a redirection endpoint (§3.1.2). A
+    // backslash is a slash to a browser (`https://evil.com\.test/` goes to
+    // evil.com), and whitespace, control and non-ASCII characters have no
+    // business in a redirect URI: each is refused before any pattern.
+    let clean = redirect_uri.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#');
+    redirect_uri.len() <= 2048 && clean && registered.iter().any(|p| glob(p.as_bytes(), redirect_uri.as_bytes()))
 }
 
 /// Whole-string match of `s` against `p` (`*` within a part, `**` across
@@ -191,7 +193,9 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
             i += 1;
         }
     }
-    let in_part = |b: u8| !b"/?@".contains(&b);
+    // Within one part: never a path, query, userinfo or port separator, nor
+    // anything a browser reads as one.
+    let in_part = |b: u8| !b"/?@:\\#%".contains(&b);
     // m[j]: does the token prefix of length j match the string prefix so far?
     let mut m = vec![false; toks.len() + 1];
     m[0] = true;
@@ -277,5 +281,20 @@ mod tests {
         assert!(!redirect_allowed("https://evil.test?.example.test/login/callback", &reg));
         assert!(!redirect_allowed("https://u@evil.test/.example.test/login/callback", &reg));
         assert!(redirect_allowed("http://localhost:5000/", &reg));
+        // A backslash is a slash to a browser; `%`, `:` and control
+        // characters cannot hide a host in front either.
+        let test = vec!["https://*.test/**".to_string(), "http://*.localhost:*/**".to_string()];
+        for evil in [
+            "https://evil.com\\.test/cb",
+            "https://evil.com%5C.test/cb",
+            "https://evil.com:443.test/cb",
+            "http://evil.com\\.localhost:5000/cb",
+            "https://evil.com\t.test/cb",
+            "https://a.test/cb\r\nSet-Cookie:x",
+        ] {
+            assert!(!redirect_allowed(evil, &test), "{evil}");
+        }
+        assert!(redirect_allowed("https://mytenant.app.test/login/callback?x=1", &test));
+        assert!(redirect_allowed("http://mytenant.localhost:5000/login/callback", &test));
     }
 }
