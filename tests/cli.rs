@@ -111,6 +111,11 @@ async fn up_writes_the_ready_file_serves_tokens_and_exits_cleanly_on_sigterm() {
     // The IAS tenant's X.509 client: its files get a token over mTLS alone
     // (ce25f2b), as the printed curl line does.
     let cert = std::fs::read(state.join("clients/ias-x509-client.crt.pem")).expect("the client's certificate file");
+    // One credential per stack: the file holds what the ready file lists.
+    assert_eq!(
+        info["identity_providers"][0]["clients"][1]["certificate"].as_str(),
+        Some(String::from_utf8_lossy(&cert).as_ref())
+    );
     let key = std::fs::read(state.join("clients/ias-x509-client.key.pem")).expect("the client's key file");
     #[cfg(unix)]
     {

@@ -138,12 +138,19 @@ impl Stack {
 
     /// A TEST ONLY certificate and key (PEM) for `client`'s X.509 credential,
     /// when its subject is one the test CA issues ([`crate::pki::client_subject`]
-    /// of its client id); each call mints a fresh certificate of that subject.
+    /// of its client id). Minted once per stack: every caller gets the same.
     pub fn client_credential(&self, client: &crate::uaa::OAuthClient) -> Option<(String, String)> {
         let want = crate::pki::client_subject(&client.client_id);
-        (client.certificate_subject.as_deref() == Some(want.as_str()))
-            .then(|| self.pki().client_cert_pem(&client.client_id).ok())
-            .flatten()
+        if client.certificate_subject.as_deref() != Some(want.as_str()) {
+            return None;
+        }
+        let mut minted = self.inner.client_credentials.lock().expect("client credentials lock");
+        if let Some(c) = minted.get(&client.client_id) {
+            return Some(c.clone());
+        }
+        let c = self.pki().client_cert_pem(&client.client_id).ok()?;
+        minted.insert(client.client_id.clone(), c.clone());
+        Some(c)
     }
 
     /// What `idprop up --ready-file` writes.

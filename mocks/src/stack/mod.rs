@@ -60,6 +60,9 @@ struct Inner {
     shutdown: Shutdown,
     expectations: Arc<Mutex<Vec<crate::expect::Expectation>>>,
     providers: Vec<crate::oidc::IdentityProvider>,
+    /// X.509 client credentials minted so far, by client id (at most one per
+    /// configured client): the ready file and `.idprop/clients/` agree.
+    client_credentials: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl Drop for Inner {
@@ -312,6 +315,7 @@ impl Stack {
                 shutdown,
                 expectations: Default::default(),
                 providers,
+                client_credentials: Default::default(),
             }),
         };
         for ts in &config.token_servers {
