@@ -30,15 +30,19 @@ def main():
         out["admin"] = ctx.check_local_scope("Admin")
         out["client"] = ctx.get_clientid()
         out["grant_type"] = ctx.get_grant_type()
-        if sys.argv[2:] == ["exchange"]:
+    except Exception as e:  # the library's refusal, reported
+        out["validated"] = False
+        out["error"] = f"{type(e).__name__}: {e}"
+    if out["validated"] and sys.argv[2:] == ["exchange"]:
+        # A failed exchange is its own finding, not a failed validation.
+        try:
             dest = json.loads(os.environ["VCAP_SERVICES"])["destination"][0]["credentials"]
             exchanged = ctx.request_token_for_client(dest)
             payload = exchanged.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             out["exchanged"] = {k: claims.get(k) for k in ("user_name", "cid", "grant_type", "zid", "origin")}
-    except Exception as e:  # the library's refusal, reported
-        out["validated"] = False
-        out["error"] = f"{type(e).__name__}: {e}"
+        except Exception as e:
+            out["exchange_error"] = f"{type(e).__name__}: {e}"
     print(json.dumps(out))
 
 
