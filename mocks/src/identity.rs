@@ -121,6 +121,11 @@ impl OAuthClient {
         !self.client_secret.is_empty() && self.client_secret == secret
     }
 
+    /// May the browser login send the browser back to `uri` (`AC-3`)?
+    pub fn may_redirect_to(&self, uri: &str) -> bool {
+        crate::rules::authorization_code::redirect_allowed(uri, &self.redirect_uris)
+    }
+
     /// Does a TLS client certificate of `subject` authenticate this client?
     pub fn certificate_matches(&self, subject: Option<&str>) -> bool {
         matches!((self.certificate_subject.as_deref(), subject), (Some(want), Some(got)) if crate::rules::dn::same_name(want, got).unwrap_or(false))

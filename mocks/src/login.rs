@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Response, StatusCode};
 
-use crate::rules::authorization_code::{self as rules, Challenge, Issued, PkcePolicy, Redemption};
+use crate::identity::OAuthClient;
+use crate::rules::authorization_code::{self as rules, Challenge, Issued, Redemption};
 
 /// Where a server mounts its login.
 #[derive(Debug, Clone, Copy)]
@@ -26,13 +27,6 @@ pub struct Paths {
     pub authorize: &'static str,
     pub login: &'static str,
     pub logout: &'static str,
-}
-
-/// What the login needs to know of a client.
-#[derive(Debug, Clone)]
-pub struct ClientLogin {
-    pub redirect_uris: Vec<String>,
-    pub pkce: PkcePolicy,
 }
 
 /// A code handed out, waiting for the token request.
@@ -137,21 +131,23 @@ impl BrowserLogin {
     /// gets a page, never a redirect, §4.1.2.1), then the request (errors go
     /// back to the client, §4.1.2.1), then logs the browser in or hands out
     /// a code.
+    /// `client` finds a client of the realm by id.
     pub fn authorize(
         &self,
         realm: &str,
-        req: &AuthorizeRequest,
-        client: Option<&ClientLogin>,
+        query: &str,
+        client: impl Fn(&str) -> Option<OAuthClient>,
         headers: &HeaderMap,
     ) -> Response<Body> {
+        let req = &AuthorizeRequest::parse(query);
         let Some(client_id) = req.client_id() else {
             return page(StatusCode::BAD_REQUEST, self.title, "client_id is missing (RFC 6749 §4.1.1)", None);
         };
-        let Some(client) = client else {
+        let Some(client) = client(client_id) else {
             return page(StatusCode::BAD_REQUEST, self.title, &format!("unknown client {client_id:?}"), None);
         };
         let redirect = match req.get("redirect_uri") {
-            Some(r) if rules::redirect_allowed(r, &client.redirect_uris) => r.to_string(),
+            Some(r) if client.may_redirect_to(r) => r.to_string(),
             Some(r) => {
                 let why = format!(
                     "redirect_uri {r:?} is not registered for client {client_id:?} (RFC 6749 §4.1.2.1); registered: {}",
@@ -176,11 +172,11 @@ impl BrowserLogin {
         if req.get("scope").is_some_and(|sc| sc.len() > MAX_SCOPE) {
             return redirect_error(&redirect, "invalid_scope", "scope is longer than 1 KiB", state);
         }
-        let challenge = match rules::challenge(req.get("code_challenge"), req.get("code_challenge_method"), client.pkce)
-        {
-            Ok(c) => c,
-            Err(e) => return redirect_error(&redirect, "invalid_request", &e.to_string(), state),
-        };
+        let challenge =
+            match rules::challenge(req.get("code_challenge"), req.get("code_challenge_method"), client.pkce.into()) {
+                Ok(c) => c,
+                Err(e) => return redirect_error(&redirect, "invalid_request", &e.to_string(), state),
+            };
         let Some(user) = self.session_user(realm, headers) else {
             return self.login_page(StatusCode::OK, req, None);
         };
@@ -190,7 +186,7 @@ impl BrowserLogin {
             Code {
                 realm: realm.to_string(),
                 client_id: client_id.to_string(),
-                redirect_uri: req.get("redirect_uri").map(str::to_string),
+                redirect_uri: Some(redirect.clone()),
                 challenge,
                 expires: crate::tokens::unix_now() as i64 + rules::CODE_LIFETIME,
                 user,
@@ -225,9 +221,14 @@ impl BrowserLogin {
     }
 
     /// `GET <logout>`: ends the session; goes to `redirect` (UAA) or
-    /// `post_logout_redirect_uri` (OIDC) only if `allowed` says the client
+    /// `post_logout_redirect_uri` (OIDC) only if the `client_id`'s client
     /// registered it (no open redirect), else a page says so.
-    pub fn logout(&self, headers: &HeaderMap, query: &str, allowed: impl Fn(&str) -> bool) -> Response<Body> {
+    pub fn logout(
+        &self,
+        headers: &HeaderMap,
+        query: &str,
+        client: impl Fn(&str) -> Option<OAuthClient>,
+    ) -> Response<Body> {
         if let Some(id) = session_cookie(headers) {
             let mut store = self.store.lock().expect("login store");
             store.sessions.remove(&id);
@@ -235,6 +236,7 @@ impl BrowserLogin {
         }
         let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0");
         let q = AuthorizeRequest::parse(query);
+        let allowed = |r: &str| q.client_id().and_then(&client).is_some_and(|c| c.may_redirect_to(r));
         match q.get("redirect").or_else(|| q.get("post_logout_redirect_uri")) {
             Some(r) if allowed(r) => found(r, Some(clear)),
             Some(r) => {

@@ -209,6 +209,11 @@ impl IdentityProvider {
         &self.config
     }
 
+    /// Its client `id`.
+    pub fn client(&self, id: &str) -> Option<OAuthClient> {
+        self.config.clients.iter().find(|c| c.client_id == id).cloned()
+    }
+
     /// The tenant id of its tokens (`app_tid`).
     pub fn tenant_id(&self) -> String {
         self.config.app_tid.clone().unwrap_or_else(|| stable_uuid(&format!("ias-tenant:{}", self.config.issuer)))
@@ -307,12 +312,7 @@ async fn discovery(State(p): State<IdentityProvider>) -> Response<Body> {
 /// `GET /oauth2/authorize`: the browser login (`crate::login`) for the
 /// provider's users.
 async fn authorize(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
-    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
-    let client = q
-        .client_id()
-        .and_then(|id| p.config.clients.iter().find(|c| c.client_id == id))
-        .map(|c| crate::login::ClientLogin { redirect_uris: c.redirect_uris.clone(), pkce: c.pkce.into() });
-    p.login.authorize(&p.config.issuer, &q, client.as_ref(), req.headers())
+    p.login.authorize(&p.config.issuer, req.uri().query().unwrap_or(""), |id| p.client(id), req.headers())
 }
 
 /// `POST /oauth2/login`: the login page's form; a user by name or email.
@@ -334,11 +334,7 @@ async fn login(State(p): State<IdentityProvider>, req: Request) -> Response<Body
 
 /// `GET /oauth2/logout[?post_logout_redirect_uri=…&client_id=…]`.
 async fn logout(State(p): State<IdentityProvider>, req: Request) -> Response<Body> {
-    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
-    let client = q.client_id().and_then(|id| p.config.clients.iter().find(|c| c.client_id == id)).cloned();
-    p.login.logout(req.headers(), req.uri().query().unwrap_or(""), |r| {
-        client.as_ref().is_some_and(|c| crate::rules::authorization_code::redirect_allowed(r, &c.redirect_uris))
-    })
+    p.login.logout(req.headers(), req.uri().query().unwrap_or(""), |id| p.client(id))
 }
 
 async fn certs(State(p): State<IdentityProvider>) -> Response<Body> {

@@ -555,12 +555,7 @@ async fn authorize(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
         Ok(t) => t,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
-    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
-    let client = q
-        .client_id()
-        .and_then(|id| uaa.client(id))
-        .map(|c| crate::login::ClientLogin { redirect_uris: c.redirect_uris.clone(), pkce: c.pkce.into() });
-    uaa.state.login.authorize(&tenant.subdomain, &q, client.as_ref(), req.headers())
+    uaa.state.login.authorize(&tenant.subdomain, req.uri().query().unwrap_or(""), |id| uaa.client(id), req.headers())
 }
 
 /// `POST /login.do`: the login page's form; a configured user of the
@@ -587,11 +582,7 @@ async fn login(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
 /// (the application router's central logout); redirects only to a URI the
 /// client registered.
 async fn logout(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
-    let q = crate::login::AuthorizeRequest::parse(req.uri().query().unwrap_or(""));
-    let client = q.client_id().and_then(|id| uaa.client(id));
-    uaa.state.login.logout(req.headers(), req.uri().query().unwrap_or(""), |r| {
-        client.as_ref().is_some_and(|c| crate::rules::authorization_code::redirect_allowed(r, &c.redirect_uris))
-    })
+    uaa.state.login.logout(req.headers(), req.uri().query().unwrap_or(""), |id| uaa.client(id))
 }
 
 /// `GET /saml/metadata`: the tenant as a SAML service provider, the entity
