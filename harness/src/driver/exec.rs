@@ -50,10 +50,10 @@ const WAIT_FACTOR: u32 = 4;
 struct Live {
     /// Processes alive.
     count: std::sync::atomic::AtomicUsize,
-    /// A `hello` was answered: `reusable` says what the adapter is.
-    known: std::sync::atomic::AtomicBool,
+    /// Some process said `reusable` in its `hello`.
     reusable: std::sync::atomic::AtomicBool,
-    /// Microseconds from the first start to its `hello` answer.
+    /// Microseconds from the first start to its `hello` answer; 0 until a
+    /// `hello` was answered (until then nobody knows what the adapter is).
     start_cost_us: std::sync::atomic::AtomicU64,
     returned: tokio::sync::Notify,
 }
@@ -98,7 +98,7 @@ impl Driver for Exec {
                 return Ok(Box::new(s));
             }
             let live = self.live.count.load(SeqCst);
-            let known = self.live.known.load(SeqCst);
+            let known = self.live.start_cost_us.load(SeqCst) > 0;
             // Until the first process has said what it is, one start is
             // enough: the others wait for its verdict (at most 10 s).
             let first_unanswered = !known && live > 0 && waited < Duration::from_secs(10);
@@ -357,7 +357,6 @@ impl Session for ExecSession {
                             std::sync::atomic::Ordering::SeqCst,
                         );
                     }
-                    self.live.known.store(true, std::sync::atomic::Ordering::SeqCst);
                     self.live.returned.notify_waiters();
                 }
                 v["id"] = id;
