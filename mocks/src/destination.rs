@@ -241,9 +241,8 @@ fn caller_of(svc: &DestinationService, req: &Request) -> Result<(Caller, Option<
             ),
         ));
     }
-    let zdn = valid.claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("");
+    let tenant = subdomain_of(&valid.claims);
     let zid = valid.claims.get("zid").and_then(Value::as_str).unwrap_or("").to_string();
-    let tenant = zdn.to_string();
     let user_token = x_user_token(req);
     let (exchange_tenant, untrusted) = match &user_token {
         Some(ut) => user_token_tenant(svc, ut, &tenant)?,
@@ -257,6 +256,11 @@ fn caller_of(svc: &DestinationService, req: &Request) -> Result<(Caller, Option<
     // token: the "user exchange" form of 39d4265, as the Cloud SDK uses it.
     let user_token = user_token.or_else(|| valid.claims.contains_key("user_name").then(|| token.to_string()));
     Ok((Caller { tenant, zid, exchange_tenant, user_token }, None))
+}
+
+/// The tenant subdomain of one of this UAA's tokens (`ext_attr.zdn`).
+fn subdomain_of(claims: &serde_json::Map<String, Value>) -> String {
+    claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// Where the `X-user-token` `ut` of a caller of `tenant` is exchanged, or
@@ -274,8 +278,7 @@ fn user_token_tenant(svc: &DestinationService, ut: &str, tenant: &str) -> Result
     match svc.state.uaa.validate(ut) {
         Ok(v) => {
             named(&v.claims)?;
-            let zdn = v.claims.get("ext_attr").and_then(|e| e.get("zdn")).and_then(Value::as_str).unwrap_or("");
-            Ok((zdn.to_string(), None))
+            Ok((subdomain_of(&v.claims), None))
         }
         Err(r) => match svc.state.uaa.validate_external(ut, tenant) {
             Ok((v, _)) => {
