@@ -482,8 +482,7 @@ impl CloudConnector {
                 None => return,
             }
         };
-        let Ok(resp) = self.jwks_client.get(&uri).send().await else { return };
-        let Ok(jwks) = resp.json::<JwkSet>().await else { return };
+        let Ok(jwks) = crate::http::get_jwks(&self.jwks_client, &uri, Duration::from_secs(5)).await else { return };
         if let Some(entry) = self.trust.write().expect("trust lock").get_mut(issuer) {
             entry.1 = Some(jwks);
         }

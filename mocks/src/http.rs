@@ -326,6 +326,31 @@ impl Drop for PendingEntry {
     }
 }
 
+/// Largest JSON web key set fetched from a `jwks_uri`.
+pub const MAX_JWKS: usize = 256 * 1024;
+
+/// The key set at `uri` (a `jwks_uri`), fetched with `client` within
+/// `timeout` in all: a success status, at most [`MAX_JWKS`] bytes, a JSON
+/// web key set; any other answer is an error that says which.
+pub async fn get_jwks(
+    client: &reqwest::Client,
+    uri: &str,
+    timeout: std::time::Duration,
+) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+    let mut resp = client.get(uri).timeout(timeout).send().await.map_err(|e| format!("GET {uri}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("GET {uri}: HTTP {}", resp.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {uri}: {e}"))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_JWKS {
+            return Err(format!("GET {uri}: key set over {} KiB", MAX_JWKS / 1024));
+        }
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{uri} is no JSON web key set: {e}"))
+}
+
 /// Host of a request without port: from an absolute URI, else `Host`.
 pub fn request_host(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
     let raw = uri

@@ -286,25 +286,12 @@ impl TokenRetriever {
     /// The keys at a destination's `x_user_token.jwks_uri` (283cd2d,
     /// e3c333f: "URI of the JSON web key set, containing the signing keys
     /// which are used to validate the JWT provided in the X-User-Token
-    /// header"), fetched through the gateway like a token service; at most
-    /// 256 KiB, five seconds.
+    /// header"), fetched through the gateway like a token service
+    /// ([`crate::http::get_jwks`]; five seconds).
     pub async fn fetch_jwks(&self, uri: &str) -> Result<jsonwebtoken::jwk::JwkSet, String> {
         let five = Duration::from_secs(5);
         let key = ClientKey { connect: five, read: five, identity: None, trust_all: false, via_connectivity: false };
-        let client = self.client_for(key)?;
-        let resp = client.get(uri).timeout(five).send().await.map_err(|e| format!("GET {uri}: {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("GET {uri}: HTTP {}", resp.status().as_u16()));
-        }
-        let mut body = Vec::new();
-        let mut resp = resp;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {uri}: {e}"))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > 256 * 1024 {
-                return Err(format!("GET {uri}: key set over 256 KiB"));
-            }
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("{uri} is no JSON web key set: {e}"))
+        crate::http::get_jwks(&self.client_for(key)?, uri, five).await
     }
 
     fn client_for(&self, key: ClientKey) -> Result<reqwest::Client, String> {
