@@ -377,12 +377,12 @@ pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
 }
 
 /// A JSON response.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(body.to_string()))
+        .body(Body::from(serde_json::to_vec(body).expect("a response body serialises")))
         .expect("static response parts are valid")
 }
 

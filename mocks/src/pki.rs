@@ -163,17 +163,26 @@ impl SigningKey {
     pub fn sign_jwt(&self, header: &str, claims: &str) -> String {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let input = format!("{}.{}", b64.encode(header), b64.encode(claims));
-        let mut sig = vec![0u8; self.rsa.public_modulus_len()];
+        let modulus = self.rsa.public_modulus_len();
+        // One buffer, sized for the whole token: header, claims and
+        // signature are base64-encoded into it in turn.
+        let b64_len = |n: usize| n.div_ceil(3) * 4;
+        let mut token = String::with_capacity(b64_len(header.len()) + b64_len(claims.len()) + b64_len(modulus) + 2);
+        b64.encode_string(header, &mut token);
+        token.push('.');
+        b64.encode_string(claims, &mut token);
+        let mut sig = vec![0u8; modulus];
         self.rsa
             .sign(
                 &aws_lc_rs::signature::RSA_PKCS1_SHA256,
                 &aws_lc_rs::rand::SystemRandom::new(),
-                input.as_bytes(),
+                token.as_bytes(),
                 &mut sig,
             )
             .expect("RS256 signing with a valid key cannot fail");
-        format!("{input}.{}", b64.encode(&sig))
+        token.push('.');
+        b64.encode_string(&sig, &mut token);
+        token
     }
 
     /// An RS256 JWT of exactly `claims`, its header naming this key.

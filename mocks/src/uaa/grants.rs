@@ -381,16 +381,29 @@ fn federated_user(uaa: &MockUaa, name: &str, origin: &str, attr: impl Fn(&str) -
 }
 
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
-    let mut body = json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": validity.saturating_sub(1),
-        "scope": scopes.join(" "),
-        "jti": jti,
-    });
-    if let Some(r) = refresh {
-        body["refresh_token"] = json!(r);
+    /// RFC 6749 §5.1's fields, as XSUAA names them; serialised by reference
+    /// (the token is the largest part of the body and is not copied).
+    /// RFC 6749 §5.1's fields, as XSUAA names them, in the order the JSON
+    /// object had before (sorted); serialised by reference: the token is the
+    /// largest part of the body and is not copied.
+    #[derive(serde::Serialize)]
+    struct TokenResponse<'a> {
+        access_token: &'a str,
+        expires_in: u64,
+        jti: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+        scope: String,
+        token_type: &'static str,
     }
+    let body = TokenResponse {
+        access_token: token,
+        expires_in: validity.saturating_sub(1),
+        jti,
+        refresh_token: refresh,
+        scope: scopes.join(" "),
+        token_type: "bearer",
+    };
     json_response(StatusCode::OK, &body)
 }
 
