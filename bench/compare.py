@@ -4,8 +4,19 @@
 (a) process start to first token: `idprop up` vs oauth2-mock-server (medians)
 (b) client-credentials throughput, wrk, 32 connections, both RS256-2048
 (c) the machine's RSA-2048 signing ceiling (openssl speed, all cores)
-(d) principal-propagated requests/s for 1, 20 and 1000 distinct users
+(d) principal-propagated requests/s for 1, 20, 1000 and 10000 distinct users
 plus idprop's peak RSS under that load. Prints ratios and a markdown table.
+
+wrk shares the machine's cores with the server it measures. Under the default
+policy every response that wakes a wrk thread preempts whatever runs on that
+core, on a 2-core machine usually a signature in progress: about two context
+switches per token, each saving and restoring the signer's AVX-512 state and
+evicting its caches. The ceiling (c) has no such neighbour. So wrk runs under
+SCHED_BATCH (`chrt --batch 0`): the same fair share of CPU, but its wake-ups
+do not preempt, which is the nearest a single machine comes to a client on
+another host. Both servers are measured the same way, and (b) is measured a
+second time with wrk under the default policy and printed beside it.
+`WRK_POLICY=other` runs every row under the default policy instead.
 """
 import http.client, json, os, re, socket, statistics, subprocess, sys, tempfile, time
 
@@ -14,6 +25,7 @@ IDPROP = os.path.join(ROOT, "target", "release", "idprop")
 RUNS = int(os.environ.get("RUNS", "10"))
 DURATION = os.environ.get("DURATION", "5")
 CORES = os.cpu_count() or 1
+WRK_POLICY = os.environ.get("WRK_POLICY", "batch")
 
 
 def free_port():
@@ -62,8 +74,10 @@ def startup():
     return statistics.median(ours), statistics.median(theirs)
 
 
-def wrk(url, script, connections=32, extra=()):
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "-s", script, *extra, url],
+def wrk(url, script, connections=32, extra=(), policy=None):
+    policy = policy or WRK_POLICY
+    sched = ["chrt", "--batch", "0"] if policy == "batch" else []
+    out = subprocess.run([*sched, "wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "-s", script, *extra, url],
                          capture_output=True, text=True, cwd=ROOT).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -108,6 +122,8 @@ def main():
         time.sleep(0.01)
     ours_rps, ours_non2xx, ours_err = wrk(f"http://127.0.0.1:{base + 1}/oauth/token", cc_lua)
     print(f"(b) idprop: {ours_rps:.0f} tokens/s (non-2xx {ours_non2xx}, socket errors {ours_err})", file=sys.stderr)
+    ours_other, _, _ = wrk(f"http://127.0.0.1:{base + 1}/oauth/token", cc_lua, policy="other")
+    print(f"(b) idprop, wrk under the default policy: {ours_other:.0f} tokens/s", file=sys.stderr)
 
     # (d) principal propagation through proxy + connector + mTLS backend.
     conn_auth = "Basic " + __import__("base64").b64encode(b"sb-clone-connectivity!b2:connectivity-secret").decode()
@@ -147,6 +163,7 @@ end
     while not token_once(port, "/token", BASIC_APP):
         time.sleep(0.01)
     theirs_rps, theirs_non2xx, theirs_err = wrk(f"http://127.0.0.1:{port}/token", cc_lua)
+    theirs_other, _, _ = wrk(f"http://127.0.0.1:{port}/token", cc_lua, policy="other")
     node.terminate(); node.wait()
     print(f"(b) oauth2-mock-server: {theirs_rps:.0f} tokens/s (non-2xx {theirs_non2xx}, socket errors {theirs_err})", file=sys.stderr)
 
@@ -158,14 +175,16 @@ end
 
     rows = [
         ("start to first token (median of %d)" % RUNS, f"{up_ms:.1f} ms", f"{node_ms:.1f} ms", f"idprop takes {ratio(up_ms, node_ms):.3f}× the time", "≤ 0.1×"),
-        ("client-credentials tokens/s (wrk, 32 conns)", f"{ours_rps:.0f}", f"{theirs_rps:.0f}", f"{ratio(ours_rps, theirs_rps):.2f}×", "≥ 2×"),
+        (f"client-credentials tokens/s (wrk, 32 conns, {WRK_POLICY})", f"{ours_rps:.0f}", f"{theirs_rps:.0f}", f"{ratio(ours_rps, theirs_rps):.2f}×", "≥ 2×"),
         ("share of the RSA-2048 signing ceiling", f"{ours_rps:.0f} of {ceiling:.0f}", f"{theirs_rps:.0f} of {ceiling:.0f}", f"{100 * ratio(ours_rps, ceiling):.0f} % (peer {100 * ratio(theirs_rps, ceiling):.0f} %)", "≥ 85 %"),
+        ("client-credentials tokens/s, wrk under the default policy", f"{ours_other:.0f}", f"{theirs_other:.0f}", f"{100 * ratio(ours_other, ceiling):.0f} % of the ceiling (peer {100 * ratio(theirs_other, ceiling):.0f} %)", ""),
         ("principal propagation req/s, 1 user", f"{pp[1][0]:.0f}", "—", f"{ratio(pp[1][0], ours_rps):.2f}× the token rate", "≥ 1.2×"),
         ("principal propagation req/s, 20 users", f"{pp[20][0]:.0f}", "—", f"{ratio(pp[20][0], pp[1][0]):.2f}× of 1 user", ""),
         ("principal propagation req/s, 1000 users", f"{pp[1000][0]:.0f}", "—", f"{ratio(pp[1000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.8×"),
         ("principal propagation req/s, 10000 users", f"{pp[10000][0]:.0f}", "—", f"{ratio(pp[10000][0], pp[1][0]):.2f}× of 1 user", "≥ 0.5×"),
         ("idprop up peak RSS through the 10,000-user run", f"{rss / 1024:.1f} MB", "—", "", "≤ 64 MB"),
     ]
+    print(f"wrk policy: {WRK_POLICY}", file=sys.stderr)
     print("| measurement | idprop | oauth2-mock-server 9.3.0 | ratio | target |")
     print("|---|---|---|---|---|")
     for r in rows:
