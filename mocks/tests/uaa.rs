@@ -53,6 +53,12 @@ async fn client_credentials_with_basic_gives_a_tenant_token_that_verifies_agains
     assert_eq!(header.jku.as_deref(), Some("https://mytenant.authentication.eu10.idp.test/token_keys"));
     assert_eq!(body["token_type"], "bearer");
     assert!(body["expires_in"].as_u64().unwrap() > 3000);
+    // The response names the token's own `jti` and scopes; RFC 6749 §4.4.3:
+    // a client-credentials response "SHOULD NOT" include a refresh token.
+    assert_eq!(body["jti"], c["jti"]);
+    let scopes: Vec<&str> = c["scope"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(body["scope"], scopes.join(" "));
+    assert!(body.get("refresh_token").is_none(), "{body}");
 }
 
 #[tokio::test]
