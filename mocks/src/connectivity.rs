@@ -133,7 +133,7 @@ fn ias_proxy_claims(proxy: &ConnectivityProxy, token: &str) -> Result<serde_json
     let app_tid = crate::rules::token_validation::peek_claims(token)
         .and_then(|c| c.get("app_tid").and_then(Value::as_str).map(str::to_string))
         .ok_or_else(String::new)?;
-    let tenant = proxy.inner.uaa.config().tenants.iter().find(|t| t.zid == app_tid).cloned().ok_or_else(String::new)?;
+    let tenant = proxy.inner.uaa.tenant_by_zid(&app_tid).ok_or_else(String::new)?;
     let (valid, _) =
         proxy.inner.uaa.validate_external(token, &tenant.subdomain).map_err(|r| format!("; as an IAS token: {r}"))?;
     if !cp::ias_proxy_token_ok(&valid.claims, &instance_guid()) {

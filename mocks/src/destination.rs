@@ -365,7 +365,7 @@ fn ias_caller(
 ) -> Option<Result<(Caller, Option<String>), Denied>> {
     let claims = crate::rules::token_validation::peek_claims(token)?;
     let app_tid = claims.get("app_tid").and_then(Value::as_str)?.to_string();
-    let tenant = svc.state.uaa.config().tenants.iter().find(|t| t.zid == app_tid).cloned();
+    let tenant = svc.state.uaa.tenant_by_zid(&app_tid);
     let Some(tenant) = tenant else {
         return Some(Err(Denied::Unauthorized(format!(
             "Authorization token rejected: app_tid {app_tid:?} is no subaccount of this Destination service"

@@ -146,7 +146,7 @@ pub(super) async fn token_endpoint(State(uaa): State<MockUaa>, req: Request) -> 
     };
     let issued = match grant_type.as_str() {
         "client_credentials" => {
-            let client = uaa.effective_client(&client);
+            let client = uaa.effective_client(client);
             let t = uaa.factory().client_token(&tenant, &client, validity);
             let jti = t.claims().get("jti").cloned().unwrap_or(Value::Null);
             return token_response(&t.sign(), jti, validity, &client.authorities, None);
@@ -381,8 +381,6 @@ fn federated_user(uaa: &MockUaa, name: &str, origin: &str, attr: impl Fn(&str) -
 }
 
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
-    /// RFC 6749 §5.1's fields, as XSUAA names them; serialised by reference
-    /// (the token is the largest part of the body and is not copied).
     /// RFC 6749 §5.1's fields, as XSUAA names them, in the order the JSON
     /// object had before (sorted); serialised by reference: the token is the
     /// largest part of the body and is not copied.

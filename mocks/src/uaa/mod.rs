@@ -216,6 +216,11 @@ impl MockUaa {
         self.config().tenants.iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain)).cloned()
     }
 
+    /// The tenant of zone `zid` (a token's `zid`, an IAS token's `app_tid`).
+    pub fn tenant_by_zid(&self, zid: &str) -> Option<Tenant> {
+        self.config().tenants.iter().find(|t| t.zid == zid).cloned()
+    }
+
     pub fn client(&self, client_id: &str) -> Option<OAuthClient> {
         self.config().clients.iter().find(|c| c.client_id == client_id).cloned()
     }
@@ -258,11 +263,12 @@ impl MockUaa {
     }
 
     /// `client` with `$XSAPPNAME` expanded in its authorities.
-    pub fn effective_client(&self, client: &OAuthClient) -> OAuthClient {
-        let xsappname = self.config().xsappname.clone();
-        let mut c = client.clone();
-        c.authorities = client.authorities.iter().map(|a| crate::identity::expand_xsappname(a, &xsappname)).collect();
-        c
+    pub fn effective_client(&self, mut client: OAuthClient) -> OAuthClient {
+        let config = self.config();
+        for a in &mut client.authorities {
+            *a = crate::identity::expand_xsappname(a, &config.xsappname);
+        }
+        client
     }
 
     /// The SAML entity id a tenant goes by as a service provider: the
@@ -359,7 +365,7 @@ impl MockUaa {
     /// A client-credentials token of `client_id` (made up if unknown).
     pub fn client_token(&self, tenant: &str, client_id: &str) -> TokenBuilder {
         let t = self.tenant(tenant).unwrap_or_else(|| Tenant::new(tenant));
-        let c = self.effective_client(&self.client(client_id).unwrap_or_else(|| OAuthClient::new(client_id, "")));
+        let c = self.effective_client(self.client(client_id).unwrap_or_else(|| OAuthClient::new(client_id, "")));
         self.state.factory.client_token(&t, &c, self.config().token_validity)
     }
 
@@ -475,13 +481,7 @@ impl MockUaa {
             if zid.is_empty() {
                 return Err(TenantError::NoTenant { domain });
             }
-            return self
-                .config()
-                .tenants
-                .iter()
-                .find(|t| t.zid == zid)
-                .cloned()
-                .ok_or_else(|| TenantError::UnknownZone(zid.to_string()));
+            return self.tenant_by_zid(zid).ok_or_else(|| TenantError::UnknownZone(zid.to_string()));
         } else if let Some(t) = req.headers().get("x-idprop-tenant").and_then(|v| v.to_str().ok()) {
             t.to_string()
         } else if !(host.is_empty() || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok()) {
@@ -567,9 +567,10 @@ async fn login(State(uaa): State<MockUaa>, req: Request) -> Response<Body> {
     };
     let body = req.extensions().get::<BufferedBody>().map(|b| b.0.clone()).unwrap_or_default();
     let form = crate::http::decode_pairs(&body);
-    let users = uaa.config().users.clone();
+    let config = uaa.config();
     uaa.state.login.login(&tenant.subdomain, &form, |name, password| {
-        users
+        config
+            .users
             .iter()
             .find(|u| {
                 u.user_name == name && u.origin == "sap.default" && !u.password.is_empty() && u.password == password
