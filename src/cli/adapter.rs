@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use idprop_harness::driver::builtin::Builtin;
-use idprop_harness::protocol::{NetworkInfo, SessionEnv};
+use idprop_harness::protocol::{id_of, not_ok, NetworkInfo, SessionEnv};
 use idprop_harness::reference::Reference;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[derive(clap::Args, Debug)]
@@ -43,13 +43,11 @@ async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     // Each request's id beside its answer-to-be: a task that died still
     // answers under its request's id.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Value, tokio::task::JoinHandle<Value>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, tokio::task::JoinHandle<Value>)>();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         while let Some((id, answer)) = rx.recv().await {
-            let v = answer.await.unwrap_or_else(
-                |e| json!({"v": 1, "id": id, "ok": false, "error": {"code": "internal", "message": e.to_string()}}),
-            );
+            let v = answer.await.unwrap_or_else(|e| not_ok(id, "internal", &e.to_string()));
             let mut line = v.to_string();
             line.push('\n');
             if out.write_all(line.as_bytes()).await.is_err() || out.flush().await.is_err() {
@@ -65,18 +63,18 @@ async fn serve(builtin: Builtin, leak: bool) -> Result<()> {
         let req: Value = match serde_json::from_str(&line) {
             Ok(v) => v,
             Err(e) => {
-                let v = json!({"v": 1, "id": 0, "ok": false, "error": {"code": "bad_request", "message": format!("not JSON: {e}")}});
-                let _ = tx.send((json!(0), tokio::spawn(async move { v })));
+                let v = not_ok(0, "bad_request", &format!("not JSON: {e}"));
+                let _ = tx.send((0, tokio::spawn(async move { v })));
                 continue;
             }
         };
         // The implementation is made with the first request's network and
         // follows the network of every later one.
-        let id = req.get("id").cloned().unwrap_or(json!(0));
+        let id = id_of(&req);
         if imp.is_none() {
             let network = req.get("network").and_then(|n| serde_json::from_value::<NetworkInfo>(n.clone()).ok());
             let Some(network) = network else {
-                let v = json!({"v": 1, "id": id.clone(), "ok": false, "error": {"code": "bad_request", "message": "the first request must carry network"}});
+                let v = not_ok(id, "bad_request", "the first request must carry network");
                 let _ = tx.send((id, tokio::spawn(async move { v })));
                 continue;
             };

@@ -71,9 +71,8 @@ impl Exec {
                 continue;
             }
             s.stderr.lock().expect("stderr lock").clear();
-            let reset = crate::protocol::Envelope::new(0, crate::protocol::Request::Reset).to_value();
             let ok = s
-                .send(vec![reset], false, RESET_DEADLINE)
+                .send(vec![crate::protocol::reset()], false, RESET_DEADLINE)
                 .await
                 .pop()
                 .is_some_and(|a| a.is_ok_and(|a| a.get("ok").and_then(Value::as_bool) == Some(true)));

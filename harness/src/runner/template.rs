@@ -48,7 +48,7 @@ pub(crate) fn variables(stack: &Stack, s: &Scenario) -> BTreeMap<String, String>
     v.insert("uaa_domain".into(), stack.uaa().domain());
     v.insert("tenant".into(), "mytenant".into());
     v.insert("gateway".into(), stack.gateway_url());
-    for t in stack.uaa().config().tenants.iter().cloned() {
+    for t in stack.uaa().config().tenants.iter() {
         v.insert(format!("zid.{}", t.subdomain), t.zid.clone());
         v.insert(format!("issuer.{}", t.subdomain), stack.uaa().factory().issuer(&t.subdomain));
     }
