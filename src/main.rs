@@ -7,6 +7,19 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// jemalloc instead of the system allocator, for the binary only (library
+/// users of `idprop-mocks` keep theirs). Per request, hyper takes a fresh
+/// 8 KiB read buffer (the old one is still shared with the request being
+/// answered) and the answer's small allocations are often freed on the
+/// other worker thread. glibc serves the first outside its caches, which
+/// consolidates its fast bins on every request, and the second under an
+/// arena lock; with the RSA signature skipped, that was a quarter of the
+/// server's time per token. jemalloc's per-thread size classes make both
+/// cheap (bench/README.md, "Latest run").
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Mock SAP BTP identity stack and conformance harness.
 #[derive(Parser, Debug)]
 #[command(name = "idprop", version, about)]
