@@ -353,11 +353,8 @@ pub async fn get_jwks(
 
 /// Host of a request without port: from an absolute URI, else `Host`.
 pub fn request_host(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
-    let raw = uri
-        .host()
-        .map(str::to_string)
-        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))?;
-    Some(strip_port(&raw).to_ascii_lowercase())
+    let raw = uri.host().or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))?;
+    Some(strip_port(raw).to_ascii_lowercase())
 }
 
 /// `host:port` → `host` (IPv6 literals keep their brackets off).
@@ -378,11 +375,20 @@ pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
 
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    json_response_sized(status, body, 128)
+}
+
+/// [`json_response`] written into a buffer of `capacity` bytes to begin
+/// with: a body whose size is known roughly (a token response, about the
+/// token's length) is written without growing the buffer on the way.
+pub fn json_response_sized(status: StatusCode, body: &impl serde::Serialize, capacity: usize) -> Response<Body> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, body).expect("a response body serialises");
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(serde_json::to_vec(body).expect("a response body serialises")))
+        .body(Body::from(buf))
         .expect("static response parts are valid")
 }
 

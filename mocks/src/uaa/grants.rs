@@ -394,18 +394,27 @@ fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], ref
         scope: String,
         token_type: &'static str,
     }
+    let scope = scopes.join(" ");
+    // The token, the refresh token and the scopes, plus the field names
+    // and the other values.
+    let capacity = token.len() + refresh.map_or(0, str::len) + scope.len() + 160;
     let body = TokenResponse {
         access_token: token,
         expires_in: validity.saturating_sub(1),
         jti,
         refresh_token: refresh,
-        scope: scopes.join(" "),
+        scope,
         token_type: "bearer",
     };
-    json_response(StatusCode::OK, &body)
+    crate::http::json_response_sized(StatusCode::OK, &body, capacity)
 }
 
+/// A Basic credential's part, form-decoded (RFC 6749 §2.3.1: client id and
+/// secret are form-encoded before they go into Basic).
 fn pct_decode(s: &str) -> String {
+    if !s.contains(['%', '+']) {
+        return s.to_string();
+    }
     form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -415,6 +424,16 @@ fn pct_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 6749 §2.3.1: Basic carries the form-encoded id and secret; a
+    /// plain one (most are) is taken as it is.
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(pct_decode("sb-idprop-app%21t1"), "sb-idprop-app!t1");
+        assert_eq!(pct_decode("a+b%2Bc%3A"), "a b+c:");
+        assert_eq!(pct_decode("sb-idprop-app!t1"), "sb-idprop-app!t1");
+        assert_eq!(pct_decode(""), "");
+    }
 
     /// Refresh tokens stay within their byte budget however many grants
     /// come, newest kept; expired ones are not honoured.
