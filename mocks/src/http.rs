@@ -375,20 +375,16 @@ pub fn decode_pairs(raw: &[u8]) -> Vec<(String, String)> {
 
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
-    json_response_sized(status, body, 128)
+    json_bytes_response(status, serde_json::to_vec(body).expect("a response body serialises"))
 }
 
-/// [`json_response`] written into a buffer of `capacity` bytes to begin
-/// with: a body whose size is known roughly (a token response, about the
-/// token's length) is written without growing the buffer on the way.
-pub fn json_response_sized(status: StatusCode, body: &impl serde::Serialize, capacity: usize) -> Response<Body> {
-    let mut buf = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut buf, body).expect("a response body serialises");
+/// [`json_response`] of a body already written as JSON.
+pub fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(buf))
+        .body(Body::from(body))
         .expect("static response parts are valid")
 }
 

@@ -380,33 +380,43 @@ fn federated_user(uaa: &MockUaa, name: &str, origin: &str, attr: impl Fn(&str) -
     })
 }
 
+/// RFC 6749 §5.1's answer, with XSUAA's field names, in the order the
+/// JSON object always had (sorted), written straight into one buffer sized
+/// for it: the token is most of the body, and is neither copied nor
+/// scanned byte by byte for escapes (see [`push_json_str`]).
 fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], refresh: Option<&str>) -> Response<Body> {
-    /// RFC 6749 §5.1's fields, as XSUAA names them, in the order the JSON
-    /// object had before (sorted); serialised by reference: the token is the
-    /// largest part of the body and is not copied.
-    #[derive(serde::Serialize)]
-    struct TokenResponse<'a> {
-        access_token: &'a str,
-        expires_in: u64,
-        jti: Value,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        refresh_token: Option<&'a str>,
-        scope: String,
-        token_type: &'static str,
-    }
+    use std::io::Write as _;
     let scope = scopes.join(" ");
-    // The token, the refresh token and the scopes, plus the field names
-    // and the other values.
-    let capacity = token.len() + refresh.map_or(0, str::len) + scope.len() + 160;
-    let body = TokenResponse {
-        access_token: token,
-        expires_in: validity.saturating_sub(1),
-        jti,
-        refresh_token: refresh,
-        scope,
-        token_type: "bearer",
-    };
-    crate::http::json_response_sized(StatusCode::OK, &body, capacity)
+    let mut body = Vec::with_capacity(token.len() + refresh.map_or(0, str::len) + scope.len() + 160);
+    body.extend_from_slice(b"{\"access_token\":");
+    push_json_str(&mut body, token);
+    write!(body, ",\"expires_in\":{},\"jti\":", validity.saturating_sub(1)).expect("writing to a Vec");
+    serde_json::to_writer(&mut body, &jti).expect("a JSON value serialises");
+    if let Some(refresh) = refresh {
+        body.extend_from_slice(b",\"refresh_token\":");
+        push_json_str(&mut body, refresh);
+    }
+    body.extend_from_slice(b",\"scope\":");
+    push_json_str(&mut body, &scope);
+    body.extend_from_slice(b",\"token_type\":\"bearer\"}");
+    crate::http::json_bytes_response(StatusCode::OK, body)
+}
+
+/// Appends `s` as a JSON string. A JWS in compact form is base64url and
+/// dots (RFC 7515 §7.1), nothing JSON escapes (RFC 8259 §7): such a string
+/// is checked in one pass the compiler vectorises and copied as it is,
+/// where serde_json would look up each of a token's thousand bytes in its
+/// escape table. Anything else goes through serde_json.
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    let plain = s.bytes().fold(true, |ok, b| ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.')));
+    if plain {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *buf, s).expect("a string serialises");
+    }
 }
 
 /// A Basic credential's part, form-decoded (RFC 6749 §2.3.1: client id and
@@ -424,6 +434,33 @@ fn pct_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written token response is the JSON serde_json would write,
+    /// escapes included, whatever the strings hold.
+    #[test]
+    fn token_response_is_the_json_of_its_fields() {
+        let cases: [(&str, Value, &[String], Option<&str>); 3] = [
+            ("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_", Value::from("0a1b"), &["uaa.resource".into()], None),
+            ("a\"b\\c\n\u{1}é", Value::Null, &["x \"y\"".into(), "z".into()], Some("r-1.2_3")),
+            ("", Value::from(7), &[], Some("has space")),
+        ];
+        for (token, jti, scopes, refresh) in cases {
+            let resp = token_response(token, jti.clone(), 3600, scopes, refresh);
+            assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+            let body = futures::executor::block_on(http_body_util::BodyExt::collect(resp.into_body())).unwrap().to_bytes();
+            let text = std::str::from_utf8(&body).unwrap();
+            let mut expected = serde_json::json!({
+                "access_token": token, "expires_in": 3599, "jti": jti,
+                "scope": scopes.join(" "), "token_type": "bearer",
+            });
+            if let Some(r) = refresh {
+                expected["refresh_token"] = r.into();
+            }
+            // Same fields and values, and the same bytes as serde_json's
+            // (sorted keys), so nothing was left unescaped.
+            assert_eq!(text, expected.to_string(), "{token:?}");
+        }
+    }
 
     /// RFC 6749 §2.3.1: Basic carries the form-encoded id and secret; a
     /// plain one (most are) is taken as it is.
