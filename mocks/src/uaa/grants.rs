@@ -408,7 +408,8 @@ fn token_response(token: &str, jti: Value, validity: u64, scopes: &[String], ref
 /// where serde_json would look up each of a token's thousand bytes in its
 /// escape table. Anything else goes through serde_json.
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
-    let plain = s.bytes().fold(true, |ok, b| ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.')));
+    let plain =
+        s.bytes().fold(true, |ok, b| ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.')));
     if plain {
         buf.reserve(s.len() + 2);
         buf.push(b'"');
@@ -447,7 +448,8 @@ mod tests {
         for (token, jti, scopes, refresh) in cases {
             let resp = token_response(token, jti.clone(), 3600, scopes, refresh);
             assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
-            let body = futures::executor::block_on(http_body_util::BodyExt::collect(resp.into_body())).unwrap().to_bytes();
+            let body =
+                futures::executor::block_on(http_body_util::BodyExt::collect(resp.into_body())).unwrap().to_bytes();
             let text = std::str::from_utf8(&body).unwrap();
             let mut expected = serde_json::json!({
                 "access_token": token, "expires_in": 3599, "jti": jti,
