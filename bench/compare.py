@@ -18,8 +18,8 @@ another host. Both servers are measured the same way, and (b) is measured a
 second time with wrk under the default policy and printed beside it.
 `WRK_POLICY=other` runs every row under the default policy instead.
 
-The machine's speed drifts by several per cent over minutes (a shared host),
-so (b) and (c) are taken in pairs: ROUNDS times (3 by default) the ceiling
+The machine's speed drifts (a shared host): by several per cent over minutes,
+and by tens of per cent for seconds at a time. So (b) and (c) are taken in pairs: ROUNDS times (3 by default) the ceiling
 right before each server's wrk runs, and every share is the median of the
 per-round ratios; rates are medians too. (d) measures the four user counts
 back to back in each of ROUNDS rounds, and each "× of 1 user" is the median
@@ -166,6 +166,7 @@ def main():
     # the host than about the users. Each ratio is the median of the
     # per-round ratios to that round's 1-user figure.
     counts = (1, 20, 1000, 10000)
+    proxy = f"http://127.0.0.1:{base + 3}"
     scripts = {}
     for users in counts:
         tokens = subprocess.run([IDPROP, "token", "--tenant", "mytenant", "--user", "bench", "--count", str(users)], capture_output=True, text=True, check=True).stdout.split()
@@ -185,11 +186,11 @@ request = function()
     ["SAP-Connectivity-Authentication"] = "Bearer " .. t }})
 end
 ''')
-        wrk(f"http://127.0.0.1:{base + 3}", scripts[users], extra=("--latency",))
+        wrk(proxy, scripts[users], extra=("--latency",))
     runs = {users: [] for users in counts}
     for _ in range(ROUNDS):
         for users in counts:
-            runs[users].append(wrk(f"http://127.0.0.1:{base + 3}", scripts[users]))
+            runs[users].append(wrk(proxy, scripts[users]))
     pp = {}
     for users in counts:
         rates = [r for r, _, _ in runs[users]]

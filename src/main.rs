@@ -15,7 +15,7 @@ mod cli;
 /// consolidates its fast bins on every request, and the second under an
 /// arena lock; with the RSA signature skipped, that was a quarter of the
 /// server's time per token. jemalloc's per-thread size classes make both
-/// cheap (bench/README.md, "Latest run").
+/// cheap (bench/README.md, the run of 2026-11-30, late night).
 #[cfg(all(unix, not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
